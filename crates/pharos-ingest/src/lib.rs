@@ -1,0 +1,1 @@
+//! Wire formats to the model: Prometheus text and OpenMetrics, remote write, OTLP metrics.

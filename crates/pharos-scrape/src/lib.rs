@@ -1,0 +1,1 @@
+//! Scrape manager, service discovery and relabeling.

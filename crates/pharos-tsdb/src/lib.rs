@@ -1,0 +1,1 @@
+//! The metrics store: series index, head with compressed chunks, blocks, compaction, retention.

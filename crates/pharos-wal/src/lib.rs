@@ -1,0 +1,1 @@
+//! Segmented append-only write-ahead log with CRC32C-framed records, replay and torn-tail truncation.

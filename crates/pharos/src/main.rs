@@ -1,0 +1,2 @@
+//! The pharos binary.
+fn main() {}
