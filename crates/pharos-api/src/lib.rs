@@ -1,1 +1,105 @@
-//! HTTP and gRPC servers of pharos.
+//! The HTTP and gRPC faces of pharos.
+//!
+//! One module per API family: [`prometheus`] (remote write, series), [`otlp`]
+//! (OTLP/HTTP and OTLP/gRPC metrics), [`admin`] (health, readiness, reload, own
+//! metrics). Handlers decode with `pharos-ingest`, write through the
+//! [`pharos_model::Appendable`] seam and read through [`pharos_model::Queryable`];
+//! this crate never knows how the storage engine lays out its data.
+//!
+//! The main type is [`AppState`], shared by every handler; [`http_router`],
+//! [`otlp_http_router`] and [`otlp_grpc_service`] build the servers that the
+//! binary binds to its listeners.
+
+pub mod admin;
+pub mod body;
+pub mod error;
+pub mod otlp;
+pub mod prometheus;
+pub mod selector;
+pub mod sources;
+pub mod telemetry;
+pub mod timeparse;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use pharos_model::{Appendable, Queryable};
+
+pub use telemetry::{MetricsSource, MetricsWriter, Telemetry};
+
+/// Reloads the configuration (`POST /-/reload`); the binary provides it.
+pub trait Reloader: Send + Sync {
+    fn reload(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+}
+
+/// Limits applied by the API layer.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Largest accepted request body, compressed or not (413 above it).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_body_bytes: 32 << 20,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub appendable: Arc<dyn Appendable>,
+    pub queryable: Arc<dyn Queryable>,
+    pub telemetry: Arc<Telemetry>,
+    pub sources: Arc<Vec<Arc<dyn MetricsSource>>>,
+    pub limits: ApiLimits,
+    pub ready: Arc<AtomicBool>,
+    pub reloader: Option<Arc<dyn Reloader>>,
+}
+
+/// The main HTTP listener: every HTTP API and ingest path.
+pub fn http_router(state: AppState) -> Router {
+    Router::new()
+        .merge(admin::routes())
+        .merge(prometheus::routes())
+        .merge(otlp::http_routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The OTLP/HTTP listener: `/v1/metrics` only (logs and traces come later).
+pub fn otlp_http_router(state: AppState) -> Router {
+    otlp::http_routes()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The OTLP/gRPC services.
+pub fn otlp_grpc_service(state: AppState) -> tonic::service::Routes {
+    otlp::grpc_routes(state)
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state.telemetry.observe_http(
+        &handler,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}

@@ -1,2 +1,177 @@
-//! Load generator and benchmarks.
-fn main() {}
+//! `pharos-bench`: load generator and benchmark scenarios that drive a running
+//! server over its real protocols and compare pharos with its peers on the
+//! same data.
+//!
+//! Scenarios:
+//! - `ingest`: a node_exporter-like workload over Prometheus remote write 1.0
+//!   into pharos and into Prometheus, one after the other; prints server CPU
+//!   per sample, memory per series, throughput and bytes on disk per sample,
+//!   and the pharos/Prometheus ratios (see [`ingest`]).
+//!
+//! Modules: [`workload`] (deterministic generator), [`driver`] (batching and
+//! concurrent HTTP), [`process`] (servers and `/proc`), [`blocks`] (blocks on
+//! disk), [`report`] (table and JSON), [`ingest`] (the scenario).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod blocks;
+mod driver;
+mod ingest;
+mod process;
+mod report;
+mod workload;
+
+/// Load generator and benchmarks for pharos, compared against its peers on the same data.
+#[derive(Debug, Parser)]
+#[command(name = "pharos-bench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Remote write ingest, pharos vs Prometheus: server CPU per sample, RSS per series, throughput, bytes on disk per sample.
+    ///
+    /// Runs each server in turn (never both at once) on a fresh data directory with the
+    /// identical deterministic workload: an ingest phase (measured) and a disk phase (enough
+    /// hours of data for both servers to cut blocks), then prints a table, the
+    /// pharos/Prometheus ratios with PASS/FAIL against the targets, and optionally JSON.
+    Ingest(IngestArgs),
+}
+
+/// Which servers to run.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Only {
+    Pharos,
+    Prometheus,
+    Both,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    pharos_model::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s:?}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between 0 and 1: {s}"))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// pharos binary to benchmark (started as `serve` with only the HTTP listener on).
+    #[arg(long, default_value = "target/release/pharos", value_name = "PATH")]
+    pub pharos_bin: PathBuf,
+    /// Prometheus binary to compare with (started with --web.enable-remote-write-receiver).
+    #[arg(long, default_value = "prometheus", value_name = "PATH")]
+    pub prometheus_bin: PathBuf,
+    /// Which servers to run.
+    #[arg(long, value_enum, default_value_t = Only::Both)]
+    pub only: Only,
+
+    /// Scrape targets (distinct `instance` labels) of the ingest phase.
+    #[arg(long, default_value_t = 100)]
+    pub targets: usize,
+    /// Series per target (60% counters, 25% gauges, 15% histogram series).
+    #[arg(long, default_value_t = 10_000)]
+    pub series_per_target: usize,
+    /// Scrape rounds of the ingest phase (one sample per series per round).
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// Synthetic scrape interval (Prometheus duration). Timestamps start at now - rounds × interval.
+    #[arg(long, default_value = "15s", value_parser = parse_dur, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Fraction of series replaced by new ones (new `instance` value) at each round after the first.
+    #[arg(long, default_value = "0.0", value_parser = parse_fraction, value_name = "FRACTION")]
+    pub churn: f64,
+    /// Seed of the deterministic generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Samples per remote write request (Prometheus's max_samples_per_send default is 2000).
+    #[arg(long, default_value_t = 2000)]
+    pub batch_size: usize,
+    /// Shards: concurrent connections, one request in flight each.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Retries of a request answered 429/5xx or failing in transport (backoff 30ms doubling to 5s).
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
+    /// Timeout of one request.
+    #[arg(long, default_value = "60s", value_parser = parse_dur, value_name = "DURATION")]
+    pub request_timeout: Duration,
+    /// How long a server may take to answer 200 on /-/ready.
+    #[arg(long, default_value = "2m", value_parser = parse_dur, value_name = "DURATION")]
+    pub ready_timeout: Duration,
+
+    /// Series of the disk phase (bytes on disk per sample); 0 skips the phase.
+    #[arg(long, default_value_t = 20_000)]
+    pub disk_series: usize,
+    /// Hours of synthetic data in the disk phase, at --interval (more than 3 so that blocks are cut).
+    #[arg(long, default_value_t = 8.0)]
+    pub disk_hours: f64,
+    /// Longest wait for blocks after the disk phase's data is sent; without blocks by then the server gets SIGTERM and is scanned again.
+    #[arg(long, default_value = "5m", value_parser = parse_dur, value_name = "DURATION")]
+    pub disk_wait: Duration,
+    /// Blocks are measured once the set of block directories has not changed for this long (covers the 60s maintenance/compaction period).
+    #[arg(long, default_value = "65s", value_parser = parse_dur, value_name = "DURATION")]
+    pub disk_settle: Duration,
+
+    /// Where the servers' temporary data directories go (default: the system temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the servers' data directories and logs instead of deleting them.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Ingest(args) => ingest::run(args).await,
+    };
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pharos-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "pharos-bench",
+            "ingest",
+            "--interval",
+            "30s",
+            "--churn",
+            "0.1",
+            "--only",
+            "prometheus",
+        ])
+        .expect("parses");
+        let Command::Ingest(a) = cli.command;
+        assert_eq!(a.interval, Duration::from_secs(30));
+        assert_eq!(a.only, Only::Prometheus);
+        assert!(Cli::try_parse_from(["pharos-bench", "ingest", "--churn", "2"]).is_err());
+    }
+}

@@ -90,7 +90,10 @@ mod tests {
     fn parse_and_format() {
         assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("15d").unwrap(), Duration::from_secs(15 * 86400));
+        assert_eq!(
+            parse_duration("15d").unwrap(),
+            Duration::from_secs(15 * 86400)
+        );
         assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
         assert!(parse_duration("1m1h").is_err());
         assert!(parse_duration("1.5s").is_err());

@@ -10,7 +10,9 @@ use std::fmt;
 pub const METRIC_NAME: &str = "__name__";
 
 /// One label pair.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Label {
     pub name: String,
     pub value: String,
@@ -51,7 +53,9 @@ pub fn is_valid_label_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// True if `s` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
@@ -59,7 +63,9 @@ pub fn is_valid_metric_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
 }
 
 impl Labels {
@@ -129,7 +135,9 @@ impl Labels {
 
     /// A builder seeded with these labels.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.clone() }
+        LabelsBuilder {
+            labels: self.0.clone(),
+        }
     }
 
     /// A stable 64-bit hash of the label set (xxh3 over names and values).
@@ -152,7 +160,13 @@ impl Labels {
 
     /// Labels without the metric name.
     pub fn without_name(&self) -> Labels {
-        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -252,7 +266,10 @@ impl LabelsBuilder {
             }
             Some(l) => l.value = value.to_string(),
             None if value.is_empty() => {}
-            None => self.labels.push(Label { name: name.to_string(), value: value.to_string() }),
+            None => self.labels.push(Label {
+                name: name.to_string(),
+                value: value.to_string(),
+            }),
         }
         self
     }
@@ -263,7 +280,10 @@ impl LabelsBuilder {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str())
+        self.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
     }
 
     /// Keeps only labels for which `f` is true.
@@ -300,15 +320,27 @@ mod tests {
         let v = |p: &[(&str, &str)]| {
             validate_slice(
                 &p.iter()
-                    .map(|(n, v)| Label { name: n.to_string(), value: v.to_string() })
+                    .map(|(n, v)| Label {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
                     .collect::<Vec<_>>(),
             )
         };
-        assert_eq!(v(&[("a", "1"), ("a", "2")]), Err(LabelError::Duplicate("a".into())));
-        assert!(matches!(v(&[("b", "1"), ("a", "2")]), Err(LabelError::Unsorted(..))));
+        assert_eq!(
+            v(&[("a", "1"), ("a", "2")]),
+            Err(LabelError::Duplicate("a".into()))
+        );
+        assert!(matches!(
+            v(&[("b", "1"), ("a", "2")]),
+            Err(LabelError::Unsorted(..))
+        ));
         assert_eq!(v(&[("1a", "1")]), Err(LabelError::InvalidName("1a".into())));
         assert_eq!(v(&[("a", "")]), Err(LabelError::EmptyValue("a".into())));
-        assert_eq!(v(&[("__name__", "a-b")]), Err(LabelError::InvalidMetricName("a-b".into())));
+        assert_eq!(
+            v(&[("__name__", "a-b")]),
+            Err(LabelError::InvalidMetricName("a-b".into()))
+        );
     }
 
     #[test]

@@ -56,12 +56,22 @@ impl Matcher {
             ),
             _ => None,
         };
-        Ok(Matcher { op, name: name.to_string(), value: value.to_string(), re })
+        Ok(Matcher {
+            op,
+            name: name.to_string(),
+            value: value.to_string(),
+            re,
+        })
     }
 
     /// `name="value"`.
     pub fn equal(name: &str, value: &str) -> Matcher {
-        Matcher { op: MatchOp::Equal, name: name.into(), value: value.into(), re: None }
+        Matcher {
+            op: MatchOp::Equal,
+            name: name.into(),
+            value: value.into(),
+            re: None,
+        }
     }
 
     /// Whether a label value (empty when absent) satisfies this matcher.
@@ -111,7 +121,9 @@ mod tests {
         assert!(!n.matches(""));
         assert!(n.matches("x"));
         assert_eq!(
-            Matcher::new(MatchOp::RegexMatch, "a", "x|y").unwrap().set_matches(),
+            Matcher::new(MatchOp::RegexMatch, "a", "x|y")
+                .unwrap()
+                .set_matches(),
             Some(vec!["x".into(), "y".into()])
         );
         assert!(Matcher::new(MatchOp::RegexMatch, "a", "(").is_err());

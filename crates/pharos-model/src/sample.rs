@@ -5,7 +5,6 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 /// The staleness marker as an `f64`.
 pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
 
-
 /// True if `v` is exactly the staleness marker (not any NaN).
 pub fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS

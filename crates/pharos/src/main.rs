@@ -1,2 +1,26 @@
-//! The pharos binary.
-fn main() {}
+//! The pharos binary: command line, configuration loading and the wiring of
+//! components. It holds no logic of its own: storage lives in `pharos-tsdb`,
+//! scraping in `pharos-scrape`, protocols in `pharos-ingest`, servers in
+//! `pharos-api`.
+
+mod cli;
+mod config;
+mod serve;
+mod tsdb_cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pharos: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The Prometheus API family: the remote-write receiver (`POST /api/v1/write`)
+//! and, until the PromQL engine lands, `GET|POST /api/v1/series`.
+//!
+//! Remote write contract (remote write 1.0): 204 when everything was stored;
+//! 400 with a message for bad data (the sender does not retry); 413 for an
+//! oversized body; 5xx only when a retry can help (storage I/O failure).
+//! **Partial acceptance**: in a request with some invalid series or samples,
+//! the valid ones are stored (once — a 400 is never retried) and the answer is
+//! 400 naming what was rejected and how many samples.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, RawForm, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pharos_ingest::remote_write;
+use pharos_model::{Appendable, Labels, Matcher};
+
+use crate::body::read_body;
+use crate::error::{ApiError, IngestError};
+use crate::telemetry::IngestCounters;
+use crate::timeparse::{parse_time, MAX_TIME_MS, MIN_TIME_MS};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/write", post(write))
+        .route("/api/v1/series", get(series_get).post(series_post))
+}
+
+/// Outcome of appending a batch of series: counts and the first few problems.
+#[derive(Debug, Default)]
+pub struct AppendOutcome {
+    pub appended: u64,
+    pub rejected: u64,
+    pub by_reason: BTreeMap<&'static str, u64>,
+    pub examples: Vec<String>,
+}
+
+impl AppendOutcome {
+    fn note(&mut self, reason: &'static str, msg: String) {
+        self.rejected += 1;
+        *self.by_reason.entry(reason).or_default() += 1;
+        if self.examples.len() < 3 {
+            self.examples.push(msg);
+        }
+    }
+
+    /// A message naming what was rejected, for a 400 body or a partial success.
+    pub fn message(&self) -> String {
+        let reasons: Vec<String> = self
+            .by_reason
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        format!(
+            "{} samples rejected ({}); e.g. {}",
+            self.rejected,
+            reasons.join(", "),
+            self.examples.join("; ")
+        )
+    }
+}
+
+/// Appends series in one transaction on a blocking thread; returns what happened.
+pub async fn append_series(
+    appendable: Arc<dyn Appendable>,
+    series: Vec<(
+        Labels,
+        Vec<pharos_model::Sample>,
+        Vec<pharos_model::Exemplar>,
+    )>,
+    metadata: Vec<(String, pharos_model::MetricMetadata)>,
+) -> Result<AppendOutcome, IngestError> {
+    tokio::task::spawn_blocking(move || {
+        let mut app = appendable.appender();
+        let mut out = AppendOutcome::default();
+        for (family, meta) in &metadata {
+            app.update_metadata(family, meta);
+        }
+        for (labels, samples, exemplars) in &series {
+            for s in samples {
+                match app.append(labels, s.t, s.v) {
+                    Ok(()) => out.appended += 1,
+                    Err(e) => out.note(
+                        e.reason(),
+                        format!("{e} for series {labels} at timestamp {}", s.t),
+                    ),
+                }
+            }
+            for e in exemplars {
+                let _ = app.append_exemplar(labels, e);
+            }
+        }
+        match app.commit() {
+            Ok(_) => Ok(out),
+            Err(e) => Err(IngestError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("storage failed, retry: {e}"),
+            )),
+        }
+    })
+    .await
+    .map_err(|e| {
+        IngestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("append task failed: {e}"),
+        )
+    })?
+}
+
+async fn write(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let c = &s.telemetry.remote_write;
+    c.requests.fetch_add(1, Ordering::Relaxed);
+    match write_inner(&s, c, headers, body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            c.failed_requests.fetch_add(1, Ordering::Relaxed);
+            if e.status.is_server_error() {
+                tracing::error!(status = %e.status, error = %e.message, "remote write failed");
+            } else {
+                tracing::debug!(status = %e.status, error = %e.message, "remote write rejected");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn write_inner(
+    s: &AppState,
+    c: &IngestCounters,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(), IngestError> {
+    // The body is snappy-compressed by the spec; Content-Encoding: snappy is not a transport encoding here.
+    let raw = read_body(&headers, body, s.limits.max_body_bytes).await?;
+    let req = remote_write::decode(&raw).map_err(|e| {
+        let status = if matches!(e, remote_write::DecodeError::TooLarge { .. }) {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        c.reject("decode", 1);
+        IngestError::new(status, e.to_string())
+    })?;
+    let received: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
+    c.samples_received
+        .fetch_add(received as u64, Ordering::Relaxed);
+    let v = remote_write::validate(req, &remote_write::Limits::default());
+    c.reject("invalid_labels", v.rejected_samples as u64);
+    c.reject(
+        "native_histogram_unsupported",
+        v.unsupported_histograms as u64,
+    );
+    let series = v
+        .series
+        .into_iter()
+        .map(|s| (s.labels, s.samples, s.exemplars))
+        .collect();
+    let out = append_series(s.appendable.clone(), series, v.metadata).await?;
+    c.samples_appended
+        .fetch_add(out.appended, Ordering::Relaxed);
+    for (r, n) in &out.by_reason {
+        c.reject(r, *n);
+    }
+    let mut msgs = Vec::new();
+    if !v.rejected.is_empty() {
+        msgs.push(remote_write::summarize(&v.rejected));
+    }
+    if out.rejected > 0 {
+        msgs.push(out.message());
+    }
+    if v.unsupported_histograms > 0 {
+        msgs.push(format!(
+            "{} native histogram samples rejected: native histograms are not supported yet",
+            v.unsupported_histograms
+        ));
+    }
+    if msgs.is_empty() {
+        Ok(())
+    } else {
+        Err(IngestError::bad_request(format!(
+            "{} of {received} samples stored; {}",
+            out.appended,
+            msgs.join("; ")
+        )))
+    }
+}
+
+/// Collects repeated `match[]`, `start`, `end` from a query string or form body.
+fn params(raw: &[u8]) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in form_urlencoded_pairs(raw) {
+        m.entry(k).or_default().push(v);
+    }
+    m
+}
+
+fn form_urlencoded_pairs(raw: &[u8]) -> Vec<(String, String)> {
+    fn dec(s: &[u8]) -> String {
+        let mut out = Vec::with_capacity(s.len());
+        let mut i = 0;
+        while i < s.len() {
+            match s[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < s.len() => {
+                    let h = std::str::from_utf8(&s[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match h {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    raw.split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|b| *b == b'=') {
+            Some(i) => (dec(&p[..i]), dec(&p[i + 1..])),
+            None => (dec(p), String::new()),
+        })
+        .collect()
+}
+
+async fn series_get(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in q {
+        m.entry(k).or_default().push(v);
+    }
+    series(s, m).await
+}
+
+async fn series_post(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(form): RawForm,
+) -> Result<Response, ApiError> {
+    let mut m = params(&form);
+    for (k, v) in q {
+        m.entry(k).or_default().push(v);
+    }
+    series(s, m).await
+}
+
+fn time_param(
+    m: &BTreeMap<String, Vec<String>>,
+    name: &str,
+    default: i64,
+) -> Result<i64, ApiError> {
+    match m.get(name).and_then(|v| v.first()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) => parse_time(v)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}"))),
+    }
+}
+
+async fn series(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, ApiError> {
+    let selectors = m.get("match[]").cloned().unwrap_or_default();
+    if selectors.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let start = time_param(&m, "start", MIN_TIME_MS)?;
+    let end = time_param(&m, "end", MAX_TIME_MS)?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
+    }
+    let mut sets: Vec<Vec<Matcher>> = Vec::new();
+    for sel in &selectors {
+        sets.push(
+            crate::selector::parse_selector(sel)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?,
+        );
+    }
+    let q = s.queryable.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Vec<Labels>, String> {
+        let querier = q.querier(start, end).map_err(|e| e.to_string())?;
+        let mut all = std::collections::BTreeSet::new();
+        for ms in &sets {
+            for series in querier.select(ms).map_err(|e| e.to_string())? {
+                all.insert(series.labels().clone());
+            }
+        }
+        Ok(all.into_iter().collect())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(ApiError::internal)?;
+    let data: Vec<serde_json::Map<String, serde_json::Value>> = result
+        .iter()
+        .map(|ls| {
+            ls.iter()
+                .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+                .collect()
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"status": "success", "data": data})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding() {
+        let p = params(b"match%5B%5D=up%7Bjob%3D%22a%22%7D&match[]=x&start=1");
+        assert_eq!(
+            p["match[]"],
+            vec!["up{job=\"a\"}".to_string(), "x".to_string()]
+        );
+        assert_eq!(p["start"], vec!["1".to_string()]);
+    }
+}

@@ -1,0 +1,608 @@
+//! The head: the in-memory, appendable part of the store — [`Head`].
+//!
+//! The head holds every active series ([`MemSeries`]) with its samples of the
+//! last hours as compressed chunks: a list of closed chunks plus one open chunk
+//! being appended to, cut at `chunk_samples` samples or where the timestamp
+//! crosses a multiple of the block range (so that a chunk never straddles a
+//! block boundary). Series are found by the hash of their labels (collision
+//! safe: the labels are compared) in striped hash tables, and by ref in striped
+//! maps; labels are stored as symbol ids into the index's symbol table.
+//!
+//! This file owns the structure, series creation, truncation and garbage
+//! collection. Appending is in `head_append.rs`, reading in `head_read.rs`,
+//! WAL replay and checkpoints in `head_wal.rs`. The head knows nothing of
+//! blocks on disk or of the WAL's file format (it logs through [`WalLog`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use parking_lot::{Mutex, RwLock};
+use pharos_model::{AppendError, Labels, MetricMetadata};
+
+use crate::chunkenc::Chunk;
+use crate::fxhash::FxMap;
+use crate::index::MemIndex;
+
+const STRIPES: usize = 256;
+
+/// Where committed records go: the head's view of the WAL.
+pub(crate) trait WalLog: Send + Sync {
+    /// Writes records (never split across segments) so that they survive a
+    /// process crash before returning; returns the segment they landed in.
+    fn log(&self, records: &[&[u8]]) -> std::io::Result<u32>;
+}
+
+/// Head tuning, derived from the store's options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadOptions {
+    pub(crate) block_range: i64,
+    pub(crate) ooo_window: i64,
+    pub(crate) chunk_samples: usize,
+}
+
+/// A chunk that is no longer appended to: its bytes, time span and sample
+/// count, packed into 32 bytes.
+pub(crate) struct ClosedChunk {
+    pub(crate) data: Box<[u8]>,
+    min_t: i64,
+    span: u32,
+    n: u16,
+}
+
+impl ClosedChunk {
+    pub(crate) fn new(data: Box<[u8]>, min_t: i64, max_t: i64, n: usize) -> ClosedChunk {
+        let span = u32::try_from(max_t.saturating_sub(min_t)).unwrap_or(u32::MAX);
+        ClosedChunk {
+            data,
+            min_t,
+            span,
+            n: u16::try_from(n).unwrap_or(u16::MAX),
+        }
+    }
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t
+    }
+    pub(crate) fn max_t(&self) -> i64 {
+        self.min_t.saturating_add(i64::from(self.span))
+    }
+    pub(crate) fn samples(&self) -> usize {
+        usize::from(self.n)
+    }
+}
+
+/// The mutable state of one series, under the series' mutex.
+pub(crate) struct SeriesData {
+    pub(crate) closed: Vec<ClosedChunk>,
+    pub(crate) open: Option<Chunk>,
+    /// Time and value of the newest in-order sample (`i64::MIN` if none yet).
+    pub(crate) last_t: i64,
+    pub(crate) last_v: f64,
+    /// Out-of-order samples, sorted by time, when an out-of-order window is
+    /// set. Boxed so that series without any cost 8 bytes, not 24.
+    #[allow(clippy::box_collection)]
+    pub(crate) ooo: Option<Box<Vec<(i64, f64)>>>,
+}
+
+/// How a sample relates to a series' existing samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    InOrder,
+    /// Same timestamp and same value as the newest sample: accepted, not stored.
+    Duplicate,
+    /// Older than the newest sample, within the out-of-order window.
+    OutOfOrder,
+}
+
+/// What applying a sample changed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Applied {
+    pub(crate) stored: bool,
+    pub(crate) new_chunk: bool,
+    pub(crate) ooo: bool,
+}
+
+impl SeriesData {
+    fn new() -> SeriesData {
+        SeriesData {
+            closed: Vec::new(),
+            open: None,
+            last_t: i64::MIN,
+            last_v: 0.0,
+            ooo: None,
+        }
+    }
+
+    /// Judges a sample against this series. `ooo_min` is the oldest time the
+    /// out-of-order window accepts (`None` when out-of-order is disabled).
+    pub(crate) fn classify(
+        &self,
+        t: i64,
+        v: f64,
+        ooo_min: Option<i64>,
+    ) -> Result<Verdict, AppendError> {
+        if t > self.last_t {
+            return Ok(Verdict::InOrder);
+        }
+        if t == self.last_t {
+            return if v.to_bits() == self.last_v.to_bits() {
+                Ok(Verdict::Duplicate)
+            } else {
+                Err(AppendError::DuplicateTimestamp)
+            };
+        }
+        match ooo_min {
+            None => Err(AppendError::OutOfOrder),
+            Some(min) if t < min => Err(AppendError::TooOld),
+            Some(_) => match self
+                .ooo
+                .as_ref()
+                .and_then(|o| o.binary_search_by_key(&t, |s| s.0).ok().map(|i| o[i]))
+            {
+                Some((_, ov)) if ov.to_bits() == v.to_bits() => Ok(Verdict::Duplicate),
+                Some(_) => Err(AppendError::DuplicateTimestamp),
+                None => Ok(Verdict::OutOfOrder),
+            },
+        }
+    }
+
+    /// Classifies and stores a sample.
+    pub(crate) fn apply(
+        &mut self,
+        t: i64,
+        v: f64,
+        ooo_min: Option<i64>,
+        opts: &HeadOptions,
+    ) -> Result<Applied, AppendError> {
+        match self.classify(t, v, ooo_min)? {
+            Verdict::Duplicate => Ok(Applied::default()),
+            Verdict::InOrder => {
+                let mut new_chunk = false;
+                let cut = match &self.open {
+                    None => true,
+                    Some(c) => {
+                        c.num_samples() >= opts.chunk_samples
+                            || c.min_time().is_some_and(|m| {
+                                t >= chunk_boundary(m, opts.block_range)
+                                    || t - m > i64::from(u32::MAX)
+                            })
+                    }
+                };
+                if cut {
+                    self.close_open();
+                    self.open = Some(Chunk::new());
+                    new_chunk = true;
+                }
+                if let Some(c) = self.open.as_mut() {
+                    c.try_append(t, v).map_err(|_| AppendError::OutOfOrder)?;
+                }
+                self.last_t = t;
+                self.last_v = v;
+                Ok(Applied {
+                    stored: true,
+                    new_chunk,
+                    ooo: false,
+                })
+            }
+            Verdict::OutOfOrder => {
+                let o = self.ooo.get_or_insert_with(Default::default);
+                let i = o.partition_point(|s| s.0 < t);
+                o.insert(i, (t, v));
+                Ok(Applied {
+                    stored: true,
+                    new_chunk: false,
+                    ooo: true,
+                })
+            }
+        }
+    }
+
+    /// Moves the open chunk to the closed list, trimming its buffer.
+    pub(crate) fn close_open(&mut self) {
+        if let Some(c) = self.open.take() {
+            if let (Some(min_t), Some(max_t)) = (c.min_time(), c.max_time()) {
+                let n = c.num_samples();
+                let mut b = c.into_bytes();
+                b.shrink_to_fit();
+                self.closed
+                    .push(ClosedChunk::new(b.into_boxed_slice(), min_t, max_t, n));
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.closed.is_empty()
+            && self.open.as_ref().is_none_or(|c| c.is_empty())
+            && self.ooo.as_ref().is_none_or(|o| o.is_empty())
+    }
+
+    /// Drops everything older than `before`; returns (chunks, samples) removed.
+    /// Chunks never straddle a block boundary, so `before` (a boundary) splits
+    /// between chunks.
+    pub(crate) fn truncate(&mut self, before: i64) -> (usize, usize) {
+        let mut chunks = 0;
+        let mut samples = 0;
+        self.closed.retain(|c| {
+            let keep = c.max_t() >= before;
+            if !keep {
+                chunks += 1;
+                samples += c.samples();
+            }
+            keep
+        });
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|c| c.max_time().is_some_and(|m| m < before))
+        {
+            if let Some(c) = self.open.take() {
+                chunks += 1;
+                samples += c.num_samples();
+            }
+        }
+        if let Some(o) = self.ooo.as_mut() {
+            let n = o.partition_point(|s| s.0 < before);
+            o.drain(..n);
+            samples += n;
+            if o.is_empty() {
+                self.ooo = None;
+            }
+        }
+        (chunks, samples)
+    }
+}
+
+/// The first multiple of `range` strictly after `t`.
+pub(crate) fn chunk_boundary(t: i64, range: i64) -> i64 {
+    (t.div_euclid(range) + 1).saturating_mul(range)
+}
+
+/// One series of the head.
+pub(crate) struct MemSeries {
+    pub(crate) sref: u32,
+    pub(crate) hash: u64,
+    /// Symbol ids `[name0, value0, name1, value1, ...]`, sorted by name.
+    pub(crate) ids: Box<[u32]>,
+    /// Whether a series record for this ref is in the WAL.
+    pub(crate) logged: AtomicBool,
+    /// Appenders holding staged samples for this series; it is not garbage
+    /// collected while non-zero.
+    pub(crate) pending: AtomicU32,
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+/// Counters of the head, exported through `DbStats`.
+#[derive(Default)]
+pub(crate) struct HeadCounters {
+    pub(crate) samples_appended: AtomicU64,
+    pub(crate) series_created: AtomicU64,
+    pub(crate) series_removed: AtomicU64,
+    pub(crate) ooo_samples: AtomicU64,
+    pub(crate) rejected: [AtomicU64; 5],
+    pub(crate) chunks: AtomicI64,
+    pub(crate) samples: AtomicI64,
+}
+
+/// Index into `HeadCounters::rejected` for an error.
+pub(crate) fn reject_slot(e: &AppendError) -> usize {
+    match e {
+        AppendError::OutOfOrder => 0,
+        AppendError::DuplicateTimestamp => 1,
+        AppendError::OutOfBounds => 2,
+        AppendError::TooOld => 3,
+        _ => 4,
+    }
+}
+
+/// The reason names of `HeadCounters::rejected`, by slot.
+pub(crate) const REJECT_REASONS: [&str; 5] = [
+    "out_of_order",
+    "duplicate",
+    "out_of_bounds",
+    "too_old",
+    "invalid_labels",
+];
+
+type RefStripe = RwLock<FxMap<u32, Arc<MemSeries>>>;
+
+/// The in-memory head of the store.
+pub(crate) struct Head {
+    pub(crate) opts: HeadOptions,
+    pub(crate) index: RwLock<MemIndex>,
+    by_hash: Box<[RwLock<HashTable<Arc<MemSeries>>>]>,
+    by_ref: Box<[RefStripe]>,
+    pub(crate) next_ref: AtomicU32,
+    /// Oldest and newest sample time in the head (`MAX`/`MIN` when empty).
+    pub(crate) min_time: AtomicI64,
+    pub(crate) max_time: AtomicI64,
+    /// Samples older than this are out of bounds (the head was truncated here).
+    pub(crate) min_valid: AtomicI64,
+    pub(crate) counters: HeadCounters,
+    /// Commits hold it shared from the WAL write to the head update; cutting a
+    /// WAL segment for a checkpoint holds it exclusively.
+    pub(crate) commit_lock: RwLock<()>,
+    pub(crate) wal: Option<Arc<dyn WalLog>>,
+    /// Newest sample time committed per WAL segment, for deciding which
+    /// segments a checkpoint makes obsolete.
+    pub(crate) seg_max_t: Mutex<BTreeMap<u32, i64>>,
+    pub(crate) metadata: RwLock<HashMap<String, MetricMetadata>>,
+    /// Set by `Db::close`: commits fail from then on.
+    pub(crate) closed: AtomicBool,
+}
+
+fn hash_stripe(h: u64) -> usize {
+    ((h >> 32) as usize) & (STRIPES - 1)
+}
+
+fn ref_stripe(r: u32) -> usize {
+    (r as usize) & (STRIPES - 1)
+}
+
+impl Head {
+    pub(crate) fn new(opts: HeadOptions, wal: Option<Arc<dyn WalLog>>) -> Head {
+        Head {
+            opts,
+            index: RwLock::new(MemIndex::new()),
+            by_hash: (0..STRIPES)
+                .map(|_| RwLock::new(HashTable::new()))
+                .collect(),
+            by_ref: (0..STRIPES)
+                .map(|_| RwLock::new(FxMap::default()))
+                .collect(),
+            next_ref: AtomicU32::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid: AtomicI64::new(i64::MIN),
+            counters: HeadCounters::default(),
+            commit_lock: RwLock::new(()),
+            wal,
+            seg_max_t: Mutex::new(BTreeMap::new()),
+            metadata: RwLock::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn labels_eq(ix: &MemIndex, s: &MemSeries, ls: &Labels) -> bool {
+        s.ids.len() == ls.len() * 2
+            && s.ids
+                .chunks_exact(2)
+                .zip(ls.iter())
+                .all(|(p, l)| ix.syms.get(p[0]) == l.name && ix.syms.get(p[1]) == l.value)
+    }
+
+    /// The series with these labels, if it exists. When `pin` is set the
+    /// series' pending count is raised (under the stripe lock, so garbage
+    /// collection cannot remove it meanwhile).
+    pub(crate) fn get(&self, ls: &Labels, hash: u64, pin: bool) -> Option<Arc<MemSeries>> {
+        let stripe = self.by_hash[hash_stripe(hash)].read();
+        let ix = self.index.read();
+        let s = stripe.find(hash, |s| s.hash == hash && Self::labels_eq(&ix, s, ls))?;
+        if pin {
+            s.pending.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(Arc::clone(s))
+    }
+
+    /// Returns the series for `ls`, creating it (with ref `want_ref` if given,
+    /// else a fresh one) if needed; the bool tells whether it was created.
+    /// The labels must already be validated.
+    pub(crate) fn get_or_create(
+        &self,
+        ls: &Labels,
+        want_ref: Option<u32>,
+        pin: bool,
+    ) -> (Arc<MemSeries>, bool) {
+        let hash = ls.hash64();
+        if let Some(s) = self.get(ls, hash, pin) {
+            return (s, false);
+        }
+        let mut stripe = self.by_hash[hash_stripe(hash)].write();
+        let mut ix = self.index.write();
+        if let Some(s) = stripe.find(hash, |s| s.hash == hash && Self::labels_eq(&ix, s, ls)) {
+            if pin {
+                s.pending.fetch_add(1, Ordering::AcqRel);
+            }
+            return (Arc::clone(s), false);
+        }
+        let sref = match want_ref {
+            Some(r) if !self.by_ref[ref_stripe(r)].read().contains_key(&r) => {
+                self.next_ref
+                    .fetch_max(r.saturating_add(1), Ordering::AcqRel);
+                r
+            }
+            _ => self.next_ref.fetch_add(1, Ordering::AcqRel),
+        };
+        let ids = ix.add(sref, ls.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        drop(ix);
+        let s = Arc::new(MemSeries {
+            sref,
+            hash,
+            ids,
+            logged: AtomicBool::new(false),
+            pending: AtomicU32::new(u32::from(pin)),
+            data: Mutex::new(SeriesData::new()),
+        });
+        stripe.insert_unique(hash, Arc::clone(&s), |x| x.hash);
+        drop(stripe);
+        self.by_ref[ref_stripe(sref)]
+            .write()
+            .insert(sref, Arc::clone(&s));
+        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+        (s, true)
+    }
+
+    /// The series with this ref.
+    pub(crate) fn series_by_ref(&self, sref: u32) -> Option<Arc<MemSeries>> {
+        self.by_ref[ref_stripe(sref)].read().get(&sref).cloned()
+    }
+
+    /// Labels of a series, resolved from the symbol table.
+    pub(crate) fn labels_of(ix: &MemIndex, s: &MemSeries) -> Labels {
+        Labels::from_sorted_unchecked(
+            s.ids
+                .chunks_exact(2)
+                .map(|p| pharos_model::Label {
+                    name: ix.syms.get(p[0]).to_string(),
+                    value: ix.syms.get(p[1]).to_string(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Number of series in the head.
+    pub(crate) fn num_series(&self) -> u64 {
+        self.index.read().num_series()
+    }
+
+    /// Every series (a snapshot of the ref maps), in ref order.
+    pub(crate) fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        let mut v: Vec<Arc<MemSeries>> = self
+            .by_ref
+            .iter()
+            .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
+            .collect();
+        v.sort_unstable_by_key(|s| s.sref);
+        v
+    }
+
+    /// Records that samples up to `t` were committed (head time bounds).
+    pub(crate) fn observe_times(&self, min_t: i64, max_t: i64) {
+        self.min_time.fetch_min(min_t, Ordering::AcqRel);
+        self.max_time.fetch_max(max_t, Ordering::AcqRel);
+    }
+
+    /// Drops every sample older than `before` and garbage-collects series
+    /// left without samples. Callers must have raised `min_valid` to at least
+    /// `before` first so that no commit adds older samples meanwhile.
+    pub(crate) fn truncate(&self, before: i64) {
+        let mut chunks = 0usize;
+        let mut samples = 0usize;
+        let mut new_min = i64::MAX;
+        for s in self.all_series() {
+            let mut d = s.data.lock();
+            let (c, n) = d.truncate(before);
+            chunks += c;
+            samples += n;
+            if let Some(m) = series_min_time(&d) {
+                new_min = new_min.min(m);
+            }
+        }
+        self.counters
+            .chunks
+            .fetch_sub(chunks as i64, Ordering::Relaxed);
+        self.counters
+            .samples
+            .fetch_sub(samples as i64, Ordering::Relaxed);
+        self.min_time.store(new_min, Ordering::Release);
+        self.gc();
+    }
+
+    /// Removes series that hold no samples and are not pinned by an appender.
+    pub(crate) fn gc(&self) {
+        let candidates: Vec<Arc<MemSeries>> = self
+            .all_series()
+            .into_iter()
+            .filter(|s| s.pending.load(Ordering::Acquire) == 0 && s.data.lock().is_empty())
+            .collect();
+        let mut removed = 0u64;
+        for s in candidates {
+            let mut stripe = self.by_hash[hash_stripe(s.hash)].write();
+            // Re-check under the stripe lock: appenders pin under it.
+            if s.pending.load(Ordering::Acquire) != 0 || !s.data.lock().is_empty() {
+                continue;
+            }
+            if let Ok(e) = stripe.find_entry(s.hash, |x| x.sref == s.sref) {
+                e.remove();
+            }
+            self.index.write().remove(s.sref, &s.ids);
+            drop(stripe);
+            self.by_ref[ref_stripe(s.sref)].write().remove(&s.sref);
+            removed += 1;
+        }
+        self.counters
+            .series_removed
+            .fetch_add(removed, Ordering::Relaxed);
+    }
+}
+
+/// Oldest sample time held by a series.
+pub(crate) fn series_min_time(d: &SeriesData) -> Option<i64> {
+    let c = d
+        .closed
+        .first()
+        .map(|c| c.min_t())
+        .or_else(|| d.open.as_ref().and_then(|c| c.min_time()));
+    let o = d.ooo.as_ref().and_then(|o| o.first().map(|s| s.0));
+    match (c, o) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> HeadOptions {
+        HeadOptions {
+            block_range: 1000,
+            ooo_window: 0,
+            chunk_samples: 4,
+        }
+    }
+
+    #[test]
+    fn classify_rules() {
+        let o = opts();
+        let mut d = SeriesData::new();
+        assert!(d.apply(10, 1.0, None, &o).unwrap().stored);
+        assert_eq!(d.classify(10, 1.0, None), Ok(Verdict::Duplicate));
+        assert_eq!(
+            d.classify(10, 2.0, None),
+            Err(AppendError::DuplicateTimestamp)
+        );
+        assert_eq!(d.classify(5, 2.0, None), Err(AppendError::OutOfOrder));
+        assert_eq!(d.classify(5, 2.0, Some(6)), Err(AppendError::TooOld));
+        assert_eq!(d.classify(5, 2.0, Some(0)), Ok(Verdict::OutOfOrder));
+        assert!(d.apply(5, 2.0, Some(0), &o).unwrap().ooo);
+        assert_eq!(d.classify(5, 2.0, Some(0)), Ok(Verdict::Duplicate));
+        assert_eq!(
+            d.classify(5, 3.0, Some(0)),
+            Err(AppendError::DuplicateTimestamp)
+        );
+    }
+
+    #[test]
+    fn chunks_cut_at_count_and_boundary() {
+        let o = opts();
+        let mut d = SeriesData::new();
+        for t in [1, 2, 3, 4, 5, 999, 1000, 1001] {
+            d.apply(t, t as f64, None, &o).unwrap();
+        }
+        // [1,2,3,4] [5,999] [1000,1001]
+        assert_eq!(d.closed.len(), 2);
+        assert_eq!((d.closed[1].min_t(), d.closed[1].max_t()), (5, 999));
+        assert_eq!(d.open.as_ref().and_then(|c| c.min_time()), Some(1000));
+        assert_eq!(d.truncate(1000), (2, 6));
+        assert_eq!(d.closed.len(), 0);
+        assert!(d.open.is_some());
+    }
+
+    #[test]
+    fn create_lookup_gc() {
+        let h = Head::new(opts(), None);
+        let a = Labels::from_pairs(&[("__name__", "a"), ("x", "1")]);
+        let (s, created) = h.get_or_create(&a, None, false);
+        assert!(created);
+        let (s2, created2) = h.get_or_create(&a, None, false);
+        assert!(!created2);
+        assert_eq!(s.sref, s2.sref);
+        assert!(h.series_by_ref(s.sref).is_some());
+        assert_eq!(Head::labels_of(&h.index.read(), &s), a);
+        h.gc();
+        assert_eq!(h.num_series(), 0);
+        assert!(h.get(&a, a.hash64(), false).is_none());
+        assert!(h.series_by_ref(s.sref).is_none());
+    }
+}

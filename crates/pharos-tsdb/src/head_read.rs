@@ -1,0 +1,100 @@
+//! Reading the head: series selection and label queries over one time range.
+//!
+//! Selection takes the postings under the index lock, then snapshots each
+//! series' chunks overlapping the range under that series' mutex (closed chunk
+//! bytes are copied, the open chunk is cloned), and resolves labels in small
+//! batches so that a large query never holds the index lock for long (series
+//! creation waits on it). Samples are decoded lazily when the caller iterates.
+//! Knows nothing of blocks or the WAL.
+
+use pharos_model::{Matcher, Sample};
+
+use crate::chunkenc::Chunk;
+use crate::head::{Head, MemSeries};
+use crate::index::{label_names_for, label_values_for, postings_for_matchers};
+use crate::querier::SnapSeries;
+use std::sync::Arc;
+
+const LABEL_BATCH: usize = 1024;
+
+impl Head {
+    /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels.
+    pub(crate) fn select(&self, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<SnapSeries> {
+        let refs = postings_for_matchers(&*self.index.read(), ms);
+        let mut found: Vec<(Arc<MemSeries>, Vec<Chunk>, Vec<Sample>)> = Vec::new();
+        for r in &refs {
+            let Some(s) = self.series_by_ref(r) else {
+                continue;
+            };
+            let mut raw: Vec<Vec<u8>> = Vec::new();
+            let mut open = None;
+            let mut extra = Vec::new();
+            {
+                let d = s.data.lock();
+                for c in &d.closed {
+                    if c.max_t() >= mint && c.min_t() <= maxt {
+                        raw.push(c.data.to_vec());
+                    }
+                }
+                if let Some(c) = &d.open {
+                    if let (Some(a), Some(b)) = (c.min_time(), c.max_time()) {
+                        if b >= mint && a <= maxt {
+                            open = Some(c.clone());
+                        }
+                    }
+                }
+                if let Some(o) = &d.ooo {
+                    extra.extend(
+                        o.iter()
+                            .filter(|s| s.0 >= mint && s.0 <= maxt)
+                            .map(|s| Sample::new(s.0, s.1)),
+                    );
+                }
+            }
+            let mut chunks: Vec<Chunk> = raw
+                .into_iter()
+                .filter_map(|b| Chunk::from_bytes(b).ok())
+                .collect();
+            chunks.extend(open);
+            if chunks.is_empty() && extra.is_empty() {
+                continue;
+            }
+            found.push((s, chunks, extra));
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for batch in found.chunks_mut(LABEL_BATCH) {
+            let ix = self.index.read();
+            for (s, chunks, extra) in batch {
+                out.push(SnapSeries::new(
+                    Head::labels_of(&ix, s),
+                    std::mem::take(chunks),
+                    std::mem::take(extra),
+                    mint,
+                    maxt,
+                ));
+            }
+        }
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Label names on series matching `ms` (all series if empty), sorted.
+    pub(crate) fn label_names(&self, ms: &[Matcher]) -> Vec<String> {
+        let ix = self.index.read();
+        if ms.is_empty() {
+            return label_names_for(&*ix, None);
+        }
+        let set = postings_for_matchers(&*ix, ms);
+        label_names_for(&*ix, Some(&set))
+    }
+
+    /// Values of `name` on series matching `ms` (all series if empty), sorted.
+    pub(crate) fn label_values(&self, name: &str, ms: &[Matcher]) -> Vec<String> {
+        let ix = self.index.read();
+        if ms.is_empty() {
+            return label_values_for(&*ix, name, None);
+        }
+        let set = postings_for_matchers(&*ix, ms);
+        label_values_for(&*ix, name, Some(&set))
+    }
+}

@@ -1,0 +1,166 @@
+//! Command-line interface: `pharos serve`, `pharos tsdb analyze|dump`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// pharos: metrics, logs, traces and alerting in one program that speaks the
+/// protocols of Prometheus, Loki, Jaeger and OpenTelemetry.
+#[derive(Debug, Parser)]
+#[command(name = "pharos", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: listeners, scraping, storage. Zero configuration needed.
+    Serve(ServeArgs),
+    /// Inspect the metrics store on disk (run while the server is stopped, or on a copy).
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+/// `--wal-fsync` policy.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum WalFsync {
+    /// fsync at most one second after a write (a process crash loses nothing; a power failure at most 1 s).
+    Interval,
+    /// fsync before every acknowledgement.
+    Always,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory for all stored data (WAL, blocks).
+    #[arg(long, default_value = "./data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Configuration file: a Prometheus configuration (global, scrape_configs, ...) plus pharos's `listen:` section.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Main HTTP listener: query APIs, remote write, OTLP/HTTP, /metrics. HOST:PORT or `off`.
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub http_addr: Option<String>,
+    /// OTLP gRPC listener. HOST:PORT or `off`.
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub otlp_grpc_addr: Option<String>,
+    /// OTLP HTTP listener (/v1/metrics). HOST:PORT or `off`.
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub otlp_http_addr: Option<String>,
+    /// Zipkin listener (reserved: not served yet; traces arrive in a later release).
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub zipkin_addr: Option<String>,
+    /// Jaeger Thrift HTTP listener (reserved: not served yet).
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub jaeger_http_addr: Option<String>,
+    /// Jaeger agent UDP listener (reserved: not served yet).
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub jaeger_udp_addr: Option<String>,
+    /// Syslog listener (reserved: not served yet).
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub syslog_addr: Option<String>,
+
+    /// How long to keep metric samples (Prometheus duration, e.g. 15d, 12h).
+    #[arg(long, default_value = "15d", value_name = "DURATION")]
+    pub retention_time: String,
+    /// Maximum bytes of metric blocks to keep (e.g. 512MB, 10GB); 0 means no limit. Units B, KB, MB, GB, TB, PB (base 1024).
+    #[arg(long, default_value = "0", value_name = "SIZE")]
+    pub retention_size: String,
+    /// When the WAL is fsynced: `interval` (at most 1 s behind) or `always` (before each acknowledgement).
+    #[arg(long, value_enum, default_value_t = WalFsync::Interval)]
+    pub wal_fsync: WalFsync,
+    /// Accept samples up to this far behind a series' newest sample (0s: out-of-order samples are rejected).
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub out_of_order_window: String,
+    /// Largest accepted request body in bytes; larger requests get 413.
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub max_request_bytes: usize,
+    /// Do not add the default job that scrapes pharos's own /metrics.
+    #[arg(long)]
+    pub no_self_scrape: bool,
+    /// Log filter, e.g. `info`, `debug`, `pharos_scrape=debug` (also RUST_LOG).
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TsdbCommand {
+    /// Series, label cardinality, bytes per sample and chunk statistics (like `promtool tsdb analyze`).
+    Analyze(AnalyzeArgs),
+    /// Print series and samples in a time range as text (like `promtool tsdb dump`).
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Data directory of the server.
+    #[arg(long, default_value = "./data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Block to analyze: a block id, or `head`; default: the head if it holds samples, else the newest block.
+    #[arg(long)]
+    pub block: Option<String>,
+    /// How many entries each top list shows.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Data directory of the server.
+    #[arg(long, default_value = "./data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Start of the range (RFC 3339 or Unix seconds); default: everything.
+    #[arg(long)]
+    pub min_time: Option<String>,
+    /// End of the range (RFC 3339 or Unix seconds); default: everything.
+    #[arg(long)]
+    pub max_time: Option<String>,
+    /// Series selector, e.g. `up{job="node"}`; repeatable; default: all series.
+    #[arg(long = "match", value_name = "SELECTOR")]
+    pub matchers: Vec<String>,
+}
+
+/// Parses `512MB`-style sizes (base 1024, like Prometheus's `--storage.tsdb.retention.size`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        "PB" => 1 << 50,
+        "EB" => 1 << 60,
+        _ => {
+            return Err(format!(
+                "invalid size unit in {s:?}: use B, KB, MB, GB, TB, PB or EB"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("0").unwrap(), 0);
+        assert!(parse_size("5XB").is_err());
+    }
+}

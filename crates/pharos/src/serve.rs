@@ -1,0 +1,333 @@
+//! `pharos serve`: opens the store, starts scraping, binds the listeners, and
+//! shuts down gracefully on SIGINT/SIGTERM (stop accepting, stop scraping,
+//! flush the WAL, exit 0). SIGHUP and `POST /-/reload` reload the configuration.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pharos_api::{ApiLimits, AppState, MetricsSource, Reloader, Telemetry};
+use pharos_model::duration::parse_duration;
+use pharos_model::{Appendable, Queryable};
+use pharos_scrape::config::ScrapeConfig;
+use pharos_scrape::ScrapeManager;
+use tokio::sync::watch;
+
+use crate::cli::{parse_size, ServeArgs, WalFsync};
+use crate::config::{FileConfig, ListenConfig};
+
+/// Default addresses of DESIGN's port table.
+const DEFAULTS: [(&str, &str); 7] = [
+    ("http", "127.0.0.1:9800"),
+    ("otlp-grpc", "127.0.0.1:4317"),
+    ("otlp-http", "127.0.0.1:4318"),
+    ("zipkin", "127.0.0.1:9411"),
+    ("jaeger-http", "127.0.0.1:14268"),
+    ("jaeger-udp", "127.0.0.1:6831"),
+    ("syslog", "off"),
+];
+
+fn resolve_addr(
+    name: &str,
+    flag: &Option<String>,
+    file: &Option<String>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let default = DEFAULTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| *a)
+        .unwrap_or("off");
+    let s = flag.as_deref().or(file.as_deref()).unwrap_or(default);
+    if s == "off" {
+        return Ok(None);
+    }
+    use std::net::ToSocketAddrs;
+    let addr = s
+        .to_socket_addrs()
+        .with_context(|| format!("--{name}-addr: cannot resolve {s:?}"))?
+        .next()
+        .with_context(|| format!("--{name}-addr: no address for {s:?}"))?;
+    Ok(Some(addr))
+}
+
+fn self_scrape_config(http: SocketAddr, interval: Option<&str>) -> anyhow::Result<ScrapeConfig> {
+    let mut y = format!("job_name: pharos\nstatic_configs:\n  - targets: [\"{http}\"]\n");
+    if let Some(i) = interval {
+        y.push_str(&format!("scrape_interval: {i}\n"));
+    }
+    Ok(serde_yaml::from_str(&y)?)
+}
+
+/// Reloads the configuration file and hands it to the scrape manager.
+struct ConfigReloader {
+    path: Option<PathBuf>,
+    scrape: Arc<ScrapeManager>,
+    self_scrape: Option<ScrapeConfig>,
+}
+
+impl ConfigReloader {
+    async fn apply(&self) -> anyhow::Result<()> {
+        let (cfg, warnings) = match &self.path {
+            Some(p) => FileConfig::load(p)?,
+            None => {
+                let mut c = FileConfig::default();
+                c.global.scrape_interval = pharos_scrape::config::PromDuration::from_secs(15);
+                (c, Vec::new())
+            }
+        };
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        let mut jobs = cfg.scrape_configs.clone();
+        if let Some(s) = &self.self_scrape {
+            if !jobs.iter().any(|j| j.job_name == s.job_name) {
+                jobs.push(s.clone());
+            }
+        }
+        self.scrape.apply_config(&cfg.global, &jobs).await?;
+        tracing::info!(jobs = jobs.len(), "configuration applied");
+        Ok(())
+    }
+}
+
+impl Reloader for ConfigReloader {
+    fn reload(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>> {
+        let me = ConfigReloader {
+            path: self.path.clone(),
+            scrape: self.scrape.clone(),
+            self_scrape: self.self_scrape.clone(),
+        };
+        Box::pin(async move {
+            let r = me.apply().await.map_err(|e| format!("{e:#}"));
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "reloading configuration failed; keeping the previous one");
+            }
+            r
+        })
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| args.log_level.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("--log-level")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pharos")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Configuration first: a bad file stops start-up with its message.
+    // (Its warnings are logged once, when the reloader applies it below.)
+    let file_cfg = match &args.config {
+        Some(p) => FileConfig::load(p)?.0,
+        None => FileConfig::default(),
+    };
+    let listen = file_cfg.listen.clone().unwrap_or_default();
+    let ListenConfig {
+        http,
+        otlp_grpc,
+        otlp_http,
+        zipkin,
+        jaeger_http,
+        jaeger_udp,
+        syslog,
+    } = &listen;
+    let http_addr = resolve_addr("http", &args.http_addr, http)?;
+    let grpc_addr = resolve_addr("otlp-grpc", &args.otlp_grpc_addr, otlp_grpc)?;
+    let otlp_http_addr = resolve_addr("otlp-http", &args.otlp_http_addr, otlp_http)?;
+    for (name, flag, file) in [
+        ("zipkin", &args.zipkin_addr, zipkin),
+        ("jaeger-http", &args.jaeger_http_addr, jaeger_http),
+        ("jaeger-udp", &args.jaeger_udp_addr, jaeger_udp),
+        ("syslog", &args.syslog_addr, syslog),
+    ] {
+        if let Some(a) = resolve_addr(name, flag, file)? {
+            tracing::info!(listener = name, addr = %a, "listener reserved: this protocol is not served yet, nothing is bound");
+        }
+    }
+
+    let retention = parse_duration(&args.retention_time)
+        .map_err(|e| anyhow::anyhow!("--retention-time: {e}"))?;
+    let retention_size =
+        parse_size(&args.retention_size).map_err(|e| anyhow::anyhow!("--retention-size: {e}"))?;
+    let ooo = parse_duration(&args.out_of_order_window)
+        .map_err(|e| anyhow::anyhow!("--out-of-order-window: {e}"))?;
+
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let mut opts = pharos_tsdb::Options::default();
+    opts.retention = retention;
+    opts.retention_size_bytes = (retention_size > 0).then_some(retention_size);
+    opts.out_of_order_window_ms = ooo.as_millis() as i64;
+    opts.wal.fsync = match args.wal_fsync {
+        WalFsync::Always => pharos_wal::FsyncPolicy::Always,
+        WalFsync::Interval => pharos_wal::FsyncPolicy::Interval(Duration::from_secs(1)),
+    };
+    let metrics_dir = args.data_dir.join("metrics");
+    tracing::info!(dir = %metrics_dir.display(), "opening metrics store (replaying WAL)");
+    let started = std::time::Instant::now();
+    let db = {
+        let dir = metrics_dir.clone();
+        tokio::task::spawn_blocking(move || pharos_tsdb::Db::open(&dir, opts)).await??
+    };
+    let db = Arc::new(db);
+    tracing::info!(elapsed = ?started.elapsed(), "metrics store open");
+
+    let appendable: Arc<dyn Appendable> = db.clone();
+    let queryable: Arc<dyn Queryable> = db.clone();
+    let scrape = Arc::new(ScrapeManager::new(appendable.clone()));
+
+    // Bind every listener before anything is announced as ready.
+    let bind = |a: Option<SocketAddr>, name: &'static str| async move {
+        match a {
+            None => Ok(None),
+            Some(a) => tokio::net::TcpListener::bind(a)
+                .await
+                .map(Some)
+                .with_context(|| format!("binding the {name} listener on {a}")),
+        }
+    };
+    let http_l = bind(http_addr, "http").await?;
+    let grpc_l = bind(grpc_addr, "otlp-grpc").await?;
+    let otlp_http_l = bind(otlp_http_addr, "otlp-http").await?;
+    let http_bound = match &http_l {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+
+    let self_scrape = match (args.no_self_scrape, http_bound) {
+        (false, Some(a)) => Some(self_scrape_config(a, None)?),
+        _ => None,
+    };
+    let reloader = Arc::new(ConfigReloader {
+        path: args.config.clone(),
+        scrape: scrape.clone(),
+        self_scrape,
+    });
+    reloader.apply().await?;
+
+    let telemetry = Arc::new(Telemetry::default());
+    let start_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let sources: Vec<Arc<dyn MetricsSource>> = vec![
+        Arc::new(pharos_api::telemetry::ProcessMetrics {
+            start_time_seconds: start_time,
+        }),
+        Arc::new(pharos_api::sources::TsdbMetrics(db.clone())),
+        Arc::new(pharos_api::sources::ScrapeMetrics(scrape.clone())),
+    ];
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        appendable,
+        queryable,
+        telemetry,
+        sources: Arc::new(sources),
+        limits: ApiLimits {
+            max_body_bytes: args.max_request_bytes,
+        },
+        ready: ready.clone(),
+        reloader: Some(reloader.clone()),
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    let mut serve_on =
+        |l: Option<tokio::net::TcpListener>, router: axum::Router, name: &'static str| {
+            if let Some(l) = l {
+                let mut rx = stop_rx.clone();
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!(listener = name, addr = %a, "listening");
+                }
+                servers.spawn(async move {
+                    let shutdown = async move {
+                        let _ = rx.wait_for(|v| *v).await;
+                    };
+                    if let Err(e) = axum::serve(l, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                    {
+                        tracing::error!(listener = name, error = %e, "server failed");
+                    }
+                });
+            }
+        };
+    serve_on(http_l, pharos_api::http_router(state.clone()), "http");
+    serve_on(
+        otlp_http_l,
+        pharos_api::otlp_http_router(state.clone()),
+        "otlp-http",
+    );
+    serve_on(
+        grpc_l,
+        pharos_api::otlp_grpc_service(state.clone()).into_axum_router(),
+        "otlp-grpc",
+    );
+
+    // Maintenance: blocks, compaction, retention.
+    let maint_db = db.clone();
+    let mut maint_rx = stop_rx.clone();
+    let maintenance = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = maint_rx.wait_for(|v| *v) => break,
+            }
+            let d = maint_db.clone();
+            match tokio::task::spawn_blocking(move || d.maintenance()).await {
+                Ok(Ok(r)) => tracing::debug!(?r, "storage maintenance done"),
+                Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
+                Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
+            }
+        }
+    });
+
+    ready.store(true, Ordering::Release);
+    tracing::info!("pharos is ready");
+
+    // Signals: SIGINT/SIGTERM stop; SIGHUP reloads.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("received SIGTERM, shutting down"); break; }
+            _ = int.recv() => { tracing::info!("received SIGINT, shutting down"); break; }
+            _ = hup.recv() => {
+                tracing::info!("received SIGHUP, reloading configuration");
+                let _ = reloader.reload().await;
+            }
+        }
+    }
+
+    ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    scrape.stop().await;
+    let drain = async { while servers.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within 10s; closing anyway");
+    }
+    let _ = maintenance.await;
+    let d = db.clone();
+    tokio::task::spawn_blocking(move || d.close()).await??;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
