@@ -3,5 +3,7 @@
 //! cover the third-party clients; these cover what needs precise control over
 //! the wire (kill -9 in the middle of ingest).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod crash;
 mod util;

@@ -71,7 +71,7 @@ pub fn format_duration(d: Duration) -> String {
     let mut out = String::new();
     for (u, mult) in UNITS {
         // Prometheus prints weeks and years only when they divide evenly.
-        if (u == "y" || u == "w") && ms % mult != 0 {
+        if (u == "y" || u == "w") && !ms.is_multiple_of(mult) {
             continue;
         }
         if ms >= mult {

@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: listeners, scraping, storage. Zero configuration needed.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect the metrics store on disk (run while the server is stopped, or on a copy).
     #[command(subcommand)]
     Tsdb(TsdbCommand),

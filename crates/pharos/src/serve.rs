@@ -166,10 +166,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let mut opts = pharos_tsdb::Options::default();
-    opts.retention = retention;
-    opts.retention_size_bytes = (retention_size > 0).then_some(retention_size);
-    opts.out_of_order_window_ms = ooo.as_millis() as i64;
+    let mut opts = pharos_tsdb::Options {
+        retention,
+        retention_size_bytes: (retention_size > 0).then_some(retention_size),
+        out_of_order_window_ms: ooo.as_millis() as i64,
+        ..Default::default()
+    };
     opts.wal.fsync = match args.wal_fsync {
         WalFsync::Always => pharos_wal::FsyncPolicy::Always,
         WalFsync::Interval => pharos_wal::FsyncPolicy::Interval(Duration::from_secs(1)),
