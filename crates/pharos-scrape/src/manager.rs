@@ -18,6 +18,7 @@
 //!
 //! Knows nothing of the storage engine (only [`Appendable`]) or of HTTP APIs.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -291,6 +292,23 @@ impl ScrapeManager {
     }
 }
 
+impl Drop for ScrapeManager {
+    /// Signals every loop and discovery task to end (without staleness
+    /// markers) if [`ScrapeManager::stop`] was not awaited.
+    fn drop(&mut self) {
+        if let Ok(jobs) = self.inner.jobs.try_lock() {
+            for job in jobs.values() {
+                job.discovery_cancel.cancel();
+                if let Ok(pool) = job.pool.try_lock() {
+                    for l in pool.loops.values() {
+                        l.signal_stop(StopMode::Quiet);
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Job {
     async fn stop_discovery(&mut self) {
         self.discovery_cancel.cancel();
@@ -343,25 +361,35 @@ impl Pool {
             .filter(|h| !new.contains_key(h))
             .copied()
             .collect();
-        let mut stopping: Vec<LoopHandle> = removed
+        let removed_loops: Vec<LoopHandle> = removed
             .iter()
             .filter_map(|h| self.loops.remove(h))
             .collect();
 
-        // A new target with the same sample labels as a removed one continues its series.
+        // A new target with the same sample labels as a removed one (say, its
+        // interval changed) continues its series: no staleness markers.
+        let mut stopping: Vec<LoopHandle> = Vec::new();
+        let mut by_labels: HashMap<Labels, LoopHandle> = HashMap::new();
+        for l in removed_loops {
+            match by_labels.entry(l.target.labels()) {
+                Entry::Vacant(e) => {
+                    e.insert(l);
+                }
+                Entry::Occupied(_) => stopping.push(l),
+            }
+        }
         let mut handover: HashMap<u64, LoopHandle> = HashMap::new();
         for t in &built.targets {
             let h = t.hash();
             if self.loops.contains_key(&h) {
                 continue;
             }
-            let labels = t.labels();
-            if let Some(i) = stopping.iter().position(|l| l.target.labels() == labels) {
-                let l = stopping.swap_remove(i);
+            if let Some(l) = by_labels.remove(&t.labels()) {
                 l.signal_stop(StopMode::Quiet);
                 handover.insert(h, l);
             }
         }
+        stopping.extend(by_labels.into_values());
         for l in &stopping {
             l.signal_stop(StopMode::Stale);
         }

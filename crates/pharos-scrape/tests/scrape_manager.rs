@@ -87,6 +87,10 @@ struct Server {
 }
 
 async fn serve(body: &str) -> Server {
+    serve_with(body, false).await
+}
+
+async fn serve_with(body: &str, gzip: bool) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let body = Arc::new(Mutex::new(body.to_string()));
@@ -107,12 +111,21 @@ async fn serve(body: &str) -> Server {
             }
             r.lock().push(String::from_utf8_lossy(&buf).into_owned());
             let text = b.lock().clone();
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                text.len(),
-                text
+            let (payload, encoding) = if gzip {
+                use std::io::Write;
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(text.as_bytes()).unwrap();
+                (e.finish().unwrap(), "Content-Encoding: gzip\r\n")
+            } else {
+                (text.into_bytes(), "")
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n{encoding}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                payload.len()
             );
-            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&payload).await;
             let _ = sock.shutdown().await;
         }
     });
@@ -260,12 +273,30 @@ async fn reload_removes_targets_with_staleness_and_keeps_others() {
     assert!(!no_failures() || !mem.has_stale(&[&i1]));
     assert_eq!(m.targets().len(), 1);
 
+    // A new interval changes the target's identity, not its series: the old
+    // loop hands them to the new one without staleness markers.
+    let slower = config(&yaml(&format!("'{}'", s1.addr), "").replace("100ms", "150ms"));
+    m.apply_config(&slower.global, &slower.scrape_configs)
+        .await
+        .unwrap();
+    assert_eq!(m.targets()[0].scrape_interval, Duration::from_millis(150));
+    assert!(!mem.has_stale(&["up{", &i1]));
+    let n = mem.of(&["up{", &i1]).len();
+    wait_for("scraped at the new interval", || {
+        mem.of(&["up{", &i1]).len() > n + 1
+    })
+    .await;
+    assert!(!mem.has_stale(&["up{", &i1]));
+
     // A changed job config with the same target keeps the loop: a metric
     // relabel rule now drops m, so m goes stale through normal staleness.
-    let drop_m = config(&yaml(
-        &format!("'{}'", s1.addr),
-        "  metric_relabel_configs: [{source_labels: [__name__], regex: m, action: drop}]\n",
-    ));
+    let drop_m = config(
+        &yaml(
+            &format!("'{}'", s1.addr),
+            "  metric_relabel_configs: [{source_labels: [__name__], regex: m, action: drop}]\n",
+        )
+        .replace("100ms", "150ms"),
+    );
     m.apply_config(&drop_m.global, &drop_m.scrape_configs)
         .await
         .unwrap();
@@ -391,6 +422,47 @@ async fn sample_limit_and_target_limit() {
         m.targets()
             .iter()
             .all(|t| t.last_error == "target_limit exceeded (number of targets: 2, limit: 1)")
+    })
+    .await;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_body_limit_and_password_file() {
+    let srv = serve_with("g 1\n", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "first\n").unwrap();
+    let mem = Arc::new(Mem::default());
+    let m = mem_manager(&mem);
+    let c = config(&format!(
+        "scrape_configs:\n- job_name: z\n  scrape_interval: 100ms\n  basic_auth: {{username: u, password_file: '{}'}}\n  static_configs: [{{targets: ['{}']}}]\n",
+        pw.display(),
+        srv.addr
+    ));
+    m.apply_config(&c.global, &c.scrape_configs).await.unwrap();
+    let inst = format!("instance=\"{}\"", srv.addr);
+    wait_for("gzip body scraped", || mem.has_value(&["g{", &inst], 1.0)).await;
+    // "u:first" and then "u:second" in base64: the file is read on every scrape.
+    assert!(srv.requests.lock()[0].contains("Basic dTpmaXJzdA=="));
+    std::fs::write(&pw, "second").unwrap();
+    wait_for("new password used", || {
+        srv.requests
+            .lock()
+            .iter()
+            .any(|r| r.contains("Basic dTpzZWNvbmQ="))
+    })
+    .await;
+
+    // A decoded body over the limit fails the scrape.
+    *srv.body.lock() = format!("g 1\n{}", "x 1\n".repeat(100));
+    let c = config(&format!(
+        "scrape_configs:\n- job_name: z\n  scrape_interval: 100ms\n  body_size_limit: 100B\n  static_configs: [{{targets: ['{}']}}]\n",
+        srv.addr
+    ));
+    m.apply_config(&c.global, &c.scrape_configs).await.unwrap();
+    wait_for("body size limit", || {
+        m.targets()[0].last_error == "body size limit exceeded"
     })
     .await;
     m.stop().await;
