@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use pharos_ingest::exposition::{format_from_content_type, parse};
+use pharos_ingest::exposition::{format_from_content_type, parse_with_options, ParseOptions};
 use pharos_model::{Appendable, Labels};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -241,7 +241,9 @@ impl LoopCtx {
             let mut state = state;
             let body = fetched.and_then(|f| {
                 let format = format_from_content_type(f.content_type.as_deref());
-                parse(&f.body, format).map_err(|e| e.to_string())
+                // Prometheus 2.42 keeps `_created` samples and accepts exemplars on any line.
+                parse_with_options(&f.body, format, &ParseOptions::prometheus_2_42())
+                    .map_err(|e| e.to_string())
             });
             let s = AppendSettings {
                 target_labels: &labels,
