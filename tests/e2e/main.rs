@@ -7,3 +7,4 @@
 
 mod crash;
 mod util;
+mod wal;

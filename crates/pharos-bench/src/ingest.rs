@@ -391,10 +391,7 @@ async fn disk_phase(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let mut method = format!(
-        "cut while running (stable for {}s)",
-        args.disk_settle.as_secs()
-    );
+    let mut method = format!("running, settled {}s", args.disk_settle.as_secs());
     let stop = server.stop(STOP_TIMEOUT).await?;
     if found.is_empty() {
         found = blocks::scan(&scan_root);

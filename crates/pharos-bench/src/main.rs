@@ -26,7 +26,7 @@ mod workload;
 
 /// Load generator and benchmarks for pharos, compared against its peers on the same data.
 #[derive(Debug, Parser)]
-#[command(name = "pharos-bench", version, about, long_about = None)]
+#[command(name = "pharos-bench", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

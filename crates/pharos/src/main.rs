@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod lock;
 mod serve;
 mod tsdb_cmd;
 

@@ -164,8 +164,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ooo = parse_duration(&args.out_of_order_window)
         .map_err(|e| anyhow::anyhow!("--out-of-order-window: {e}"))?;
 
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let _lock = crate::lock::lock_data_dir(&args.data_dir)?;
     let mut opts = pharos_tsdb::Options {
         retention,
         retention_size_bytes: (retention_size > 0).then_some(retention_size),

@@ -5,6 +5,7 @@ use crate::cli::TsdbCommand;
 pub fn run(cmd: TsdbCommand) -> anyhow::Result<()> {
     match cmd {
         TsdbCommand::Analyze(a) => {
+            let _lock = crate::lock::lock_data_dir(&a.data_dir)?;
             let target = match &a.block {
                 Some(b) if b == "head" => pharos_tsdb::tools::AnalyzeTarget::Head,
                 Some(b) => pharos_tsdb::tools::AnalyzeTarget::Block(b.clone()),
@@ -16,6 +17,7 @@ pub fn run(cmd: TsdbCommand) -> anyhow::Result<()> {
             Ok(())
         }
         TsdbCommand::Dump(d) => {
+            let _lock = crate::lock::lock_data_dir(&d.data_dir)?;
             let parse = |s: &Option<String>, def: i64| -> anyhow::Result<i64> {
                 match s {
                     None => Ok(def),
