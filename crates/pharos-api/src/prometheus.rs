@@ -151,7 +151,7 @@ async fn write_inner(
     let received: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
     c.samples_received
         .fetch_add(received as u64, Ordering::Relaxed);
-    let v = remote_write::validate(req, &remote_write::Limits::default());
+    let v = remote_write::validate(req, &s.limits.series);
     c.reject("invalid_labels", v.rejected_samples as u64);
     c.reject(
         "native_histogram_unsupported",

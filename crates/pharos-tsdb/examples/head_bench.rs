@@ -20,12 +20,24 @@ fn rss_bytes() -> u64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let series = args.first().copied().unwrap_or(200_000);
     let rounds = args.get(1).copied().unwrap_or(20);
     let threads = args.get(2).copied().unwrap_or(2);
-    let dir = tempfile::tempdir().unwrap();
-    let opts = Options { wal: WalOptions { fsync: FsyncPolicy::Never, ..WalOptions::default() }, ..Options::default() };
+    let dir = match std::env::var("BENCH_DIR") {
+        Ok(d) => tempfile::tempdir_in(d).unwrap(),
+        Err(_) => tempfile::tempdir().unwrap(),
+    };
+    let opts = Options {
+        wal: WalOptions {
+            fsync: FsyncPolicy::Never,
+            ..WalOptions::default()
+        },
+        ..Options::default()
+    };
     let db = Db::open(dir.path(), opts.clone()).unwrap();
     let labels: Vec<Labels> = (0..series)
         .map(|i| {
@@ -33,7 +45,10 @@ fn main() {
                 ("__name__", format!("metric_{}", i % 1000)),
                 ("instance", format!("host-{}.example.com:9100", i / 1000)),
                 ("job", "node".to_string()),
-                ("mode", ["user", "system", "idle", "iowait"][i % 4].to_string()),
+                (
+                    "mode",
+                    ["user", "system", "idle", "iowait"][i % 4].to_string(),
+                ),
                 ("cpu", (i % 16).to_string()),
             ])
         })
@@ -66,7 +81,11 @@ fn main() {
         }
         if r == 0 {
             let rss = rss_bytes().saturating_sub(base_rss);
-            println!("after first round: {} bytes RSS/series, {:.2}s", rss / series as u64, start.elapsed().as_secs_f64());
+            println!(
+                "after first round: {} bytes RSS/series, {:.2}s",
+                rss / series as u64,
+                start.elapsed().as_secs_f64()
+            );
         }
     }
     let el = start.elapsed().as_secs_f64();
@@ -80,11 +99,20 @@ fn main() {
         rss / series as u64
     );
     let st = db.stats();
-    println!("head chunks {} samples {} symbols {}", st.head_chunks, st.head_samples, st.head_symbols);
+    println!(
+        "head chunks {} samples {} symbols {}",
+        st.head_chunks, st.head_samples, st.head_symbols
+    );
     drop(db);
     let t = Instant::now();
+    let c = cpu_secs();
     let db = Db::open(dir.path(), opts).unwrap();
-    println!("reopen (WAL replay) took {:.2}s, {} series", t.elapsed().as_secs_f64(), db.stats().head_series);
+    println!(
+        "reopen (WAL replay) took {:.2}s wall {:.2}s cpu, {} series",
+        t.elapsed().as_secs_f64(),
+        cpu_secs() - c,
+        db.stats().head_series
+    );
     db.flush_head().unwrap();
     let st = db.stats();
     println!(

@@ -275,21 +275,12 @@ impl Head {
         mint: i64,
         maxt: i64,
     ) -> io::Result<Option<BlockMeta>> {
-        // Symbol snapshot: sorted strings and a head id → block id map.
-        let (symbols, rank) = {
+        // The block's symbols: every symbol of the head index, sorted.
+        let symbols = {
             let ix = self.index.read();
-            let mut syms: Vec<(u32, &str)> = ix.syms.iter().collect();
-            syms.sort_unstable_by(|a, b| a.1.cmp(b.1));
-            let mut rank = vec![u32::MAX; ix.syms.id_bound()];
-            for (i, (id, _)) in syms.iter().enumerate() {
-                rank[*id as usize] = i as u32;
-            }
-            (
-                syms.into_iter()
-                    .map(|(_, s)| s.to_string())
-                    .collect::<Vec<_>>(),
-                rank,
-            )
+            let mut syms: Vec<String> = ix.syms.iter().map(|(_, s)| s.to_string()).collect();
+            syms.sort_unstable();
+            syms
         };
         let mut w = BlockWriter::new(
             blocks_dir,
@@ -359,13 +350,17 @@ impl Head {
                 continue;
             }
             labels.clear();
-            let mut ok = true;
-            for &id in s.ids.iter() {
-                match rank.get(id as usize) {
-                    Some(&r) if r != u32::MAX => labels.push(r),
-                    _ => ok = false,
+            let ok = self.with_labels(&s, |pairs| {
+                for (n, v) in pairs {
+                    for x in [n, v] {
+                        match w.symbols.binary_search_by(|s| s.as_str().cmp(x)) {
+                            Ok(r) => labels.push(r as u32),
+                            Err(_) => return false,
+                        }
+                    }
                 }
-            }
+                true
+            });
             if !ok {
                 continue;
             }

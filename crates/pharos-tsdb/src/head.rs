@@ -6,12 +6,20 @@
 //! crosses a multiple of the block range (so that a chunk never straddles a
 //! block boundary). Series are found by the hash of their labels (collision
 //! safe: the labels are compared) in striped hash tables, and by ref in striped
-//! maps; labels are stored as symbol ids into the index's symbol table.
+//! maps. Each series keeps its labels as one compact byte blob (no `String`
+//! per label), so the append path takes only a stripe lock and the series'
+//! mutex — never a global lock; the postings index interns the strings once
+//! for queries.
 //!
 //! This file owns the structure, series creation, truncation and garbage
 //! collection. Appending is in `head_append.rs`, reading in `head_read.rs`,
-//! WAL replay and checkpoints in `head_wal.rs`. The head knows nothing of
-//! blocks on disk or of the WAL's file format (it logs through [`WalLog`]).
+//! WAL replay and checkpoints in `head_wal.rs`. The head knows nothing of the
+//! WAL's file format (it logs through [`WalLog`]); writing a block from the
+//! head lives in `block_writer.rs`.
+//!
+//! Lock order: commit lock → series mutexes (in ref order) → WAL; hash stripe
+//! → index → ref stripe. No series mutex is held while taking a stripe or the
+//! index lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -122,11 +130,33 @@ impl SeriesData {
         v: f64,
         ooo_min: Option<i64>,
     ) -> Result<Verdict, AppendError> {
-        if t > self.last_t {
+        self.classify_next(
+            t,
+            v,
+            ooo_min,
+            &mut (self.last_t, self.last_v),
+            &mut Vec::new(),
+        )
+    }
+
+    /// Judges the next of several samples of one commit, as if the earlier
+    /// ones had been applied: `last` is the newest in-order sample so far
+    /// (start with the series' own) and `extra` the out-of-order samples
+    /// accepted so far; both are updated.
+    pub(crate) fn classify_next(
+        &self,
+        t: i64,
+        v: f64,
+        ooo_min: Option<i64>,
+        last: &mut (i64, f64),
+        extra: &mut Vec<(i64, f64)>,
+    ) -> Result<Verdict, AppendError> {
+        if t > last.0 {
+            *last = (t, v);
             return Ok(Verdict::InOrder);
         }
-        if t == self.last_t {
-            return if v.to_bits() == self.last_v.to_bits() {
+        if t == last.0 {
+            return if v.to_bits() == last.1.to_bits() {
                 Ok(Verdict::Duplicate)
             } else {
                 Err(AppendError::DuplicateTimestamp)
@@ -135,15 +165,21 @@ impl SeriesData {
         match ooo_min {
             None => Err(AppendError::OutOfOrder),
             Some(min) if t < min => Err(AppendError::TooOld),
-            Some(_) => match self
-                .ooo
-                .as_ref()
-                .and_then(|o| o.binary_search_by_key(&t, |s| s.0).ok().map(|i| o[i]))
-            {
-                Some((_, ov)) if ov.to_bits() == v.to_bits() => Ok(Verdict::Duplicate),
-                Some(_) => Err(AppendError::DuplicateTimestamp),
-                None => Ok(Verdict::OutOfOrder),
-            },
+            Some(_) => {
+                let existing = extra.iter().find(|s| s.0 == t).copied().or_else(|| {
+                    self.ooo
+                        .as_ref()
+                        .and_then(|o| o.binary_search_by_key(&t, |s| s.0).ok().map(|i| o[i]))
+                });
+                match existing {
+                    Some((_, ov)) if ov.to_bits() == v.to_bits() => Ok(Verdict::Duplicate),
+                    Some(_) => Err(AppendError::DuplicateTimestamp),
+                    None => {
+                        extra.push((t, v));
+                        Ok(Verdict::OutOfOrder)
+                    }
+                }
+            }
         }
     }
 
@@ -262,8 +298,10 @@ pub(crate) fn chunk_boundary(t: i64, range: i64) -> i64 {
 pub(crate) struct MemSeries {
     pub(crate) sref: u32,
     pub(crate) hash: u64,
-    /// Symbol ids `[name0, value0, name1, value1, ...]`, sorted by name.
-    pub(crate) ids: Box<[u32]>,
+    /// The labels, sorted by name, as a compact blob (see `encode_labels`).
+    /// Kept per series rather than as symbol ids so that finding a series by
+    /// its labels needs no global lock; the index interns the strings.
+    pub(crate) labels: Box<[u8]>,
     /// Whether a series record for this ref is in the WAL.
     pub(crate) logged: AtomicBool,
     /// Appenders holding staged samples for this series; it is not garbage
@@ -306,11 +344,47 @@ pub(crate) const REJECT_REASONS: [&str; 5] = [
 
 type RefStripe = RwLock<FxMap<u32, Arc<MemSeries>>>;
 
+/// One stripe of the hash → series table.
+type HashStripe = HashTable<Arc<MemSeries>>;
+
+/// Encodes labels as the compact blob a series keeps: per label the name's
+/// length (uvarint), the name, the value's length, the value.
+fn encode_labels(ls: &Labels) -> Box<[u8]> {
+    let mut b = Vec::with_capacity(ls.iter().map(|l| l.name.len() + l.value.len() + 2).sum());
+    for l in ls {
+        crate::encoding::put_str(&mut b, &l.name);
+        crate::encoding::put_str(&mut b, &l.value);
+    }
+    b.into_boxed_slice()
+}
+
+/// Iterates the strings of a label blob (names and values alternating).
+fn blob_strs(b: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut d = crate::encoding::Decoder::new(b);
+    std::iter::from_fn(move || {
+        if d.is_empty() {
+            return None;
+        }
+        let n = d.uvarint().ok()?;
+        d.bytes(usize::try_from(n).ok()?).ok()
+    })
+}
+
+fn labels_eq(blob: &[u8], ls: &Labels) -> bool {
+    let mut it = blob_strs(blob);
+    for l in ls {
+        if it.next() != Some(l.name.as_bytes()) || it.next() != Some(l.value.as_bytes()) {
+            return false;
+        }
+    }
+    it.next().is_none()
+}
+
 /// The in-memory head of the store.
 pub(crate) struct Head {
     pub(crate) opts: HeadOptions,
     pub(crate) index: RwLock<MemIndex>,
-    by_hash: Box<[RwLock<HashTable<Arc<MemSeries>>>]>,
+    by_hash: Box<[RwLock<HashStripe>]>,
     by_ref: Box<[RefStripe]>,
     pub(crate) next_ref: AtomicU32,
     /// Oldest and newest sample time in the head (`MAX`/`MIN` when empty).
@@ -345,7 +419,7 @@ impl Head {
             opts,
             index: RwLock::new(MemIndex::new()),
             by_hash: (0..STRIPES)
-                .map(|_| RwLock::new(HashTable::new()))
+                .map(|_| RwLock::new(HashStripe::default()))
                 .collect(),
             by_ref: (0..STRIPES)
                 .map(|_| RwLock::new(FxMap::default()))
@@ -363,21 +437,12 @@ impl Head {
         }
     }
 
-    fn labels_eq(ix: &MemIndex, s: &MemSeries, ls: &Labels) -> bool {
-        s.ids.len() == ls.len() * 2
-            && s.ids
-                .chunks_exact(2)
-                .zip(ls.iter())
-                .all(|(p, l)| ix.syms.get(p[0]) == l.name && ix.syms.get(p[1]) == l.value)
-    }
-
     /// The series with these labels, if it exists. When `pin` is set the
     /// series' pending count is raised (under the stripe lock, so garbage
-    /// collection cannot remove it meanwhile).
+    /// collection cannot remove it meanwhile). Takes only the stripe lock.
     pub(crate) fn get(&self, ls: &Labels, hash: u64, pin: bool) -> Option<Arc<MemSeries>> {
-        let stripe = self.by_hash[hash_stripe(hash)].read();
-        let ix = self.index.read();
-        let s = stripe.find(hash, |s| s.hash == hash && Self::labels_eq(&ix, s, ls))?;
+        let st = self.by_hash[hash_stripe(hash)].read();
+        let s = st.find(hash, |s| s.hash == hash && labels_eq(&s.labels, ls))?;
         if pin {
             s.pending.fetch_add(1, Ordering::AcqRel);
         }
@@ -397,9 +462,8 @@ impl Head {
         if let Some(s) = self.get(ls, hash, pin) {
             return (s, false);
         }
-        let mut stripe = self.by_hash[hash_stripe(hash)].write();
-        let mut ix = self.index.write();
-        if let Some(s) = stripe.find(hash, |s| s.hash == hash && Self::labels_eq(&ix, s, ls)) {
+        let mut st = self.by_hash[hash_stripe(hash)].write();
+        if let Some(s) = st.find(hash, |s| s.hash == hash && labels_eq(&s.labels, ls)) {
             if pin {
                 s.pending.fetch_add(1, Ordering::AcqRel);
             }
@@ -413,18 +477,19 @@ impl Head {
             }
             _ => self.next_ref.fetch_add(1, Ordering::AcqRel),
         };
-        let ids = ix.add(sref, ls.iter().map(|l| (l.name.as_str(), l.value.as_str())));
-        drop(ix);
+        self.index
+            .write()
+            .add(sref, ls.iter().map(|l| (l.name.as_str(), l.value.as_str())));
         let s = Arc::new(MemSeries {
             sref,
             hash,
-            ids,
+            labels: encode_labels(ls),
             logged: AtomicBool::new(false),
             pending: AtomicU32::new(u32::from(pin)),
             data: Mutex::new(SeriesData::new()),
         });
-        stripe.insert_unique(hash, Arc::clone(&s), |x| x.hash);
-        drop(stripe);
+        st.insert_unique(hash, Arc::clone(&s), |x| x.hash);
+        drop(st);
         self.by_ref[ref_stripe(sref)]
             .write()
             .insert(sref, Arc::clone(&s));
@@ -437,17 +502,28 @@ impl Head {
         self.by_ref[ref_stripe(sref)].read().get(&sref).cloned()
     }
 
-    /// Labels of a series, resolved from the symbol table.
-    pub(crate) fn labels_of(ix: &MemIndex, s: &MemSeries) -> Labels {
-        Labels::from_sorted_unchecked(
-            s.ids
-                .chunks_exact(2)
-                .map(|p| pharos_model::Label {
-                    name: ix.syms.get(p[0]).to_string(),
-                    value: ix.syms.get(p[1]).to_string(),
-                })
-                .collect(),
-        )
+    /// Calls `f` with a series' label pairs.
+    pub(crate) fn with_labels<R>(&self, s: &MemSeries, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+        let strs: Vec<&str> = blob_strs(&s.labels)
+            .map(|b| std::str::from_utf8(b).unwrap_or(""))
+            .collect();
+        let pairs: Vec<(&str, &str)> = strs.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        f(&pairs)
+    }
+
+    /// Labels of a series.
+    pub(crate) fn labels_of(&self, s: &MemSeries) -> Labels {
+        self.with_labels(s, |pairs| {
+            Labels::from_sorted_unchecked(
+                pairs
+                    .iter()
+                    .map(|(n, v)| pharos_model::Label {
+                        name: (*n).to_string(),
+                        value: (*v).to_string(),
+                    })
+                    .collect(),
+            )
+        })
     }
 
     /// Number of series in the head.
@@ -507,16 +583,16 @@ impl Head {
             .collect();
         let mut removed = 0u64;
         for s in candidates {
-            let mut stripe = self.by_hash[hash_stripe(s.hash)].write();
+            let mut st = self.by_hash[hash_stripe(s.hash)].write();
             // Re-check under the stripe lock: appenders pin under it.
             if s.pending.load(Ordering::Acquire) != 0 || !s.data.lock().is_empty() {
                 continue;
             }
-            if let Ok(e) = stripe.find_entry(s.hash, |x| x.sref == s.sref) {
+            if let Ok(e) = st.find_entry(s.hash, |x| x.sref == s.sref) {
                 e.remove();
             }
-            self.index.write().remove(s.sref, &s.ids);
-            drop(stripe);
+            self.with_labels(&s, |pairs| self.index.write().remove(s.sref, pairs));
+            drop(st);
             self.by_ref[ref_stripe(s.sref)].write().remove(&s.sref);
             removed += 1;
         }
@@ -599,7 +675,7 @@ mod tests {
         assert!(!created2);
         assert_eq!(s.sref, s2.sref);
         assert!(h.series_by_ref(s.sref).is_some());
-        assert_eq!(Head::labels_of(&h.index.read(), &s), a);
+        assert_eq!(h.labels_of(&s), a);
         h.gc();
         assert_eq!(h.num_series(), 0);
         assert!(h.get(&a, a.hash64(), false).is_none());

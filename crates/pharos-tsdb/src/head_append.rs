@@ -2,23 +2,25 @@
 //!
 //! `append` finds or creates the series (validating labels only on creation),
 //! judges the sample against the series' committed state and stages it.
-//! `commit` re-checks the head's lower time bound, writes one WAL batch
-//! (series records for series not yet logged, one samples record, changed
-//! metadata), then applies the samples to the series' chunks under each
-//! series' own mutex. A sample that became invalid between staging and commit
-//! (another commit got ahead of it) is counted as rejected, like Prometheus.
+//! `commit` locks every involved series (in ref order), judges each staged
+//! sample again against the locked state (another commit may have got ahead
+//! of it: such a sample is counted as rejected, like Prometheus), writes one
+//! WAL batch (series records for series not yet logged, one samples record
+//! with the accepted samples, changed metadata), applies the samples to the
+//! series' chunks, and unlocks.
 //! Staged series are pinned (`MemSeries::pending`) so that garbage collection
 //! cannot remove them before the transaction ends.
 //!
 //! This file knows nothing of blocks or of how the WAL stores records.
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use pharos_model::{AppendError, Appender, CommitStats, Labels, MetricMetadata, StorageError};
 
-use crate::head::{reject_slot, Head, MemSeries};
+use parking_lot::MutexGuard;
+
+use crate::head::{reject_slot, Head, MemSeries, SeriesData, Verdict};
 use crate::record;
 
 struct Staged {
@@ -123,18 +125,64 @@ impl HeadAppender {
             return Err(StorageError::Closed);
         }
         let min_valid = head.min_valid.load(Ordering::Acquire);
-        let mut staged = std::mem::take(&mut self.staged);
-        let mut early_rejects = 0usize;
-        staged.retain(|s| {
-            let ok = s.t >= min_valid;
-            if !ok {
-                head.count_reject(&AppendError::OutOfBounds);
-                s.series.pending.fetch_sub(1, Ordering::AcqRel);
-                early_rejects += 1;
+        let staged = std::mem::take(&mut self.staged);
+        let result = self.commit_locked(&head, &staged, min_valid);
+        for s in &staged {
+            s.series.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        result
+    }
+
+    /// Validates, logs and applies `staged` with every involved series locked
+    /// (in ref order, so commits cannot deadlock). Holding the locks from
+    /// validation to apply makes the WAL order of each series' samples its
+    /// apply order, so replay rebuilds exactly what was acknowledged, and the
+    /// WAL holds only samples that were accepted.
+    fn commit_locked(
+        &self,
+        head: &Head,
+        staged: &[Staged],
+        min_valid: i64,
+    ) -> Result<CommitStats, StorageError> {
+        let mut order: Vec<usize> = (0..staged.len()).collect();
+        order.sort_by_key(|&i| staged[i].series.sref);
+        let mut guards: Vec<MutexGuard<'_, SeriesData>> = Vec::new();
+        let mut group: Vec<usize> = vec![0; staged.len()];
+        let mut prev: Option<u32> = None;
+        for &i in &order {
+            let r = staged[i].series.sref;
+            if prev != Some(r) {
+                guards.push(staged[i].series.data.lock());
+                prev = Some(r);
             }
-            ok
-        });
-        self.staged = staged;
+            group[i] = guards.len() - 1;
+        }
+
+        // Judge every sample against the locked state, in order per series.
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; staged.len()];
+        let mut last = (i64::MIN, 0.0);
+        let mut extra: Vec<(i64, f64)> = Vec::new();
+        let mut cur_group = usize::MAX;
+        for &i in &order {
+            let s = &staged[i];
+            let g = &guards[group[i]];
+            if group[i] != cur_group {
+                cur_group = group[i];
+                last = (g.last_t, g.last_v);
+                extra.clear();
+            }
+            if s.t < min_valid {
+                head.count_reject(&AppendError::OutOfBounds);
+                continue;
+            }
+            match g.classify_next(s.t, s.v, self.ooo_min, &mut last, &mut extra) {
+                Ok(v) => verdicts[i] = Some(v),
+                Err(e) => head.count_reject(&e),
+            }
+        }
+        let accepted = verdicts.iter().filter(|v| v.is_some()).count();
+        let to_store =
+            |i: &usize| matches!(verdicts[*i], Some(Verdict::InOrder | Verdict::OutOfOrder));
 
         let changed_meta: Vec<&(String, MetricMetadata)> = {
             let cur = head.metadata.read();
@@ -146,33 +194,33 @@ impl HeadAppender {
 
         let mut new_series: Vec<&Arc<MemSeries>> = Vec::new();
         if let Some(wal) = &head.wal {
-            let mut seen: HashSet<u32> = HashSet::new();
-            for s in &self.staged {
-                if !s.series.logged.load(Ordering::Acquire) && seen.insert(s.series.sref) {
-                    new_series.push(&s.series);
+            let mut prev: Option<u32> = None;
+            for i in order.iter().filter(|i| to_store(i)) {
+                let s = &staged[*i].series;
+                if prev != Some(s.sref) && !s.logged.load(Ordering::Acquire) {
+                    new_series.push(s);
                 }
+                prev = Some(s.sref);
             }
             let mut recs: Vec<Vec<u8>> = Vec::with_capacity(3);
             if !new_series.is_empty() {
                 let mut buf = Vec::with_capacity(64 * new_series.len());
                 record::begin(&mut buf, record::REC_SERIES);
-                let ix = head.index.read();
                 for s in &new_series {
-                    let pairs: Vec<(&str, &str)> = s
-                        .ids
-                        .chunks_exact(2)
-                        .map(|p| (ix.syms.get(p[0]), ix.syms.get(p[1])))
-                        .collect();
-                    record::put_series(&mut buf, s.sref, pairs.into_iter());
+                    head.with_labels(s, |pairs| {
+                        record::put_series(&mut buf, s.sref, pairs.iter().copied())
+                    });
                 }
                 recs.push(buf);
             }
-            if !self.staged.is_empty() {
-                let mut buf = Vec::with_capacity(16 + 14 * self.staged.len());
-                record::encode_samples(
-                    &mut buf,
-                    self.staged.iter().map(|s| (s.series.sref, s.t, s.v)),
-                );
+            let n_store = order.iter().filter(|i| to_store(i)).count();
+            if n_store > 0 {
+                let mut buf = Vec::with_capacity(16 + 14 * n_store);
+                let it = order
+                    .iter()
+                    .filter(|i| to_store(i))
+                    .map(|&i| (staged[i].series.sref, staged[i].t, staged[i].v));
+                record::encode_samples(&mut buf, CountedIter { it, n: n_store });
                 recs.push(buf);
             }
             if !changed_meta.is_empty() {
@@ -185,14 +233,13 @@ impl HeadAppender {
             }
             if !recs.is_empty() {
                 let refs: Vec<&[u8]> = recs.iter().map(|r| r.as_slice()).collect();
-                let seg = match wal.log(&refs) {
-                    Ok(seg) => seg,
-                    Err(e) => {
-                        self.unpin_all();
-                        return Err(StorageError::Io(e));
-                    }
-                };
-                if let Some(max_t) = self.staged.iter().map(|s| s.t).max() {
+                let seg = wal.log(&refs).map_err(StorageError::Io)?;
+                if let Some(max_t) = order
+                    .iter()
+                    .filter(|i| to_store(i))
+                    .map(|&i| staged[i].t)
+                    .max()
+                {
                     let mut m = head.seg_max_t.lock();
                     let e = m.entry(seg).or_insert(max_t);
                     *e = (*e).max(max_t);
@@ -209,21 +256,15 @@ impl HeadAppender {
             }
         }
 
-        let mut accepted = 0usize;
         let mut stored = 0i64;
         let mut chunks = 0i64;
         let mut ooo = 0u64;
         let mut min_t = i64::MAX;
         let mut max_t = i64::MIN;
-        for s in &self.staged {
-            let res = s
-                .series
-                .data
-                .lock()
-                .apply(s.t, s.v, self.ooo_min, &head.opts);
-            match res {
+        for &i in order.iter().filter(|i| to_store(i)) {
+            let s = &staged[i];
+            match guards[group[i]].apply(s.t, s.v, self.ooo_min, &head.opts) {
                 Ok(a) => {
-                    accepted += 1;
                     if a.stored {
                         stored += 1;
                         min_t = min_t.min(s.t);
@@ -232,10 +273,11 @@ impl HeadAppender {
                     chunks += i64::from(a.new_chunk);
                     ooo += u64::from(a.ooo);
                 }
+                // Cannot happen: the same judgement passed under the same lock.
                 Err(e) => head.count_reject(&e),
             }
         }
-        self.unpin_all();
+        drop(guards);
         if stored > 0 {
             head.observe_times(min_t, max_t);
         }
@@ -253,6 +295,25 @@ impl HeadAppender {
         })
     }
 }
+
+/// An iterator with a known length (for record encoding).
+#[derive(Clone)]
+struct CountedIter<I> {
+    it: I,
+    n: usize,
+}
+
+impl<I: Iterator> Iterator for CountedIter<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.it.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.n, Some(self.n))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for CountedIter<I> {}
 
 impl Appender for HeadAppender {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {

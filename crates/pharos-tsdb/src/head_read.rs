@@ -2,26 +2,24 @@
 //!
 //! Selection takes the postings under the index lock, then snapshots each
 //! series' chunks overlapping the range under that series' mutex (closed chunk
-//! bytes are copied, the open chunk is cloned), and resolves labels in small
-//! batches so that a large query never holds the index lock for long (series
-//! creation waits on it). Samples are decoded lazily when the caller iterates.
+//! bytes are copied, the open chunk is cloned) and resolves its labels under
+//! its stripe's lock, so a large query never holds the index lock for long
+//! (series creation waits on it). Samples are decoded lazily when the caller
+//! iterates.
 //! Knows nothing of blocks or the WAL.
 
 use pharos_model::{Matcher, Sample};
 
 use crate::chunkenc::Chunk;
-use crate::head::{Head, MemSeries};
+use crate::head::Head;
 use crate::index::{label_names_for, label_values_for, postings_for_matchers};
 use crate::querier::SnapSeries;
-use std::sync::Arc;
-
-const LABEL_BATCH: usize = 1024;
 
 impl Head {
     /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels.
     pub(crate) fn select(&self, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<SnapSeries> {
         let refs = postings_for_matchers(&*self.index.read(), ms);
-        let mut found: Vec<(Arc<MemSeries>, Vec<Chunk>, Vec<Sample>)> = Vec::new();
+        let mut out = Vec::new();
         for r in &refs {
             let Some(s) = self.series_by_ref(r) else {
                 continue;
@@ -59,20 +57,13 @@ impl Head {
             if chunks.is_empty() && extra.is_empty() {
                 continue;
             }
-            found.push((s, chunks, extra));
-        }
-        let mut out = Vec::with_capacity(found.len());
-        for batch in found.chunks_mut(LABEL_BATCH) {
-            let ix = self.index.read();
-            for (s, chunks, extra) in batch {
-                out.push(SnapSeries::new(
-                    Head::labels_of(&ix, s),
-                    std::mem::take(chunks),
-                    std::mem::take(extra),
-                    mint,
-                    maxt,
-                ));
-            }
+            out.push(SnapSeries::new(
+                self.labels_of(&s),
+                chunks,
+                extra,
+                mint,
+                maxt,
+            ));
         }
         out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out

@@ -17,6 +17,7 @@ use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use pharos_model::{Label, Labels, MetricMetadata};
@@ -52,18 +53,101 @@ pub struct ReplayStats {
     pub corrupt_records: u64,
 }
 
-struct Replayer<'a> {
-    head: &'a Head,
-    refs: FxMap<u32, Arc<MemSeries>>,
-    ooo_min: Option<i64>,
-    segment: u32,
-    seg_max_t: BTreeMap<u32, i64>,
+/// Samples handed to one replay worker.
+type Batch = Vec<(Arc<MemSeries>, i64, f64)>;
+const BATCH: usize = 4096;
+
+/// What a replay worker applied.
+#[derive(Default)]
+struct Applied {
+    samples: u64,
+    rejected: u64,
+    stored: i64,
+    chunks: i64,
     min_t: i64,
     max_t: i64,
-    chunks: i64,
-    stored: i64,
+}
+
+/// Applies batches of samples; samples of one series always go to the same
+/// worker, in WAL order.
+fn replay_worker(head: &Head, rx: mpsc::Receiver<Batch>) -> Applied {
+    let ooo_min = (head.opts.ooo_window > 0).then_some(i64::MIN);
+    let mut a = Applied {
+        min_t: i64::MAX,
+        max_t: i64::MIN,
+        ..Applied::default()
+    };
+    for batch in rx {
+        for (s, t, v) in batch {
+            match s.data.lock().apply(t, v, ooo_min, &head.opts) {
+                Ok(r) => {
+                    a.samples += 1;
+                    if r.stored {
+                        a.stored += 1;
+                        a.min_t = a.min_t.min(t);
+                        a.max_t = a.max_t.max(t);
+                    }
+                    a.chunks += i64::from(r.new_chunk);
+                }
+                Err(_) => a.rejected += 1,
+            }
+        }
+    }
+    a
+}
+
+/// Series by WAL ref: a dense vector for the usual small refs.
+#[derive(Default)]
+struct RefTable {
+    dense: Vec<Option<Arc<MemSeries>>>,
+    sparse: FxMap<u32, Arc<MemSeries>>,
+}
+
+impl RefTable {
+    const DENSE_MAX: u32 = 1 << 26;
+
+    fn insert(&mut self, r: u32, s: Arc<MemSeries>) {
+        if r < Self::DENSE_MAX {
+            let i = r as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i] = Some(s);
+        } else {
+            self.sparse.insert(r, s);
+        }
+    }
+
+    fn get(&self, r: u32) -> Option<&Arc<MemSeries>> {
+        if r < Self::DENSE_MAX {
+            self.dense.get(r as usize).and_then(|s| s.as_ref())
+        } else {
+            self.sparse.get(&r)
+        }
+    }
+}
+
+/// Decodes records on the calling thread, creates series there, and hands
+/// samples to the workers.
+struct Replayer<'a> {
+    head: &'a Head,
+    refs: RefTable,
+    segment: u32,
+    seg_max_t: BTreeMap<u32, i64>,
     max_ref: u32,
     stats: ReplayStats,
+    pending: Vec<Batch>,
+    workers: Vec<mpsc::SyncSender<Batch>>,
+}
+
+impl Replayer<'_> {
+    fn flush(&mut self, shard: usize) {
+        let b = std::mem::replace(&mut self.pending[shard], Vec::with_capacity(BATCH));
+        if !b.is_empty() {
+            // A worker only stops early if it panicked; the join reports that.
+            let _ = self.workers[shard].send(b);
+        }
+    }
 }
 
 impl RecordVisitor for Replayer<'_> {
@@ -91,23 +175,16 @@ impl RecordVisitor for Replayer<'_> {
             self.stats.samples_skipped_old += 1;
             return;
         }
-        let Some(s) = self.refs.get(&sref) else {
+        let Some(s) = self.refs.get(sref) else {
             self.stats.samples_unknown_series += 1;
             return;
         };
         let e = self.seg_max_t.entry(self.segment).or_insert(t);
         *e = (*e).max(t);
-        match s.data.lock().apply(t, v, self.ooo_min, &self.head.opts) {
-            Ok(a) => {
-                self.stats.samples += 1;
-                if a.stored {
-                    self.stored += 1;
-                    self.min_t = self.min_t.min(t);
-                    self.max_t = self.max_t.max(t);
-                }
-                self.chunks += i64::from(a.new_chunk);
-            }
-            Err(_) => self.stats.samples_rejected += 1,
+        let shard = sref as usize % self.workers.len();
+        self.pending[shard].push((Arc::clone(s), t, v));
+        if self.pending[shard].len() >= BATCH {
+            self.flush(shard);
         }
     }
 
@@ -188,25 +265,71 @@ impl Head {
     /// Rebuilds the head from the newest checkpoint in `dir` and the WAL.
     /// `min_valid` (the end of the newest block) must be set before.
     pub(crate) fn replay(&self, dir: &Path, wal: &dyn WalBackend) -> io::Result<ReplayStats> {
-        let mut r = Replayer {
-            head: self,
-            refs: FxMap::default(),
-            ooo_min: (self.opts.ooo_window > 0).then_some(i64::MIN),
-            segment: 0,
-            seg_max_t: BTreeMap::new(),
-            min_t: i64::MAX,
-            max_t: i64::MIN,
-            chunks: 0,
-            stored: 0,
-            max_ref: 0,
-            stats: ReplayStats::default(),
-        };
+        let n = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 8);
+        std::thread::scope(|scope| {
+            let mut senders = Vec::with_capacity(n);
+            let mut handles = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+                senders.push(tx);
+                handles.push(scope.spawn(move || replay_worker(self, rx)));
+            }
+            let mut r = Replayer {
+                head: self,
+                refs: RefTable::default(),
+                segment: 0,
+                seg_max_t: BTreeMap::new(),
+                max_ref: 0,
+                stats: ReplayStats::default(),
+                pending: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+                workers: senders,
+            };
+            let res = self.replay_into(dir, wal, &mut r);
+            for shard in 0..n {
+                r.flush(shard);
+            }
+            r.workers.clear();
+            let mut stored = 0i64;
+            let mut chunks = 0i64;
+            let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+            for h in handles {
+                let a = h
+                    .join()
+                    .map_err(|_| io::Error::other("replay worker panicked"))?;
+                r.stats.samples += a.samples;
+                r.stats.samples_rejected += a.rejected;
+                stored += a.stored;
+                chunks += a.chunks;
+                min_t = min_t.min(a.min_t);
+                max_t = max_t.max(a.max_t);
+            }
+            res?;
+            self.next_ref
+                .fetch_max(r.max_ref.saturating_add(1), Ordering::AcqRel);
+            if stored > 0 {
+                self.observe_times(min_t, max_t);
+            }
+            self.counters.chunks.fetch_add(chunks, Ordering::Relaxed);
+            self.counters.samples.fetch_add(stored, Ordering::Relaxed);
+            *self.seg_max_t.lock() = std::mem::take(&mut r.seg_max_t);
+            Ok(r.stats)
+        })
+    }
+
+    fn replay_into(
+        &self,
+        dir: &Path,
+        wal: &dyn WalBackend,
+        r: &mut Replayer<'_>,
+    ) -> io::Result<()> {
         let mut from = 0;
         if let Some((seg, path)) = list_checkpoints(dir)?.pop() {
             from = seg;
             let mut corrupt = 0u64;
             read_checkpoint(&path, &mut |rec| {
-                if record::decode(rec, &mut r).is_err() {
+                if record::decode(rec, r).is_err() {
                     corrupt += 1;
                 }
             })?;
@@ -216,21 +339,13 @@ impl Head {
         let mut corrupt = 0u64;
         wal.replay(from, &mut |seg, rec| {
             r.segment = seg;
-            if let Err(e) = record::decode(rec, &mut r) {
+            if let Err(e) = record::decode(rec, r) {
                 tracing::warn!(segment = seg, error = %e, "skipping undecodable WAL record");
                 corrupt += 1;
             }
         })?;
         r.stats.corrupt_records += corrupt;
-        self.next_ref
-            .fetch_max(r.max_ref.saturating_add(1), Ordering::AcqRel);
-        if r.stored > 0 {
-            self.observe_times(r.min_t, r.max_t);
-        }
-        self.counters.chunks.fetch_add(r.chunks, Ordering::Relaxed);
-        self.counters.samples.fetch_add(r.stored, Ordering::Relaxed);
-        *self.seg_max_t.lock() = r.seg_max_t;
-        Ok(r.stats)
+        Ok(())
     }
 
     /// Writes a checkpoint of every live series and the metadata, to be
@@ -244,16 +359,10 @@ impl Head {
         let mut buf = Vec::new();
         for batch in series.chunks(SERIES_PER_RECORD) {
             record::begin(&mut buf, record::REC_SERIES);
-            {
-                let ix = self.index.read();
-                for s in batch {
-                    let pairs: Vec<(&str, &str)> = s
-                        .ids
-                        .chunks_exact(2)
-                        .map(|p| (ix.syms.get(p[0]), ix.syms.get(p[1])))
-                        .collect();
-                    record::put_series(&mut buf, s.sref, pairs.into_iter());
-                }
+            for s in batch {
+                self.with_labels(s, |pairs| {
+                    record::put_series(&mut buf, s.sref, pairs.iter().copied())
+                });
             }
             write_frame(&mut w, &buf)?;
         }

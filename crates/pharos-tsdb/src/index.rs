@@ -195,14 +195,8 @@ impl MemIndex {
         MemIndex::default()
     }
 
-    /// Interns a series' labels and adds it to the postings; returns the
-    /// symbol ids as `[name0, value0, name1, value1, ...]`.
-    pub(crate) fn add<'a>(
-        &mut self,
-        sref: u32,
-        labels: impl Iterator<Item = (&'a str, &'a str)>,
-    ) -> Box<[u32]> {
-        let mut ids = Vec::new();
+    /// Interns a series' labels and adds it to the postings.
+    pub(crate) fn add<'a>(&mut self, sref: u32, labels: impl Iterator<Item = (&'a str, &'a str)>) {
         for (n, v) in labels {
             let ni = self.syms.intern(n);
             let vi = self.syms.intern(v);
@@ -212,17 +206,16 @@ impl MemIndex {
                 .entry(vi)
                 .or_default()
                 .insert(sref);
-            ids.push(ni);
-            ids.push(vi);
         }
         self.all.insert(sref);
-        ids.into_boxed_slice()
     }
 
     /// Removes a series from the postings and releases its symbols.
-    pub(crate) fn remove(&mut self, sref: u32, ids: &[u32]) {
-        for pair in ids.chunks_exact(2) {
-            let (ni, vi) = (pair[0], pair[1]);
+    pub(crate) fn remove(&mut self, sref: u32, labels: &[(&str, &str)]) {
+        for (n, v) in labels {
+            let (Some(ni), Some(vi)) = (self.syms.lookup(n), self.syms.lookup(v)) else {
+                continue;
+            };
             if let Some(values) = self.postings.get_mut(&ni) {
                 if let Some(p) = values.get_mut(&vi) {
                     p.remove(sref);
@@ -375,9 +368,13 @@ mod tests {
             Labels::from_pairs(&[("a", "1"), ("c", "3")]),
         ];
         let mut ix = MemIndex::new();
-        let ids0 = ix.add(0, s[0].iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        ix.add(0, s[0].iter().map(|l| (l.name.as_str(), l.value.as_str())));
         ix.add(1, s[1].iter().map(|l| (l.name.as_str(), l.value.as_str())));
-        ix.remove(0, &ids0);
+        let pairs: Vec<(&str, &str)> = s[0]
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        ix.remove(0, &pairs);
         assert_eq!(ix.num_series(), 1);
         assert_eq!(ix.syms.lookup("b"), None);
         assert!(ix.syms.lookup("a").is_some());

@@ -92,11 +92,6 @@ impl Symbols {
             .map(|(i, s)| (i as u32, &**s))
     }
 
-    /// One past the largest id ever handed out.
-    pub(crate) fn id_bound(&self) -> usize {
-        self.strings.len()
-    }
-
     /// Number of live symbols.
     pub(crate) fn len(&self) -> usize {
         self.table.len()

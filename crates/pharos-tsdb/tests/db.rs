@@ -181,6 +181,24 @@ fn append_semantics() {
     a.append(&ls("rb", 1), 10_000_001, 1.0).unwrap();
     a.rollback();
     assert!(dump(&db, 0, i64::MAX, &[Matcher::equal("__name__", "rb")]).is_empty());
+    // Several samples of one series in one transaction are judged in order at commit.
+    let m = ls("multi", 1);
+    let mut a = db.appender();
+    for (t, v) in [
+        (10_000_010, 1.0),
+        (10_000_020, 2.0),
+        (10_000_020, 2.0),
+        (10_000_015, 3.0),
+    ] {
+        a.append(&m, t, v).unwrap();
+    }
+    let st = a.commit().unwrap();
+    assert_eq!(st.samples, 3);
+    let d = dump(&db, 0, i64::MAX, &[Matcher::equal("__name__", "multi")]);
+    assert_eq!(
+        d[0].1.iter().map(|x| x.0).collect::<Vec<_>>(),
+        vec![10_000_010, 10_000_020]
+    );
 }
 
 #[test]

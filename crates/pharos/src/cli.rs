@@ -78,6 +78,15 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes; larger requests get 413.
     #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
     pub max_request_bytes: usize,
+    /// Remote write: refuse series with more labels than this (400 naming the series); 0 means no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_labels_per_series: usize,
+    /// Remote write: refuse series with a label name longer than this; 0 means no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_label_name_length: usize,
+    /// Remote write: refuse series with a label value longer than this; 0 means no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_label_value_length: usize,
     /// Do not add the default job that scrapes pharos's own /metrics.
     #[arg(long)]
     pub no_self_scrape: bool,
