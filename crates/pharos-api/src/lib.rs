@@ -44,12 +44,15 @@ pub trait Reloader: Send + Sync {
 pub struct ApiLimits {
     /// Largest accepted request body, compressed or not (413 above it).
     pub max_body_bytes: usize,
+    /// Per-series label limits on pushed series (remote write); 0 is unlimited.
+    pub series: pharos_ingest::remote_write::Limits,
 }
 
 impl Default for ApiLimits {
     fn default() -> Self {
         ApiLimits {
             max_body_bytes: 32 << 20,
+            series: Default::default(),
         }
     }
 }

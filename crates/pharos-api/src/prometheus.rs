@@ -98,7 +98,16 @@ pub async fn append_series(
             }
         }
         match app.commit() {
-            Ok(_) => Ok(out),
+            Ok(stats) => {
+                for r in stats.rejected {
+                    out.appended = out.appended.saturating_sub(1);
+                    out.note(
+                        r.error.reason(),
+                        format!("{} for series {} at timestamp {}", r.error, r.labels, r.t),
+                    );
+                }
+                Ok(out)
+            }
             Err(e) => Err(IngestError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storage failed, retry: {e}"),

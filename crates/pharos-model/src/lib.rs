@@ -28,6 +28,6 @@ pub use labels::{
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
 pub use storage::{
-    AppendError, Appendable, Appender, CommitStats, Exemplar, MetricMetadata, MetricType, Querier,
-    Queryable, Series, StorageError,
+    AppendError, Appendable, Appender, CommitRejection, CommitStats, Exemplar, MetricMetadata,
+    MetricType, Querier, Queryable, Series, StorageError,
 };

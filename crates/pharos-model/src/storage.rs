@@ -49,10 +49,22 @@ pub enum StorageError {
 }
 
 /// What a commit did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommitStats {
+    /// Samples accepted.
     pub samples: usize,
     pub series_created: usize,
+    /// Samples that passed `append` but were refused when judged again at
+    /// commit (e.g. two samples of one series out of order in one transaction).
+    pub rejected: Vec<CommitRejection>,
+}
+
+/// One sample refused at commit time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitRejection {
+    pub labels: Labels,
+    pub t: i64,
+    pub error: AppendError,
 }
 
 /// An exemplar attached to a sample.

@@ -40,6 +40,7 @@ impl Appender for MemApp {
         Ok(CommitStats {
             samples: n,
             series_created: 0,
+            ..Default::default()
         })
     }
     fn rollback(self: Box<Self>) {}

@@ -16,7 +16,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use pharos_model::{AppendError, Appender, CommitStats, Labels, MetricMetadata, StorageError};
+use pharos_model::{
+    AppendError, Appender, CommitRejection, CommitStats, Labels, MetricMetadata, StorageError,
+};
 
 use parking_lot::MutexGuard;
 
@@ -163,6 +165,7 @@ impl HeadAppender {
         let mut last = (i64::MIN, 0.0);
         let mut extra: Vec<(i64, f64)> = Vec::new();
         let mut cur_group = usize::MAX;
+        let mut rejected: Vec<CommitRejection> = Vec::new();
         for &i in &order {
             let s = &staged[i];
             let g = &guards[group[i]];
@@ -173,11 +176,23 @@ impl HeadAppender {
             }
             if s.t < min_valid {
                 head.count_reject(&AppendError::OutOfBounds);
+                rejected.push(CommitRejection {
+                    labels: head.labels_of(&s.series),
+                    t: s.t,
+                    error: AppendError::OutOfBounds,
+                });
                 continue;
             }
             match g.classify_next(s.t, s.v, self.ooo_min, &mut last, &mut extra) {
                 Ok(v) => verdicts[i] = Some(v),
-                Err(e) => head.count_reject(&e),
+                Err(e) => {
+                    head.count_reject(&e);
+                    rejected.push(CommitRejection {
+                        labels: head.labels_of(&s.series),
+                        t: s.t,
+                        error: e,
+                    });
+                }
             }
         }
         let accepted = verdicts.iter().filter(|v| v.is_some()).count();
@@ -292,6 +307,7 @@ impl HeadAppender {
         Ok(CommitStats {
             samples: accepted,
             series_created: self.created,
+            rejected,
         })
     }
 }

@@ -238,6 +238,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sources: Arc::new(sources),
         limits: ApiLimits {
             max_body_bytes: args.max_request_bytes,
+            series: pharos_ingest::remote_write::Limits {
+                max_labels_per_series: args.max_labels_per_series,
+                max_label_name_len: args.max_label_name_length,
+                max_label_value_len: args.max_label_value_length,
+            },
         },
         ready: ready.clone(),
         reloader: Some(reloader.clone()),
