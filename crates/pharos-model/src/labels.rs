@@ -142,14 +142,7 @@ impl Labels {
 
     /// A stable 64-bit hash of the label set (xxh3 over names and values).
     pub fn hash64(&self) -> u64 {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for l in &self.0 {
-            h.update(l.name.as_bytes());
-            h.update(&[0xff]);
-            h.update(l.value.as_bytes());
-            h.update(&[0xff]);
-        }
-        h.digest()
+        hash_label_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
     /// Checks the set as remote write and the TSDB require: sorted, unique,
@@ -168,6 +161,37 @@ impl Labels {
                 .collect(),
         )
     }
+}
+
+/// The hash of [`Labels::hash64`], computed from borrowed `(name, value)`
+/// pairs in label order, so a caller holding borrowed labels can find a
+/// series without building a [`Labels`].
+pub fn hash_label_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u64 {
+    // One-shot xxh3 over a stack buffer for the common case; streaming beyond it.
+    let mut buf = [0u8; 512];
+    let mut n = 0;
+    for (name, value) in pairs.clone() {
+        let need = name.len() + value.len() + 2;
+        if n + need > buf.len() {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for (name, value) in pairs {
+                h.update(name.as_bytes());
+                h.update(&[0xff]);
+                h.update(value.as_bytes());
+                h.update(&[0xff]);
+            }
+            return h.digest();
+        }
+        buf[n..n + name.len()].copy_from_slice(name.as_bytes());
+        n += name.len();
+        buf[n] = 0xff;
+        n += 1;
+        buf[n..n + value.len()].copy_from_slice(value.as_bytes());
+        n += value.len();
+        buf[n] = 0xff;
+        n += 1;
+    }
+    xxhash_rust::xxh3::xxh3_64(&buf[..n])
 }
 
 /// Validates labels in their received order (for wire formats that require sorted labels).
@@ -341,6 +365,26 @@ mod tests {
             v(&[("__name__", "a-b")]),
             Err(LabelError::InvalidMetricName("a-b".into()))
         );
+    }
+
+    #[test]
+    fn pair_hash_matches_streaming_hash_for_long_labels() {
+        let long = "x".repeat(600);
+        let short = Labels::from_pairs(&[("a", "1"), ("b", "2")]);
+        let big = Labels::from_pairs(&[("a", long.as_str()), ("b", "2")]);
+        let stream = |l: &Labels| {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for x in l {
+                h.update(x.name.as_bytes());
+                h.update(&[0xff]);
+                h.update(x.value.as_bytes());
+                h.update(&[0xff]);
+            }
+            h.digest()
+        };
+        assert_eq!(short.hash64(), stream(&short));
+        assert_eq!(big.hash64(), stream(&big));
+        assert_ne!(short.hash64(), big.hash64());
     }
 
     #[test]

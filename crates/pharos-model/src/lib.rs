@@ -22,8 +22,8 @@ mod sample;
 mod storage;
 
 pub use labels::{
-    is_valid_label_name, is_valid_metric_name, validate_slice, Label, LabelError, Labels,
-    LabelsBuilder, METRIC_NAME,
+    hash_label_pairs, is_valid_label_name, is_valid_metric_name, validate_slice, Label, LabelError,
+    Labels, LabelsBuilder, METRIC_NAME,
 };
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -120,6 +120,23 @@ pub trait Appender: Send {
     /// Stages one sample. A refused sample is reported and does not poison the transaction.
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError>;
 
+    /// Stages one sample for a series given as borrowed `(name, value)` pairs,
+    /// sorted by name with unique names (the store validates them when it
+    /// creates the series). Stores override this to find existing series
+    /// without building a [`Labels`]; the default builds one.
+    fn append_pairs(&mut self, pairs: &[(&str, &str)], t: i64, v: f64) -> Result<(), AppendError> {
+        let labels = Labels::from_sorted_unchecked(
+            pairs
+                .iter()
+                .map(|(n, v)| crate::Label {
+                    name: (*n).to_string(),
+                    value: (*v).to_string(),
+                })
+                .collect(),
+        );
+        self.append(&labels, t, v)
+    }
+
     /// Stages an exemplar for the series; storages without exemplar support ignore it.
     fn append_exemplar(&mut self, _labels: &Labels, _e: &Exemplar) -> Result<(), AppendError> {
         Ok(())

@@ -380,6 +380,17 @@ fn labels_eq(blob: &[u8], ls: &Labels) -> bool {
     it.next().is_none()
 }
 
+/// Whether a label blob holds exactly these pairs.
+fn pairs_eq(blob: &[u8], pairs: &[(&str, &str)]) -> bool {
+    let mut it = blob_strs(blob);
+    for (n, v) in pairs {
+        if it.next() != Some(n.as_bytes()) || it.next() != Some(v.as_bytes()) {
+            return false;
+        }
+    }
+    it.next().is_none()
+}
+
 /// The in-memory head of the store.
 pub(crate) struct Head {
     pub(crate) opts: HeadOptions,
@@ -443,6 +454,21 @@ impl Head {
     pub(crate) fn get(&self, ls: &Labels, hash: u64, pin: bool) -> Option<Arc<MemSeries>> {
         let st = self.by_hash[hash_stripe(hash)].read();
         let s = st.find(hash, |s| s.hash == hash && labels_eq(&s.labels, ls))?;
+        if pin {
+            s.pending.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(Arc::clone(s))
+    }
+
+    /// Like [`Head::get`] for borrowed `(name, value)` pairs in label order.
+    pub(crate) fn get_pairs(
+        &self,
+        pairs: &[(&str, &str)],
+        hash: u64,
+        pin: bool,
+    ) -> Option<Arc<MemSeries>> {
+        let st = self.by_hash[hash_stripe(hash)].read();
+        let s = st.find(hash, |s| s.hash == hash && pairs_eq(&s.labels, pairs))?;
         if pin {
             s.pending.fetch_add(1, Ordering::AcqRel);
         }

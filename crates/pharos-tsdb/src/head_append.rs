@@ -110,6 +110,35 @@ impl HeadAppender {
                 s
             }
         };
+        self.stage_series(series, t, v)
+    }
+
+    /// `stage` for borrowed label pairs: an existing series is found without
+    /// building a `Labels`; a new one goes through `stage`.
+    fn stage_pairs(&mut self, pairs: &[(&str, &str)], t: i64, v: f64) -> Result<(), AppendError> {
+        if t < self.in_order_min && self.ooo_min.is_none_or(|m| t < m) {
+            return self.reject(AppendError::OutOfBounds);
+        }
+        let hash = pharos_model::hash_label_pairs(pairs.iter().copied());
+        match self.head.get_pairs(pairs, hash, true) {
+            Some(series) => self.stage_series(series, t, v),
+            None => {
+                let labels = Labels::from_sorted_unchecked(
+                    pairs
+                        .iter()
+                        .map(|(n, v)| pharos_model::Label {
+                            name: (*n).to_string(),
+                            value: (*v).to_string(),
+                        })
+                        .collect(),
+                );
+                self.stage(&labels, t, v)
+            }
+        }
+    }
+
+    /// Judges a sample against a found (and pinned) series and stages it.
+    fn stage_series(&mut self, series: Arc<MemSeries>, t: i64, v: f64) -> Result<(), AppendError> {
         let verdict = series.data.lock().classify(t, v, self.ooo_min);
         if let Err(e) = verdict {
             series.pending.fetch_sub(1, Ordering::AcqRel);
@@ -334,6 +363,10 @@ impl<I: Iterator> ExactSizeIterator for CountedIter<I> {}
 impl Appender for HeadAppender {
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
         self.stage(labels, t, v)
+    }
+
+    fn append_pairs(&mut self, pairs: &[(&str, &str)], t: i64, v: f64) -> Result<(), AppendError> {
+        self.stage_pairs(pairs, t, v)
     }
 
     fn update_metadata(&mut self, metric_family: &str, meta: &MetricMetadata) {

@@ -413,3 +413,48 @@ fn tools_analyze_and_dump() {
         "{__name__=\"b\", i=\"1\", job=\"j\"} 1e+21 0\n{__name__=\"b\", i=\"1\", job=\"j\"} 1e+21 100\n"
     );
 }
+
+#[test]
+fn append_pairs_matches_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), opts(7_200_000));
+    let mut app = db.appender();
+    // New series through pairs, then the same series through Labels, then pairs again.
+    app.append_pairs(&[("__name__", "m"), ("a", "1")], 1000, 1.0)
+        .unwrap();
+    app.commit().unwrap();
+    let mut app = db.appender();
+    app.append(
+        &Labels::from_pairs(&[("__name__", "m"), ("a", "1")]),
+        2000,
+        2.0,
+    )
+    .unwrap();
+    app.append_pairs(&[("__name__", "m"), ("a", "2")], 2000, 5.0)
+        .unwrap();
+    app.commit().unwrap();
+    let mut app = db.appender();
+    app.append_pairs(&[("__name__", "m"), ("a", "1")], 3000, 3.0)
+        .unwrap();
+    assert_eq!(
+        app.append_pairs(&[("__name__", "m"), ("a", "1")], 500, 0.5),
+        Err(AppendError::OutOfOrder)
+    );
+    // Invalid labels are refused when the series would be created.
+    assert!(matches!(
+        app.append_pairs(&[("__name__", "m"), ("1bad", "x")], 3000, 1.0),
+        Err(AppendError::InvalidLabels(_))
+    ));
+    app.commit().unwrap();
+    let d = all(&db);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[0].0, r#"m{a="1"}"#);
+    assert_eq!(
+        d[0].1,
+        vec![
+            (1000, 1f64.to_bits()),
+            (2000, 2f64.to_bits()),
+            (3000, 3f64.to_bits())
+        ]
+    );
+}
