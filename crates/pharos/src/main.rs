@@ -11,6 +11,11 @@ mod tsdb_cmd;
 
 use clap::Parser;
 
+/// mimalloc: the ingest path allocates and frees many small buffers per
+/// request; measured faster than the system allocator (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
