@@ -67,6 +67,29 @@ impl AppendOutcome {
     }
 }
 
+/// Commits; samples the store refuses at commit time join the outcome.
+fn commit(
+    app: Box<dyn pharos_model::Appender>,
+    mut out: AppendOutcome,
+) -> Result<AppendOutcome, IngestError> {
+    match app.commit() {
+        Ok(stats) => {
+            for r in stats.rejected {
+                out.appended = out.appended.saturating_sub(1);
+                out.note(
+                    r.error.reason(),
+                    format!("{} for series {} at timestamp {}", r.error, r.labels, r.t),
+                );
+            }
+            Ok(out)
+        }
+        Err(e) => Err(IngestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("storage failed, retry: {e}"),
+        )),
+    }
+}
+
 /// Appends series in one transaction on a blocking thread; returns what happened.
 pub async fn append_series(
     appendable: Arc<dyn Appendable>,
@@ -97,22 +120,7 @@ pub async fn append_series(
                 let _ = app.append_exemplar(labels, e);
             }
         }
-        match app.commit() {
-            Ok(stats) => {
-                for r in stats.rejected {
-                    out.appended = out.appended.saturating_sub(1);
-                    out.note(
-                        r.error.reason(),
-                        format!("{} for series {} at timestamp {}", r.error, r.labels, r.t),
-                    );
-                }
-                Ok(out)
-            }
-            Err(e) => Err(IngestError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("storage failed, retry: {e}"),
-            )),
-        }
+        commit(app, out)
     })
     .await
     .map_err(|e| {
@@ -148,46 +156,93 @@ async fn write_inner(
 ) -> Result<(), IngestError> {
     // The body is snappy-compressed by the spec; Content-Encoding: snappy is not a transport encoding here.
     let raw = read_body(&headers, body, s.limits.max_body_bytes).await?;
-    let req = remote_write::decode(&raw).map_err(|e| {
-        let status = if matches!(e, remote_write::DecodeError::TooLarge { .. }) {
-            StatusCode::PAYLOAD_TOO_LARGE
-        } else {
-            StatusCode::BAD_REQUEST
+    let limits = s.limits.series;
+    let appendable = s.appendable.clone();
+    // Decode and append on a blocking thread: labels are borrowed from the
+    // decompressed body all the way into the store (no owned label sets).
+    let (summary, out) = tokio::task::spawn_blocking(move || {
+        let decode_err = |e: remote_write::DecodeError| {
+            let status = match e {
+                remote_write::DecodeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (true, IngestError::new(status, e.to_string()))
         };
-        c.reject("decode", 1);
-        IngestError::new(status, e.to_string())
+        let buf = remote_write::decompress(&raw, remote_write::DEFAULT_MAX_DECOMPRESSED)
+            .map_err(decode_err)?;
+        let mut app = appendable.appender();
+        let mut out = AppendOutcome::default();
+        let visited = remote_write::visit_write_request(&buf, &limits, |sv| {
+            for smp in sv.samples {
+                match app.append_pairs(sv.labels, smp.t, smp.v) {
+                    Ok(()) => out.appended += 1,
+                    Err(e) => out.note(
+                        e.reason(),
+                        format!(
+                            "{e} for series {} at timestamp {}",
+                            fmt_pairs(sv.labels),
+                            smp.t
+                        ),
+                    ),
+                }
+            }
+            if !sv.exemplars.is_empty() {
+                let labels = Labels::from_pairs(sv.labels);
+                for e in sv.exemplars {
+                    let _ = app.append_exemplar(&labels, e);
+                }
+            }
+        });
+        let summary = match visited {
+            Ok(v) => v,
+            Err(e) => {
+                app.rollback();
+                return Err(decode_err(e));
+            }
+        };
+        for (family, meta) in &summary.metadata {
+            app.update_metadata(family, meta);
+        }
+        let out = commit(app, out).map_err(|e| (false, e))?;
+        Ok((summary, out))
+    })
+    .await
+    .map_err(|e| {
+        IngestError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("append task failed: {e}"),
+        )
+    })?
+    .map_err(|(decode, e)| {
+        if decode {
+            c.reject("decode", 1);
+        }
+        e
     })?;
-    let received: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
+    let received = summary.samples_total;
     c.samples_received
         .fetch_add(received as u64, Ordering::Relaxed);
-    let v = remote_write::validate(req, &s.limits.series);
-    c.reject("invalid_labels", v.rejected_samples as u64);
+    c.reject("invalid_labels", summary.rejected_samples as u64);
     c.reject(
         "native_histogram_unsupported",
-        v.unsupported_histograms as u64,
+        summary.unsupported_histograms as u64,
     );
-    let series = v
-        .series
-        .into_iter()
-        .map(|s| (s.labels, s.samples, s.exemplars))
-        .collect();
-    let out = append_series(s.appendable.clone(), series, v.metadata).await?;
     c.samples_appended
         .fetch_add(out.appended, Ordering::Relaxed);
     for (r, n) in &out.by_reason {
         c.reject(r, *n);
     }
     let mut msgs = Vec::new();
-    if !v.rejected.is_empty() {
-        msgs.push(remote_write::summarize(&v.rejected));
+    if !summary.rejected.is_empty() {
+        msgs.push(remote_write::summarize(&summary.rejected));
     }
     if out.rejected > 0 {
         msgs.push(out.message());
     }
-    if v.unsupported_histograms > 0 {
+    if summary.unsupported_histograms > 0 {
         msgs.push(format!(
             "{} native histogram samples rejected: native histograms are not supported yet",
-            v.unsupported_histograms
+            summary.unsupported_histograms
         ));
     }
     if msgs.is_empty() {
@@ -199,6 +254,11 @@ async fn write_inner(
             msgs.join("; ")
         )))
     }
+}
+
+/// Prints borrowed label pairs as Prometheus prints a label set.
+fn fmt_pairs(pairs: &[(&str, &str)]) -> String {
+    Labels::from_pairs(pairs).to_string()
 }
 
 /// Collects repeated `match[]`, `start`, `end` from a query string or form body.

@@ -46,16 +46,7 @@ pub fn decode_with_limit(
     body: &[u8],
     max_decompressed: usize,
 ) -> Result<WriteRequest, DecodeError> {
-    let size = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
-    if size > max_decompressed {
-        return Err(DecodeError::TooLarge {
-            size,
-            limit: max_decompressed,
-        });
-    }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    let raw = super::fast::decompress(body, max_decompressed)?;
     decode_protobuf(&raw)
 }
 
@@ -65,7 +56,7 @@ pub fn decode_protobuf(raw: &[u8]) -> Result<WriteRequest, DecodeError> {
 }
 
 /// prost's message without its generic prefix; the field path stays.
-fn protobuf_message(e: &prost::DecodeError) -> String {
+pub(super) fn protobuf_message(e: &prost::DecodeError) -> String {
     let s = e.to_string();
     match s.strip_prefix("failed to decode Protobuf message: ") {
         Some(rest) => rest.to_string(),

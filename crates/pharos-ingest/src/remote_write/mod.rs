@@ -10,6 +10,10 @@
 //! Native histograms (`TimeSeries.histograms`) are decoded but not ingested;
 //! they are counted in [`Validated::unsupported_histograms`].
 //!
+//! [`visit_write_request`] is the zero-copy equivalent of [`decode_protobuf`]
+//! followed by [`validate`], for the hot path: valid series are handed to a
+//! visitor as label pairs borrowed from the [`decompress`]ed buffer.
+//!
 //! This module knows nothing of HTTP or storage.
 //!
 //! ```
@@ -30,15 +34,19 @@
 //! ```
 
 mod decode;
+mod fast;
 mod proto;
 mod validate;
 
+#[cfg(test)]
+mod fast_tests;
 #[cfg(test)]
 mod tests;
 
 pub use decode::{
     decode, decode_protobuf, decode_with_limit, encode, DecodeError, DEFAULT_MAX_DECOMPRESSED,
 };
+pub use fast::{decompress, visit_write_request, SeriesView, VisitSummary};
 pub use proto::{
     histogram, BucketSpan, Exemplar, Histogram, Label, MetricMetadata, MetricType, Sample,
     TimeSeries, WriteRequest,

@@ -9,8 +9,8 @@
 //! as in Prometheus.
 
 use pharos_model::{
-    is_valid_label_name, is_valid_metric_name, validate_slice, Exemplar, Label, LabelError, Labels,
-    MetricMetadata, Sample,
+    is_valid_label_name, is_valid_metric_name, Exemplar, Label, LabelError, Labels, MetricMetadata,
+    Sample, METRIC_NAME,
 };
 
 use super::proto;
@@ -105,19 +105,26 @@ pub fn validate(req: proto::WriteRequest, limits: &Limits) -> Validated {
     let mut out = Validated::default();
     for ts in req.timeseries {
         out.unsupported_histograms += ts.histograms.len();
-        let printable = || printable_series(&ts.labels);
-        let labels = match series_labels(&ts.labels, limits) {
-            Ok(l) => l,
-            Err(e) => {
-                out.rejected_samples += ts.samples.len();
-                out.rejected.push(Rejection {
-                    series: printable(),
-                    reason: e.to_string(),
-                    samples: ts.samples.len(),
-                });
-                continue;
-            }
-        };
+        let raw: Vec<(&[u8], &[u8])> = ts
+            .labels
+            .iter()
+            .map(|l| (&l.name[..], &l.value[..]))
+            .collect();
+        let mut pairs = Vec::with_capacity(raw.len());
+        if let Err(rejection) = series_pairs(&raw, ts.samples.len(), limits, &mut pairs) {
+            out.rejected_samples += rejection.samples;
+            out.rejected.push(rejection);
+            continue;
+        }
+        let labels = Labels::from_sorted_unchecked(
+            pairs
+                .iter()
+                .map(|&(name, value)| Label {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        );
         let samples = ts
             .samples
             .iter()
@@ -125,12 +132,8 @@ pub fn validate(req: proto::WriteRequest, limits: &Limits) -> Validated {
             .collect();
         let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for e in ts.exemplars {
-            match exemplar_labels(e.labels) {
-                Some(labels) => exemplars.push(Exemplar {
-                    labels,
-                    value: e.value,
-                    t: Some(e.timestamp),
-                }),
+            match exemplar(e) {
+                Some(e) => exemplars.push(e),
                 None => out.rejected_exemplars += 1,
             }
         }
@@ -141,36 +144,44 @@ pub fn validate(req: proto::WriteRequest, limits: &Limits) -> Validated {
         });
     }
     for m in req.metadata {
-        if !is_valid_metric_name(&m.metric_family_name) {
-            out.rejected_metadata += 1;
-            continue;
+        match metadata(m) {
+            Some(m) => out.metadata.push(m),
+            None => out.rejected_metadata += 1,
         }
-        let metric_type = proto::MetricType::try_from(m.r#type)
-            .unwrap_or(proto::MetricType::Unknown)
-            .to_model();
-        out.metadata.push((
-            m.metric_family_name,
-            MetricMetadata {
-                metric_type,
-                help: m.help,
-                unit: m.unit,
-            },
-        ));
     }
     out
 }
 
-/// Converts and checks the labels of one series, in received order.
-fn series_labels(raw: &[proto::Label], limits: &Limits) -> Result<Labels, LabelError> {
+/// Checks the raw labels of one series (in received order) and fills `out`
+/// with them as text; on failure, the [`Rejection`] of a series that carried
+/// `samples` samples. Shared by [`validate`] and the zero-copy decoder.
+pub(super) fn series_pairs<'a>(
+    raw: &[(&'a [u8], &'a [u8])],
+    samples: usize,
+    limits: &Limits,
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), Rejection> {
+    out.clear();
+    check_raw_labels(raw, limits, out).map_err(|e| Rejection {
+        series: printable_series(raw),
+        reason: e.to_string(),
+        samples,
+    })
+}
+
+fn check_raw_labels<'a>(
+    raw: &[(&'a [u8], &'a [u8])],
+    limits: &Limits,
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> Result<(), LabelError> {
     if limits.max_labels_per_series > 0 && raw.len() > limits.max_labels_per_series {
         return Err(LabelError::TooMany(raw.len(), limits.max_labels_per_series));
     }
-    let mut v = Vec::with_capacity(raw.len());
-    for l in raw {
-        let name = std::str::from_utf8(&l.name)
-            .map_err(|_| LabelError::InvalidName(String::from_utf8_lossy(&l.name).into_owned()))?;
+    for &(name, value) in raw {
+        let name = std::str::from_utf8(name)
+            .map_err(|_| LabelError::InvalidName(String::from_utf8_lossy(name).into_owned()))?;
         let value =
-            std::str::from_utf8(&l.value).map_err(|_| LabelError::InvalidUtf8(name.to_string()))?;
+            std::str::from_utf8(value).map_err(|_| LabelError::InvalidUtf8(name.to_string()))?;
         if limits.max_label_name_len > 0 && name.len() > limits.max_label_name_len {
             return Err(LabelError::NameTooLong(
                 name.to_string(),
@@ -183,13 +194,68 @@ fn series_labels(raw: &[proto::Label], limits: &Limits) -> Result<Labels, LabelE
                 limits.max_label_value_len,
             ));
         }
-        v.push(Label {
-            name: name.to_string(),
-            value: value.to_string(),
-        });
+        out.push((name, value));
     }
-    validate_slice(&v)?;
-    Ok(Labels::from_sorted_unchecked(v))
+    check_pairs(out)
+}
+
+/// [`pharos_model::validate_slice`] over borrowed pairs: not empty, valid
+/// names, a valid metric name, non-empty values, sorted, unique.
+pub(super) fn check_pairs(ls: &[(&str, &str)]) -> Result<(), LabelError> {
+    if ls.is_empty() {
+        return Err(LabelError::Empty);
+    }
+    let mut prev: Option<&str> = None;
+    for &(name, value) in ls {
+        if name == METRIC_NAME {
+            if !is_valid_metric_name(value) {
+                return Err(LabelError::InvalidMetricName(value.to_string()));
+            }
+        } else if !is_valid_label_name(name) {
+            return Err(LabelError::InvalidName(name.to_string()));
+        }
+        if value.is_empty() {
+            return Err(LabelError::EmptyValue(name.to_string()));
+        }
+        if let Some(p) = prev {
+            match p.cmp(name) {
+                std::cmp::Ordering::Equal => return Err(LabelError::Duplicate(name.to_string())),
+                std::cmp::Ordering::Greater => {
+                    return Err(LabelError::Unsorted(name.to_string(), p.to_string()))
+                }
+                std::cmp::Ordering::Less => {}
+            }
+        }
+        prev = Some(name);
+    }
+    Ok(())
+}
+
+/// An exemplar of an accepted series, or `None` if its labels are invalid.
+pub(super) fn exemplar(e: proto::Exemplar) -> Option<Exemplar> {
+    Some(Exemplar {
+        labels: exemplar_labels(e.labels)?,
+        value: e.value,
+        t: Some(e.timestamp),
+    })
+}
+
+/// A metadata entry, or `None` if the family name is not a valid metric name.
+pub(super) fn metadata(m: proto::MetricMetadata) -> Option<(String, MetricMetadata)> {
+    if !is_valid_metric_name(&m.metric_family_name) {
+        return None;
+    }
+    let metric_type = proto::MetricType::try_from(m.r#type)
+        .unwrap_or(proto::MetricType::Unknown)
+        .to_model();
+    Some((
+        m.metric_family_name,
+        MetricMetadata {
+            metric_type,
+            help: m.help,
+            unit: m.unit,
+        },
+    ))
 }
 
 /// Exemplar labels: UTF-8, valid unique names, at most
@@ -219,12 +285,12 @@ fn exemplar_labels(raw: Vec<proto::Label>) -> Option<Labels> {
 }
 
 /// `name{a="b", ...}` from raw labels, lossy and truncated.
-fn printable_series(raw: &[proto::Label]) -> String {
+fn printable_series(raw: &[(&[u8], &[u8])]) -> String {
     let v = raw
         .iter()
-        .map(|l| Label {
-            name: String::from_utf8_lossy(&l.name).into_owned(),
-            value: String::from_utf8_lossy(&l.value).into_owned(),
+        .map(|(name, value)| Label {
+            name: String::from_utf8_lossy(name).into_owned(),
+            value: String::from_utf8_lossy(value).into_owned(),
         })
         .collect();
     let mut s = Labels::from_sorted_unchecked(v).to_string();
