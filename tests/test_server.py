@@ -115,3 +115,65 @@ def test_sigint_shuts_down_cleanly(pharos_factory):
     t = time.time()
     assert p.stop(signal.SIGINT) == 0
     assert time.time() - t < 15
+
+
+def test_debian_prometheus_yml_accepted_unchanged(pharos_factory):
+    import pathlib
+    import pytest
+    path = pathlib.Path("/etc/prometheus/prometheus.yml")
+    if not path.exists():
+        pytest.skip("Debian's /etc/prometheus/prometheus.yml is not installed")
+    p = pharos_factory(path.read_text()).start()
+    wait_until(lambda: p.series('up{job="prometheus"}'), what="job from Debian's sample config")
+    assert p.log_text().count('"alerting"') == 1
+    assert p.stop() == 0
+
+
+def test_slow_target_blocks_nobody(pharos_factory):
+    import http.server
+    import threading
+
+    from conftest import free_port
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            time.sleep(3)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"slow_metric 1\n")
+
+        def log_message(self, *args):
+            pass
+
+    class Fast(Slow):
+        def do_GET(self):  # noqa: N802
+            body = b"fast_metric 1\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    slow_port, fast_port = free_port(), free_port()
+    servers = []
+    for handler, port in ((Slow, slow_port), (Fast, fast_port)):
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+    cfg = f"""
+global: {{scrape_interval: 1s, scrape_timeout: 500ms}}
+scrape_configs:
+  - job_name: slow
+    static_configs: [{{targets: ['127.0.0.1:{slow_port}']}}]
+  - job_name: fast
+    static_configs: [{{targets: ['127.0.0.1:{fast_port}']}}]
+"""
+    p = pharos_factory(cfg, args=["--no-self-scrape"]).start()
+    time.sleep(5)
+    for srv in servers:
+        srv.shutdown()
+    assert p.stop() == 0
+    fast = [v for _, v, _ in p.dump('up{job="fast"}')]
+    slow = [v for _, v, _ in p.dump('up{job="slow"}')]
+    assert fast.count("1") >= 3, fast
+    assert slow and set(slow) == {"0"}, slow
+    assert not p.dump("slow_metric")
