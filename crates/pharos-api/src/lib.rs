@@ -17,6 +17,7 @@ pub mod otlp;
 pub mod prometheus;
 pub mod selector;
 pub mod sources;
+pub mod status;
 pub mod telemetry;
 pub mod timeparse;
 
@@ -67,6 +68,12 @@ pub struct AppState {
     pub limits: ApiLimits,
     pub ready: Arc<AtomicBool>,
     pub reloader: Option<Arc<dyn Reloader>>,
+    /// The scrape manager, for `/api/v1/targets`.
+    pub scrape: Option<Arc<pharos_scrape::ScrapeManager>>,
+    /// The metrics store, for metadata and `/api/v1/status/tsdb`.
+    pub db: Option<Arc<pharos_tsdb::Db>>,
+    /// Flags, configuration and reload state for the status endpoints.
+    pub status: Arc<status::StatusInfo>,
 }
 
 /// The main HTTP listener: every HTTP API and ingest path.
@@ -74,6 +81,7 @@ pub fn http_router(state: AppState) -> Router {
     Router::new()
         .merge(admin::routes())
         .merge(prometheus::routes())
+        .merge(status::routes())
         .merge(otlp::http_routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

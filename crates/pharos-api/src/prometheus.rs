@@ -264,13 +264,13 @@ fn fmt_pairs(pairs: &[(&str, &str)]) -> String {
 /// Collects repeated `match[]`, `start`, `end` from a query string or form body.
 fn params(raw: &[u8]) -> BTreeMap<String, Vec<String>> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in form_urlencoded_pairs(raw) {
+    for (k, v) in form_pairs(raw) {
         m.entry(k).or_default().push(v);
     }
     m
 }
 
-fn form_urlencoded_pairs(raw: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
     fn dec(s: &[u8]) -> String {
         let mut out = Vec::with_capacity(s.len());
         let mut i = 0;

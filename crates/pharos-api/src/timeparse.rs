@@ -101,6 +101,34 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + ms)
 }
 
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Formats ms since the epoch as RFC 3339 in UTC with milliseconds, e.g.
+/// `2023-11-14T22:13:20.123Z` (Go's zero time for `None`-like callers is theirs to choose).
+pub fn format_rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
 /// Formats ms as Prometheus prints sample timestamps in JSON: float seconds.
 pub fn format_seconds(ms: i64) -> serde_json::Value {
     let v = ms as f64 / 1000.0;
@@ -133,5 +161,13 @@ mod tests {
         assert!(parse_time("yesterday").is_err());
         assert_eq!(parse_duration_param("5m").unwrap(), 300_000);
         assert_eq!(parse_duration_param("1.5").unwrap(), 1500);
+        assert_eq!(
+            format_rfc3339(1_700_000_000_250),
+            "2023-11-14T22:13:20.250Z"
+        );
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        for t in [-86_400_123i64, 951_782_400_000, 4_102_444_800_999] {
+            assert_eq!(parse_time(&format_rfc3339(t)).unwrap(), t);
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pharos_api::status::StatusInfo;
 use pharos_api::{ApiLimits, AppState, MetricsSource, Reloader, Telemetry};
 use pharos_model::duration::parse_duration;
 use pharos_model::{Appendable, Queryable};
@@ -68,10 +69,22 @@ struct ConfigReloader {
     path: Option<PathBuf>,
     scrape: Arc<ScrapeManager>,
     self_scrape: Option<ScrapeConfig>,
+    status: Arc<StatusInfo>,
 }
 
 impl ConfigReloader {
     async fn apply(&self) -> anyhow::Result<()> {
+        let r = self.apply_inner().await;
+        self.status
+            .last_reload_ok
+            .store(r.is_ok(), Ordering::Relaxed);
+        self.status
+            .last_reload_ms
+            .store(now_ms(), Ordering::Relaxed);
+        r
+    }
+
+    async fn apply_inner(&self) -> anyhow::Result<()> {
         let (cfg, warnings) = match &self.path {
             Some(p) => FileConfig::load(p)?,
             None => {
@@ -90,6 +103,12 @@ impl ConfigReloader {
             }
         }
         self.scrape.apply_config(&cfg.global, &jobs).await?;
+        let shown = pharos_scrape::Config {
+            global: cfg.global.clone(),
+            scrape_configs: jobs.clone(),
+            warnings: Vec::new(),
+        };
+        *self.status.config_yaml.write() = serde_yaml::to_string(&shown).unwrap_or_default();
         tracing::info!(jobs = jobs.len(), "configuration applied");
         Ok(())
     }
@@ -101,6 +120,7 @@ impl Reloader for ConfigReloader {
             path: self.path.clone(),
             scrape: self.scrape.clone(),
             self_scrape: self.self_scrape.clone(),
+            status: self.status.clone(),
         };
         Box::pin(async move {
             let r = me.apply().await.map_err(|e| format!("{e:#}"));
@@ -110,6 +130,41 @@ impl Reloader for ConfigReloader {
             r
         })
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The flags as `/api/v1/status/flags` shows them.
+fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    [
+        ("data-dir", a.data_dir.display().to_string()),
+        (
+            "config",
+            a.config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("http-addr", opt(&a.http_addr)),
+        ("otlp-grpc-addr", opt(&a.otlp_grpc_addr)),
+        ("otlp-http-addr", opt(&a.otlp_http_addr)),
+        ("retention-time", a.retention_time.clone()),
+        ("retention-size", a.retention_size.clone()),
+        ("wal-fsync", format!("{:?}", a.wal_fsync).to_lowercase()),
+        ("out-of-order-window", a.out_of_order_window.clone()),
+        ("max-request-bytes", a.max_request_bytes.to_string()),
+        ("no-self-scrape", a.no_self_scrape.to_string()),
+        ("log-level", a.log_level.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -211,10 +266,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (false, Some(a)) => Some(self_scrape_config(a, None)?),
         _ => None,
     };
+    let status = Arc::new(StatusInfo {
+        flags: flag_map(&args),
+        start_time_ms: now_ms(),
+        storage_retention: if retention_size > 0 {
+            format!("{} or {}", args.retention_time, args.retention_size)
+        } else {
+            args.retention_time.clone()
+        },
+        ..Default::default()
+    });
     let reloader = Arc::new(ConfigReloader {
         path: args.config.clone(),
         scrape: scrape.clone(),
         self_scrape,
+        status: status.clone(),
     });
     reloader.apply().await?;
 
@@ -246,6 +312,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ready: ready.clone(),
         reloader: Some(reloader.clone()),
+        scrape: Some(scrape.clone()),
+        db: Some(db.clone()),
+        status,
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
