@@ -77,3 +77,47 @@ def test_promtool_query_series_and_labels(scraping_pharos):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert '__name__="up"' in out.stdout and 'job="pharos"' in out.stdout, out.stdout
+
+
+def test_query_and_query_range(scraping_pharos):
+    import time
+    p = scraping_pharos
+    time.sleep(3)  # a few scrapes, for the range query
+    code, b = get(p, "/api/v1/query", query='up{job="pharos"}')
+    assert code == 200 and b["data"]["resultType"] == "vector", b
+    r = b["data"]["result"][0]
+    assert r["metric"]["__name__"] == "up" and r["value"][1] == "1", r
+    code, b = get(p, "/api/v1/query", query="1+1")
+    assert b["data"] == {"resultType": "scalar", "result": [b["data"]["result"][0], "2"]}, b
+    r = requests.post(p.url + "/api/v1/query", data={"query": 'count by (job) (up)'}, timeout=10).json()
+    assert r["data"]["result"][0]["value"][1] == "1", r
+    now = time.time()
+    code, b = get(p, "/api/v1/query_range", query="up", start=str(now - 3), end=str(now), step="1s")
+    assert code == 200 and b["data"]["resultType"] == "matrix", b
+    assert len(b["data"]["result"][0]["values"]) >= 3
+    # Prometheus's errors.
+    code, b = get(p, "/api/v1/query", query="up{")
+    assert code == 400 and b["errorType"] == "bad_data" and "parse error" in b["error"], b
+    code, b = get(p, "/api/v1/query_range", query="up", start="0", end="100000", step="1")
+    assert code == 400 and "11,000 points" in b["error"], b
+    code, b = get(p, "/api/v1/query_range", query="up", start="10", end="0", step="1")
+    assert code == 400 and "end timestamp must not be before start time" in b["error"], b
+    code, b = get(p, "/api/v1/query_range", query="up", start="0", end="10", step="0")
+    assert code == 400 and "zero or negative" in b["error"], b
+    code, b = get(p, "/api/v1/format_query", query="sum(up)by(job)")
+    assert b["data"] == "sum by (job) (up)", b
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="Debian promtool not installed")
+def test_promtool_query_instant_and_range(scraping_pharos):
+    import time
+    p = scraping_pharos
+    time.sleep(3)  # a few scrapes, for the range query
+    out = subprocess.run(["promtool", "query", "instant", p.url, 'count(up{job="pharos"})'],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.startswith("{} => 1"), (out.stdout, out.stderr)
+    end = int(time.time())
+    out = subprocess.run(["promtool", "query", "range", f"--start={end - 3}", f"--end={end}", "--step=1s",
+                          p.url, 'up{job="pharos"}'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("1 @[") >= 3, out.stdout

@@ -15,6 +15,7 @@ pub mod body;
 pub mod error;
 pub mod otlp;
 pub mod prometheus;
+pub mod query;
 pub mod selector;
 pub mod sources;
 pub mod status;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub scrape: Option<Arc<pharos_scrape::ScrapeManager>>,
     /// The metrics store, for metadata and `/api/v1/status/tsdb`.
     pub db: Option<Arc<pharos_tsdb::Db>>,
+    /// The PromQL engine behind `/api/v1/query` and `/api/v1/query_range`.
+    pub query: Option<Arc<query::QueryService>>,
     /// Flags, configuration and reload state for the status endpoints.
     pub status: Arc<status::StatusInfo>,
 }
@@ -82,6 +85,7 @@ pub fn http_router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(prometheus::routes())
         .merge(status::routes())
+        .merge(query::routes())
         .merge(otlp::http_routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

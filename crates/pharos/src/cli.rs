@@ -1,4 +1,5 @@
-//! Command-line interface: `pharos serve`, `pharos tsdb analyze|dump`.
+//! Command-line interface: `pharos serve`, `pharos tsdb analyze|dump`,
+//! `pharos promqltest`.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,8 @@ pub enum Command {
     /// Inspect the metrics store on disk (run while the server is stopped, or on a copy).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
+    /// Run Prometheus's promqltest files (`*.test`) against pharos's PromQL engine and report pass counts.
+    Promqltest(PromqltestArgs),
 }
 
 /// `--wal-fsync` policy.
@@ -87,6 +90,26 @@ pub struct ServeArgs {
     /// Remote write: refuse series with a label value longer than this; 0 means no limit.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_label_value_length: usize,
+    /// Longest a PromQL query may run (Prometheus duration).
+    #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION")]
+    pub query_timeout: String,
+    /// Most samples a single query may hold in memory.
+    #[arg(
+        long = "query.max-samples",
+        default_value_t = 50_000_000,
+        value_name = "N"
+    )]
+    pub query_max_samples: usize,
+    /// Most queries evaluated at once; further queries wait for a slot.
+    #[arg(long = "query.max-concurrency", default_value_t = 20, value_name = "N")]
+    pub query_max_concurrency: usize,
+    /// How far back an instant selector looks for the latest sample.
+    #[arg(
+        long = "query.lookback-delta",
+        default_value = "5m",
+        value_name = "DURATION"
+    )]
+    pub query_lookback_delta: String,
     /// Do not add the default job that scrapes pharos's own /metrics.
     #[arg(long)]
     pub no_self_scrape: bool,
@@ -130,6 +153,19 @@ pub struct DumpArgs {
     /// Series selector, e.g. `up{job="node"}`; repeatable; default: all series.
     #[arg(long = "match", value_name = "SELECTOR")]
     pub matchers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromqltestArgs {
+    /// Test files in Prometheus's promqltest format.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print each failing eval with file:line, the query and why it failed.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Exit 0 when at least this fraction of evals passed (e.g. 0.95), instead of requiring all.
+    #[arg(long, value_name = "RATIO")]
+    pub min_pass_ratio: Option<f64>,
 }
 
 /// Parses `512MB`-style sizes (base 1024, like Prometheus's `--storage.tsdb.retention.size`).

@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod lock;
+mod promqltest_cmd;
 mod serve;
 mod tsdb_cmd;
 
@@ -21,6 +22,11 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(*args),
         cli::Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
+        cli::Command::Promqltest(args) => match promqltest_cmd::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -161,6 +161,10 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("max-request-bytes", a.max_request_bytes.to_string()),
         ("no-self-scrape", a.no_self_scrape.to_string()),
         ("log-level", a.log_level.clone()),
+        ("query.timeout", a.query_timeout.clone()),
+        ("query.max-samples", a.query_max_samples.to_string()),
+        ("query.max-concurrency", a.query_max_concurrency.to_string()),
+        ("query.lookback-delta", a.query_lookback_delta.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -284,6 +288,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     reloader.apply().await?;
 
+    let query_timeout =
+        parse_duration(&args.query_timeout).map_err(|e| anyhow::anyhow!("--query.timeout: {e}"))?;
+    let lookback = parse_duration(&args.query_lookback_delta)
+        .map_err(|e| anyhow::anyhow!("--query.lookback-delta: {e}"))?;
+    let engine = pharos_promql::engine::Engine::new(pharos_promql::engine::EngineOptions {
+        lookback_delta_ms: lookback.as_millis() as i64,
+        max_samples: args.query_max_samples,
+        timeout: query_timeout,
+        ..Default::default()
+    });
+    let query_service = Arc::new(pharos_api::query::QueryService::new(
+        engine,
+        args.query_max_concurrency,
+        query_timeout,
+    ));
     let telemetry = Arc::new(Telemetry::default());
     let start_time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -295,6 +314,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         Arc::new(pharos_api::sources::TsdbMetrics(db.clone())),
         Arc::new(pharos_api::sources::ScrapeMetrics(scrape.clone())),
+        query_service.clone(),
     ];
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -314,6 +334,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         reloader: Some(reloader.clone()),
         scrape: Some(scrape.clone()),
         db: Some(db.clone()),
+        query: Some(query_service.clone()),
         status,
     };
 

@@ -1,0 +1,457 @@
+//! The PromQL query API: `/api/v1/query`, `/api/v1/query_range` (GET and
+//! form POST), `/api/v1/format_query`, `/api/v1/query_exemplars`, in
+//! Prometheus's JSON shapes, with its limits: a concurrency gate (excess
+//! queries wait), the per-query timeout and sample limit of the engine, and
+//! 11,000 points per series for range queries.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, RawForm, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use pharos_promql::engine::{Engine, EvalErrorKind};
+use pharos_promql::value::{QueryResult, Value};
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, ErrorType};
+use crate::timeparse::{parse_duration_param, parse_time};
+use crate::AppState;
+
+/// The engine and the gate in front of it.
+pub struct QueryService {
+    pub engine: Engine,
+    /// `--query.max-concurrency` permits; further queries wait for one.
+    pub gate: Semaphore,
+    pub timeout: Duration,
+    /// Counters for `/metrics`.
+    pub stats: QueryStats,
+}
+
+/// Query counters.
+#[derive(Default)]
+pub struct QueryStats {
+    pub queries: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+    pub seconds_total_micros: std::sync::atomic::AtomicU64,
+}
+
+impl QueryService {
+    pub fn new(engine: Engine, max_concurrency: usize, timeout: Duration) -> QueryService {
+        QueryService {
+            engine,
+            gate: Semaphore::new(max_concurrency.max(1)),
+            timeout,
+            stats: QueryStats::default(),
+        }
+    }
+}
+
+impl crate::MetricsSource for QueryService {
+    fn write_metrics(&self, w: &mut crate::MetricsWriter) {
+        use crate::telemetry::Kind;
+        use std::sync::atomic::Ordering::Relaxed;
+        w.single(
+            "pharos_engine_queries_total",
+            "PromQL queries evaluated.",
+            Kind::Counter,
+            self.stats.queries.load(Relaxed) as f64,
+        );
+        w.single(
+            "pharos_engine_queries_failed_total",
+            "PromQL queries that failed.",
+            Kind::Counter,
+            self.stats.failed.load(Relaxed) as f64,
+        );
+        w.single(
+            "pharos_engine_query_duration_seconds_total",
+            "Time spent evaluating PromQL queries.",
+            Kind::Counter,
+            self.stats.seconds_total_micros.load(Relaxed) as f64 / 1e6,
+        );
+        w.single(
+            "pharos_engine_queries_concurrent_max",
+            "Most queries evaluated at once (--query.max-concurrency).",
+            Kind::Gauge,
+            self.gate.available_permits() as f64,
+        );
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/query", get(query_get).post(query_post))
+        .route("/api/v1/query_range", get(range_get).post(range_post))
+        .route("/api/v1/format_query", get(format_get).post(format_post))
+        .route(
+            "/api/v1/query_exemplars",
+            get(exemplars_get).post(exemplars_post),
+        )
+}
+
+type Params = BTreeMap<String, Vec<String>>;
+
+fn collect(q: Vec<(String, String)>, form: Option<&[u8]>) -> Params {
+    let mut m: Params = BTreeMap::new();
+    if let Some(f) = form {
+        for (k, v) in crate::prometheus::form_pairs(f) {
+            m.entry(k).or_default().push(v);
+        }
+    }
+    for (k, v) in q {
+        m.entry(k).or_default().push(v);
+    }
+    m
+}
+
+fn first<'a>(m: &'a Params, k: &str) -> Option<&'a str> {
+    m.get(k)
+        .and_then(|v| v.first())
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn time_param(m: &Params, k: &str) -> Result<Option<i64>, ApiError> {
+    first(m, k)
+        .map(|v| {
+            parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{k}\": {e}")))
+        })
+        .transpose()
+}
+
+fn parse_query(m: &Params) -> Result<pharos_promql::ast::Expr, ApiError> {
+    let q = first(m, "query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": unknown position: parse error: no expression found in input"))?;
+    pharos_promql::parser::parse(q)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
+}
+
+fn timeout_param(s: &QueryService, m: &Params) -> Result<Duration, ApiError> {
+    match first(m, "timeout") {
+        None => Ok(s.timeout),
+        Some(v) => {
+            let ms = parse_duration_param(v)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?;
+            Ok(s.timeout.min(Duration::from_millis(ms.max(0) as u64)))
+        }
+    }
+}
+
+enum Kind {
+    Instant(i64),
+    Range(i64, i64, i64),
+}
+
+async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
+    let svc = s
+        .query
+        .clone()
+        .ok_or_else(|| ApiError::internal("the query engine is not available"))?;
+    let expr = parse_query(&m)?;
+    let timeout = timeout_param(&svc, &m)?;
+    let permit = svc
+        .gate
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let q = s.queryable.clone();
+    let svc2 = svc.clone();
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
+        let engine = Engine::new(pharos_promql::engine::EngineOptions {
+            timeout,
+            ..svc2.engine.options().clone()
+        });
+        match kind {
+            Kind::Instant(t) => engine.instant(q.as_ref(), &expr, t),
+            Kind::Range(a, b, st) => engine.range(q.as_ref(), &expr, a, b, st),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    drop(permit);
+    use std::sync::atomic::Ordering::Relaxed;
+    svc.stats.queries.fetch_add(1, Relaxed);
+    svc.stats
+        .seconds_total_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+    match result {
+        Ok(r) => Ok(render(&r)),
+        Err(e) => {
+            svc.stats.failed.fetch_add(1, Relaxed);
+            let kind = match e.kind {
+                EvalErrorKind::Timeout => ErrorType::Timeout,
+                EvalErrorKind::Canceled => ErrorType::Canceled,
+                EvalErrorKind::TooManySamples | EvalErrorKind::Execution => ErrorType::Execution,
+            };
+            Err(ApiError {
+                kind,
+                message: e.message,
+            })
+        }
+    }
+}
+
+async fn instant(s: AppState, m: Params) -> Result<Response, ApiError> {
+    let t = time_param(&m, "time")?.unwrap_or_else(now_ms);
+    run(s, m, Kind::Instant(t)).await
+}
+
+async fn range(s: AppState, m: Params) -> Result<Response, ApiError> {
+    let start = time_param(&m, "start")?.ok_or_else(|| {
+        ApiError::bad_data("invalid parameter \"start\": cannot parse \"\" to a valid timestamp")
+    })?;
+    let end = time_param(&m, "end")?.ok_or_else(|| {
+        ApiError::bad_data("invalid parameter \"end\": cannot parse \"\" to a valid timestamp")
+    })?;
+    if end < start {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
+    }
+    let step = first(&m, "step")
+        .ok_or_else(|| {
+            ApiError::bad_data("invalid parameter \"step\": cannot parse \"\" to a valid duration")
+        })
+        .and_then(|v| {
+            parse_duration_param(v)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))
+        })?;
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > 11_000 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    run(s, m, Kind::Range(start, end, step)).await
+}
+
+async fn query_get(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    instant(s, collect(q, None)).await
+}
+async fn query_post(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(f): RawForm,
+) -> Result<Response, ApiError> {
+    instant(s, collect(q, Some(&f))).await
+}
+async fn range_get(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    range(s, collect(q, None)).await
+}
+async fn range_post(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(f): RawForm,
+) -> Result<Response, ApiError> {
+    range(s, collect(q, Some(&f))).await
+}
+
+fn format(m: Params) -> Result<Response, ApiError> {
+    let e = parse_query(&m)?;
+    Ok(json_response(format!(
+        "{{\"status\":\"success\",\"data\":{}}}",
+        json_str(&e.to_string())
+    )))
+}
+async fn format_get(Query(q): Query<Vec<(String, String)>>) -> Result<Response, ApiError> {
+    format(collect(q, None))
+}
+async fn format_post(
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(f): RawForm,
+) -> Result<Response, ApiError> {
+    format(collect(q, Some(&f)))
+}
+
+/// Exemplars are accepted on ingest but not stored yet, so every valid query has none.
+fn exemplars(m: Params) -> Result<Response, ApiError> {
+    parse_query(&m)?;
+    Ok(json_response(
+        "{\"status\":\"success\",\"data\":[]}".to_string(),
+    ))
+}
+async fn exemplars_get(Query(q): Query<Vec<(String, String)>>) -> Result<Response, ApiError> {
+    exemplars(collect(q, None))
+}
+async fn exemplars_post(
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(f): RawForm,
+) -> Result<Response, ApiError> {
+    exemplars(collect(q, Some(&f)))
+}
+
+fn json_response(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// A sample value as Prometheus prints it: Go's `FormatFloat(v, 'f', -1, 64)`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        // Rust's Display for f64 is the shortest round-tripping decimal without exponent.
+        format!("{v}")
+    }
+}
+
+/// A timestamp as Prometheus prints it: seconds with up to three decimals.
+pub fn format_ts(out: &mut String, ms: i64) {
+    let (sign, ms) = if ms < 0 {
+        ("-", -(ms as i128))
+    } else {
+        ("", ms as i128)
+    };
+    let _ = write!(out, "{sign}{}", ms / 1000);
+    let frac = ms % 1000;
+    if frac != 0 {
+        let f = format!("{frac:03}");
+        let _ = write!(out, ".{}", f.trim_end_matches('0'));
+    }
+}
+
+fn labels_json(out: &mut String, l: &pharos_model::Labels) {
+    out.push('{');
+    for (i, x) in l.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&json_str(&x.name));
+        out.push(':');
+        out.push_str(&json_str(&x.value));
+    }
+    out.push('}');
+}
+
+fn point(out: &mut String, t: i64, v: &str) {
+    out.push('[');
+    format_ts(out, t);
+    out.push_str(",\"");
+    out.push_str(v);
+    out.push_str("\"]");
+}
+
+/// Renders a result in Prometheus's JSON shape.
+pub fn render(r: &QueryResult) -> Response {
+    let mut o = String::with_capacity(256);
+    o.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"");
+    o.push_str(r.value.type_name());
+    o.push_str("\",\"result\":");
+    match &r.value {
+        Value::Scalar { t, v } => point(&mut o, *t, &format_value(*v)),
+        Value::String { t, s } => {
+            o.push('[');
+            format_ts(&mut o, *t);
+            o.push(',');
+            o.push_str(&json_str(s));
+            o.push(']');
+        }
+        Value::Vector(v) => {
+            o.push('[');
+            for (i, s) in v.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                o.push_str("{\"metric\":");
+                labels_json(&mut o, &s.labels);
+                o.push_str(",\"value\":");
+                point(&mut o, s.t, &format_value(s.v));
+                o.push('}');
+            }
+            o.push(']');
+        }
+        Value::Matrix(m) => {
+            o.push('[');
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                o.push_str("{\"metric\":");
+                labels_json(&mut o, &s.labels);
+                o.push_str(",\"values\":[");
+                for (j, (t, v)) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        o.push(',');
+                    }
+                    point(&mut o, *t, &format_value(*v));
+                }
+                o.push_str("]}");
+            }
+            o.push(']');
+        }
+    }
+    o.push('}');
+    for (key, list) in [("warnings", &r.warnings), ("infos", &r.infos)] {
+        if !list.is_empty() {
+            let _ = write!(o, ",\"{key}\":[");
+            for (i, w) in list.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                o.push_str(&json_str(w));
+            }
+            o.push(']');
+        }
+    }
+    o.push('}');
+    json_response(o)
+}
+
+/// Shared handle type in [`AppState`].
+pub type SharedQueryService = Arc<QueryService>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_and_time_formats() {
+        assert_eq!(format_value(1.0), "1");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        let mut s = String::new();
+        format_ts(&mut s, 1_435_781_451_781);
+        assert_eq!(s, "1435781451.781");
+        s.clear();
+        format_ts(&mut s, 1_000_500);
+        assert_eq!(s, "1000.5");
+        s.clear();
+        format_ts(&mut s, -1500);
+        assert_eq!(s, "-1.5");
+    }
+}

@@ -1,0 +1,328 @@
+//! Aggregation operators (`sum`, `avg`, `count`, `min`, `max`, `group`,
+//! `stddev`, `stdvar`, `topk`, `bottomk`, `quantile`, `count_values`,
+//! `limitk`, `limit_ratio`) with `by` / `without`.
+
+use std::collections::HashMap;
+
+use pharos_model::{is_valid_label_name, Labels, LabelsBuilder, METRIC_NAME};
+
+use super::eval::{Collector, Evaluator, Range, Val};
+use super::functions::math::{kahan_inc, quantile, Mean};
+use super::hash::labels_hash;
+use super::EvalError;
+use crate::ast::{AggregateExpr, AggregateOp, PosRange};
+
+/// Labels of the group a series falls into.
+pub(crate) fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    let mut b = LabelsBuilder::new();
+    for lb in l.iter() {
+        let listed = grouping.contains(&lb.name);
+        let keep = if without {
+            !listed && lb.name != METRIC_NAME
+        } else {
+            listed
+        };
+        if keep {
+            b.set(&lb.name, &lb.value);
+        }
+    }
+    b.build()
+}
+
+/// `(line:col)` of a position, as Prometheus appends to annotations.
+pub(crate) fn pos_suffix(p: PosRange) -> String {
+    format!("({}:{})", 1, p.start + 1)
+}
+
+/// Running state of one group at one step.
+#[derive(Default)]
+struct State {
+    seen: bool,
+    count: f64,
+    sum: f64,
+    c: f64,
+    mean: Mean,
+    value: f64,
+    wmean: f64,
+    members: Vec<(usize, f64)>,
+    drop: bool,
+}
+
+/// Formats a float as Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
+pub(crate) fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Orders NaN below everything (Prometheus's heap order).
+fn nan_low(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+impl Evaluator<'_> {
+    /// Evaluates an aggregation for all steps.
+    pub(crate) fn eval_aggregate(&mut self, a: &AggregateExpr, r: Range) -> Result<Val, EvalError> {
+        let n = r.len();
+        let op = a.op;
+        let mut sparam: Option<Vec<f64>> = None;
+        let mut label_param: Option<String> = None;
+        if let Some(p) = &a.param {
+            if op == AggregateOp::CountValues {
+                label_param = Some(self.eval_string(p, r)?);
+            } else if op.takes_param() {
+                sparam = Some(self.eval_scalar(p, r)?);
+            }
+        }
+        let input = self.eval_vector(&a.expr, r)?;
+        let ppos = a.param.as_ref().map(|p| expr_pos(p)).unwrap_or(a.pos);
+
+        if op == AggregateOp::CountValues {
+            let label = label_param.unwrap_or_default();
+            if !is_valid_label_name(&label) {
+                return Err(EvalError::exec(format!("invalid label name {label:?}")));
+            }
+            let mut grouping = a.grouping.clone();
+            if !a.without {
+                grouping.push(label.clone());
+            }
+            let mut c = Collector::new(n);
+            for i in 0..n {
+                self.check_timeout()?;
+                let mut order: Vec<Labels> = Vec::new();
+                let mut counts: HashMap<Labels, f64> = HashMap::new();
+                for s in &input {
+                    let Some(v) = s.vals[i] else { continue };
+                    let mut b = s.labels.builder();
+                    b.set(&label, &format_float(v));
+                    let g = group_labels(&b.build(), &grouping, a.without);
+                    let e = counts.entry(g.clone()).or_insert_with(|| {
+                        order.push(g);
+                        0.0
+                    });
+                    *e += 1.0;
+                }
+                for g in order {
+                    let v = counts.get(&g).copied().unwrap_or(0.0);
+                    c.add(g, i, v)?;
+                }
+            }
+            return Ok(Val::Vector(c.finish()));
+        }
+
+        // Group of each input series, fixed across steps.
+        let mut gindex: HashMap<Labels, usize> = HashMap::new();
+        let mut glabels: Vec<Labels> = Vec::new();
+        let series_group: Vec<usize> = input
+            .iter()
+            .map(|s| {
+                let g = group_labels(&s.labels, &a.grouping, a.without);
+                *gindex.entry(g.clone()).or_insert_with(|| {
+                    glabels.push(g);
+                    glabels.len() - 1
+                })
+            })
+            .collect();
+
+        let mut c = Collector::new(n);
+        let mut states: Vec<State> = (0..glabels.len()).map(|_| State::default()).collect();
+        let mut order: Vec<usize> = Vec::new();
+        for i in 0..n {
+            self.check_timeout()?;
+            for st in states.iter_mut() {
+                *st = State::default();
+            }
+            order.clear();
+            let param = sparam.as_ref().map(|p| p[i]);
+            // Parameter checks.
+            let mut k: i64 = 0;
+            let mut ratio = 0.0;
+            match op {
+                AggregateOp::TopK | AggregateOp::BottomK | AggregateOp::LimitK => {
+                    let p = param.unwrap_or(f64::NAN);
+                    if p.is_nan() {
+                        return Err(EvalError::exec("Parameter value is NaN"));
+                    }
+                    k = if p >= i64::MAX as f64 {
+                        i64::MAX
+                    } else if p <= i64::MIN as f64 {
+                        i64::MIN
+                    } else {
+                        p as i64
+                    };
+                    if k < 1 {
+                        continue;
+                    }
+                }
+                AggregateOp::LimitRatio => {
+                    let p = param.unwrap_or(f64::NAN);
+                    if p.is_nan() {
+                        return Err(EvalError::exec("Ratio value is NaN"));
+                    }
+                    ratio = p.clamp(-1.0, 1.0);
+                    if ratio != p {
+                        self.warn(format!(
+                            "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {} {}",
+                            go_g(p),
+                            go_g(ratio),
+                            pos_suffix(ppos)
+                        ));
+                    }
+                }
+                AggregateOp::Quantile => {
+                    let p = param.unwrap_or(f64::NAN);
+                    if !(0.0..=1.0).contains(&p) || p.is_nan() {
+                        self.warn(format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {} {}",
+                            go_g(p),
+                            pos_suffix(ppos)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            for (si, s) in input.iter().enumerate() {
+                let Some(v) = s.vals[i] else { continue };
+                let g = series_group[si];
+                let st = &mut states[g];
+                if !st.seen {
+                    st.seen = true;
+                    order.push(g);
+                    st.value = v;
+                    st.wmean = v;
+                }
+                st.count += 1.0;
+                st.drop |= s.drop_name;
+                match op {
+                    AggregateOp::Sum => {
+                        let (s2, c2) = kahan_inc(v, st.sum, st.c);
+                        st.sum = s2;
+                        st.c = c2;
+                    }
+                    AggregateOp::Avg => st.mean.add(v),
+                    AggregateOp::Min => {
+                        if st.value > v || st.value.is_nan() {
+                            st.value = v;
+                        }
+                    }
+                    AggregateOp::Max => {
+                        if st.value < v || st.value.is_nan() {
+                            st.value = v;
+                        }
+                    }
+                    AggregateOp::Stddev | AggregateOp::Stdvar => {
+                        if st.count == 1.0 {
+                            st.value = if v.is_finite() { 0.0 } else { f64::NAN };
+                        } else {
+                            let delta = v - st.wmean;
+                            st.wmean += delta / st.count;
+                            st.value += delta * (v - st.wmean);
+                        }
+                    }
+                    AggregateOp::TopK
+                    | AggregateOp::BottomK
+                    | AggregateOp::Quantile
+                    | AggregateOp::LimitK => st.members.push((si, v)),
+                    AggregateOp::LimitRatio => {
+                        let off = labels_hash(&s.labels) as f64 / u64::MAX as f64;
+                        if (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio) {
+                            st.members.push((si, v));
+                        }
+                    }
+                    AggregateOp::Count | AggregateOp::Group | AggregateOp::CountValues => {}
+                }
+            }
+            for &g in &order {
+                let st = &mut states[g];
+                let out = match op {
+                    AggregateOp::Sum => {
+                        if st.sum.is_infinite() {
+                            st.sum
+                        } else {
+                            st.sum + st.c
+                        }
+                    }
+                    AggregateOp::Avg => st.mean.value(),
+                    AggregateOp::Count => st.count,
+                    AggregateOp::Group => 1.0,
+                    AggregateOp::Min | AggregateOp::Max => st.value,
+                    AggregateOp::Stdvar => st.value / st.count,
+                    AggregateOp::Stddev => (st.value / st.count).sqrt(),
+                    AggregateOp::Quantile => {
+                        let mut vals: Vec<f64> = st.members.iter().map(|m| m.1).collect();
+                        quantile(param.unwrap_or(f64::NAN), &mut vals)
+                    }
+                    AggregateOp::TopK | AggregateOp::BottomK => {
+                        let mut m = std::mem::take(&mut st.members);
+                        if op == AggregateOp::TopK {
+                            // Highest first, NaN last; ties keep input order.
+                            m.sort_by(|a, b| nan_low(b.1, a.1));
+                        } else {
+                            m.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
+                                (true, true) => std::cmp::Ordering::Equal,
+                                (true, false) => std::cmp::Ordering::Greater,
+                                (false, true) => std::cmp::Ordering::Less,
+                                _ => a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal),
+                            });
+                        }
+                        let take = (k.max(0) as u64).min(m.len() as u64) as usize;
+                        for (si, v) in m.into_iter().take(take) {
+                            c.add_flag(input[si].labels.clone(), input[si].drop_name, i, v)?;
+                        }
+                        continue;
+                    }
+                    AggregateOp::LimitK | AggregateOp::LimitRatio => {
+                        let m = std::mem::take(&mut st.members);
+                        let take = if op == AggregateOp::LimitK {
+                            (k.max(0) as u64).min(m.len() as u64) as usize
+                        } else {
+                            m.len()
+                        };
+                        for (si, v) in m.into_iter().take(take) {
+                            c.add_flag(input[si].labels.clone(), input[si].drop_name, i, v)?;
+                        }
+                        continue;
+                    }
+                    AggregateOp::CountValues => continue,
+                };
+                c.add_flag(glabels[g].clone(), st.drop, i, out)?;
+            }
+        }
+        Ok(Val::Vector(c.finish()))
+    }
+}
+
+/// Go's `%g` for the common cases of annotation messages.
+pub(crate) fn go_g(v: f64) -> String {
+    format_float(v)
+}
+
+/// The position of an expression.
+pub(crate) fn expr_pos(e: &crate::ast::Expr) -> PosRange {
+    use crate::ast::Expr;
+    match e {
+        Expr::Number(_, p)
+        | Expr::String(_, p)
+        | Expr::Paren(_, p)
+        | Expr::Unary(_, _, p)
+        | Expr::Step(p)
+        | Expr::Range(p) => *p,
+        Expr::Vector(v) => v.pos,
+        Expr::Matrix(m) => m.pos,
+        Expr::Subquery(s) => s.pos,
+        Expr::Binary(b) => b.pos,
+        Expr::Aggregate(a) => a.pos,
+        Expr::Call(c) => c.pos,
+    }
+}

@@ -1,0 +1,258 @@
+//! The PromQL evaluator.
+//!
+//! [`Engine::instant`] and [`Engine::range`] evaluate a parsed [`Expr`]
+//! against a [`Queryable`]. Evaluation is step-vectorised: every node is
+//! evaluated once for all steps of the query (see [`eval`]), selectors read
+//! storage once for the whole range and walk samples with cursors.
+//!
+//! The semantics follow Prometheus's documented behaviour (lookback delta,
+//! staleness markers, `offset`/`@`, subquery step alignment, extrapolated
+//! rates, vector matching, aggregation NaN rules, sample limits).
+
+mod aggregate;
+mod binary;
+mod eval;
+mod functions;
+mod hash;
+mod selectors;
+mod subquery;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use pharos_model::Queryable;
+
+use crate::ast::Expr;
+use crate::value::{QueryResult, RangeSeries, Value, VecSample};
+
+use eval::{Evaluator, Range, Val};
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for the latest sample (ms).
+    pub lookback_delta_ms: i64,
+    /// Most samples a query may hold in memory at once.
+    pub max_samples: usize,
+    /// Step of a subquery written without one (`[5m:]`), ms.
+    pub default_subquery_step_ms: i64,
+    /// Wall-clock limit of one query.
+    pub timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta_ms: 300_000,
+            max_samples: 50_000_000,
+            default_subquery_step_ms: 60_000,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What went wrong while evaluating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalErrorKind {
+    Timeout,
+    TooManySamples,
+    Execution,
+    Canceled,
+}
+
+/// An evaluation error; its `Display` is Prometheus's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub kind: EvalErrorKind,
+    pub message: String,
+}
+
+impl EvalError {
+    /// An execution error with the given message.
+    pub fn exec(msg: impl Into<String>) -> EvalError {
+        EvalError {
+            kind: EvalErrorKind::Execution,
+            message: msg.into(),
+        }
+    }
+
+    pub(crate) fn too_many_samples() -> EvalError {
+        EvalError {
+            kind: EvalErrorKind::TooManySamples,
+            message: "query processing would load too many samples into memory in query execution"
+                .into(),
+        }
+    }
+
+    pub(crate) fn timeout() -> EvalError {
+        EvalError {
+            kind: EvalErrorKind::Timeout,
+            message: "query timed out in expression evaluation".into(),
+        }
+    }
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// The PromQL engine.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `expr` at one instant.
+    pub fn instant(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        t_ms: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let mut ev = Evaluator::new(q, &self.opts, Instant::now(), t_ms, t_ms, 0);
+        let r = Range {
+            start: t_ms,
+            end: t_ms,
+            step: 1,
+        };
+        let v = finalize(ev.eval_top(expr, r)?)?;
+        let value = match v {
+            Val::Scalar(vs) => Value::Scalar {
+                t: t_ms,
+                v: vs.first().copied().unwrap_or(f64::NAN),
+            },
+            Val::String(s) => Value::String { t: t_ms, s },
+            Val::Vector(series) => Value::Vector(
+                series
+                    .into_iter()
+                    .filter_map(|s| {
+                        s.vals.first().copied().flatten().map(|v| VecSample {
+                            labels: s.labels,
+                            t: t_ms,
+                            v,
+                        })
+                    })
+                    .collect(),
+            ),
+            Val::Matrix(m) => Value::Matrix(m),
+        };
+        Ok(ev.finish(value))
+    }
+
+    /// Evaluates `expr` at every step from `start_ms` to `end_ms`.
+    pub fn range(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, EvalError> {
+        if step_ms <= 0 {
+            return Err(EvalError::exec(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(EvalError::exec(
+                "end timestamp must not be before start time",
+            ));
+        }
+        let mut ev = Evaluator::new(q, &self.opts, Instant::now(), start_ms, end_ms, step_ms);
+        let r = Range {
+            start: start_ms,
+            end: end_ms,
+            step: step_ms,
+        };
+        let v = finalize(ev.eval_top(expr, r)?)?;
+        let mut out: Vec<RangeSeries> = match v {
+            Val::Scalar(vs) => vec![RangeSeries {
+                labels: pharos_model::Labels::empty(),
+                points: vs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (r.ts(i), *v))
+                    .collect(),
+            }],
+            Val::Vector(series) => series
+                .into_iter()
+                .map(|s| RangeSeries {
+                    points: s
+                        .vals
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (r.ts(i), v)))
+                        .collect(),
+                    labels: s.labels,
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect(),
+            Val::String(_) => {
+                return Err(EvalError::exec(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector",
+                ))
+            }
+            Val::Matrix(_) => {
+                return Err(EvalError::exec(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
+                ))
+            }
+        };
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(ev.finish(Value::Matrix(out)))
+    }
+}
+
+/// Removes metric names marked for removal and rejects label sets that
+/// then collide at the same step.
+fn finalize(v: Val) -> Result<Val, EvalError> {
+    let Val::Vector(series) = v else { return Ok(v) };
+    if !series.iter().any(|s| s.drop_name) {
+        return Ok(Val::Vector(series));
+    }
+    let mut index: std::collections::HashMap<pharos_model::Labels, usize> =
+        std::collections::HashMap::new();
+    let mut out: Vec<eval::SeriesV> = Vec::with_capacity(series.len());
+    for mut s in series {
+        if s.drop_name {
+            s.labels = s.labels.without_name();
+            s.drop_name = false;
+        }
+        match index.get(&s.labels) {
+            Some(&i) => {
+                let dst = &mut out[i];
+                for (a, b) in dst.vals.iter_mut().zip(s.vals) {
+                    if b.is_some() {
+                        if a.is_some() {
+                            return Err(EvalError::exec(eval::DUP_LABELSET));
+                        }
+                        *a = b;
+                    }
+                }
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    Ok(Val::Vector(out))
+}

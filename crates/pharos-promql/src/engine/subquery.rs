@@ -1,0 +1,99 @@
+//! Subqueries: `expr[range:step] offset d @ t`.
+//!
+//! The inner expression is evaluated once as a range evaluation whose steps
+//! are aligned to absolute multiples of the subquery step (as Prometheus
+//! does), covering the windows of all outer steps; the resulting points
+//! feed range functions exactly like samples from a range selector.
+
+use pharos_model::Labels;
+
+use super::eval::{Evaluator, Range, Val};
+use super::selectors::RangeInput;
+use super::EvalError;
+use crate::ast::Subquery;
+
+/// A series of points and whether its name is to be removed.
+type Flagged = (Labels, Vec<(i64, f64)>, bool);
+
+impl Evaluator<'_> {
+    /// Evaluates a subquery for all steps of `r`.
+    pub(crate) fn eval_subquery(
+        &mut self,
+        sq: &Subquery,
+        r: Range,
+    ) -> Result<RangeInput, EvalError> {
+        let off = self.dur_ms(&sq.offset)?;
+        let at = self.at_ms(&sq.at);
+        let range_ms = self.duration_ms(&sq.range)?;
+        let step = match &sq.step {
+            Some(d) => self.duration_ms(d)?,
+            None => self.opts.default_subquery_step_ms,
+        };
+        if step <= 0 {
+            return Err(EvalError::exec(
+                "zero or negative subquery step widths are not accepted",
+            ));
+        }
+        let mut input = RangeInput {
+            series: Vec::new(),
+            drops: Vec::new(),
+            range_ms,
+            offset_ms: off,
+            at,
+        };
+        let n = r.len();
+        if n == 0 {
+            return Ok(input);
+        }
+        let first_end = input.window_end(r.start);
+        let last_end = input.window_end(r.ts(n - 1));
+        let lo = first_end - range_ms;
+        // First multiple of the step at or after `lo` (Go's truncating division).
+        let mut start = step * (lo / step);
+        if start < lo {
+            start += step;
+        }
+        let inner = Range {
+            start,
+            end: last_end,
+            step,
+        };
+        if inner.len() == 0 {
+            return Ok(input);
+        }
+        let v = self.eval(&sq.expr, inner)?;
+        let mut all: Vec<Flagged> = match v {
+            Val::Scalar(vs) => vec![(
+                Labels::empty(),
+                vs.iter()
+                    .enumerate()
+                    .map(|(i, v)| (inner.ts(i), *v))
+                    .collect(),
+                false,
+            )],
+            Val::Vector(series) => series
+                .into_iter()
+                .map(|s| {
+                    let pts = s
+                        .vals
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (inner.ts(i), v)))
+                        .collect::<Vec<_>>();
+                    (s.labels, pts, s.drop_name)
+                })
+                .filter(|(_, p, _)| !p.is_empty())
+                .collect(),
+            v => {
+                return Err(EvalError::exec(format!(
+                    "subquery is only allowed on instant vector, got {} instead",
+                    v.type_name()
+                )))
+            }
+        };
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        input.drops = all.iter().map(|x| x.2).collect();
+        input.series = all.into_iter().map(|(l, p, _)| (l, p)).collect();
+        Ok(input)
+    }
+}

@@ -1,0 +1,117 @@
+//! End-to-end checks of the runner: small inline promqltest snippets run
+//! through pharos's own parser and engine.
+
+use super::run::{run_source, FileReport, PharosBackend};
+
+fn run(src: &str) -> FileReport {
+    run_source(&PharosBackend::default(), "inline.test", src)
+}
+
+fn assert_all_pass(src: &str) {
+    let r = run(src);
+    let fails: Vec<String> = r
+        .failures()
+        .map(|f| {
+            format!(
+                "line {}: {} — {}",
+                f.line,
+                f.expr,
+                f.failure.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(fails.is_empty(), "failures:\n{}", fails.join("\n"));
+    assert!(r.total() > 0);
+}
+
+#[test]
+fn instant_range_and_scalar_evals_pass() {
+    assert_all_pass(
+        r#"
+load 1m
+  http_requests{job="api", instance="0"} 0+10x10
+  http_requests{job="api", instance="1"} 0+20x10
+
+eval instant at 5m http_requests
+  http_requests{job="api", instance="0"} 50
+  http_requests{job="api", instance="1"} 100
+
+eval instant at 5m sum(http_requests)
+  {} 150
+
+eval range from 0 to 2m step 1m http_requests{instance="0"}
+  http_requests{job="api", instance="0"} 0 10 20
+
+eval instant at 1m 1 + 2
+  3
+
+eval instant at 20m http_requests
+"#,
+    );
+}
+
+#[test]
+fn wrong_expectations_fail() {
+    let r = run(r#"
+load 1m
+  m 1 2 3
+
+eval instant at 1m m
+  m 5
+
+eval instant at 1m m
+  other 2
+
+eval range from 0 to 2m step 1m m
+  m 1 2
+
+eval instant at 1m m
+  expect fail
+  m 2
+
+eval instant at 1m m(
+"#);
+    assert_eq!(r.total(), 5);
+    assert_eq!(r.passed(), 0, "{:?}", r.outcomes);
+}
+
+#[test]
+fn clear_and_stale() {
+    assert_all_pass(
+        r#"
+load 1m
+  m 1 stale 3
+
+eval instant at 1m m
+
+eval instant at 2m m
+  m 3
+
+clear
+
+eval instant at 2m m
+"#,
+    );
+}
+
+#[test]
+fn histogram_data_is_reported_unsupported() {
+    let r = run(r#"
+load 1m
+  h {{schema:0 sum:1 count:1}}x2
+  f 1
+
+eval instant at 1m h
+
+eval instant at 1m f
+  f 1
+"#);
+    assert_eq!(r.total(), 2);
+    assert_eq!(r.passed(), 1);
+    let why = r
+        .failures()
+        .next()
+        .and_then(|f| f.failure.clone())
+        .unwrap_or_default();
+    assert!(why.contains("native histogram"), "{why}");
+}
