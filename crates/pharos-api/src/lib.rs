@@ -2,7 +2,8 @@
 //!
 //! One module per API family: [`prometheus`] (remote write, series), [`otlp`]
 //! (OTLP/HTTP and OTLP/gRPC metrics), [`admin`] (health, readiness, reload, own
-//! metrics). Handlers decode with `pharos-ingest`, write through the
+//! metrics), [`admin_tsdb`] (delete series, clean tombstones; behind
+//! `--web.enable-admin-api`). Handlers decode with `pharos-ingest`, write through the
 //! [`pharos_model::Appendable`] seam and read through [`pharos_model::Queryable`];
 //! this crate never knows how the storage engine lays out its data.
 //!
@@ -11,6 +12,7 @@
 //! binary binds to its listeners.
 
 pub mod admin;
+pub mod admin_tsdb;
 pub mod body;
 pub mod error;
 pub mod otlp;
@@ -77,12 +79,15 @@ pub struct AppState {
     pub query: Option<Arc<query::QueryService>>,
     /// Flags, configuration and reload state for the status endpoints.
     pub status: Arc<status::StatusInfo>,
+    /// Whether the TSDB admin API is enabled (`--web.enable-admin-api`).
+    pub admin_api: bool,
 }
 
 /// The main HTTP listener: every HTTP API and ingest path.
 pub fn http_router(state: AppState) -> Router {
     Router::new()
         .merge(admin::routes())
+        .merge(admin_tsdb::routes())
         .merge(prometheus::routes())
         .merge(status::routes())
         .merge(query::routes())

@@ -179,7 +179,7 @@ const METHODS2: &[&str] = &["GET", "POST"];
 const CODES: &[&str] = &["200", "404", "500"];
 const FSTYPES: &[&str] = &["ext4", "xfs"];
 const CHIPS: &[&str] = &["platform_coretemp_0", "platform_coretemp_1"];
-const LATENCY_BUCKETS: &[(f64, &str)] = &[
+pub(crate) const LATENCY_BUCKETS: &[(f64, &str)] = &[
     (0.005, "0.005"),
     (0.01, "0.01"),
     (0.025, "0.025"),
@@ -512,7 +512,7 @@ impl WorkloadSpec {
 
 /// Value state of one slot.
 #[derive(Debug, Clone)]
-enum State {
+pub(crate) enum State {
     Scalar(f64),
     Histogram { cum: Vec<f64>, sum: f64, count: f64 },
 }
@@ -705,7 +705,7 @@ fn round_to(v: f64, decimals: i32) -> f64 {
     (v * p).round() / p
 }
 
-fn initial_state(model: &Model, rng: &mut SplitMix64) -> State {
+pub(crate) fn initial_state(model: &Model, rng: &mut SplitMix64) -> State {
     let uniform = |rng: &mut SplitMix64, lo: f64, hi: f64| lo + (hi - lo) * rng.next_f64();
     match *model {
         Model::CounterInt { max_step, .. } => {
@@ -731,7 +731,7 @@ fn initial_state(model: &Model, rng: &mut SplitMix64) -> State {
     }
 }
 
-fn advance(model: &Model, rng: &mut SplitMix64, state: &mut State) {
+pub(crate) fn advance(model: &Model, rng: &mut SplitMix64, state: &mut State) {
     let idle = match *model {
         Model::CounterInt { idle, .. }
         | Model::GaugeBytes { idle, .. }

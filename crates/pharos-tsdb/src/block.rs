@@ -4,7 +4,10 @@
 //! `chunks` (format in `docs/format/block.md`). Opening a block reads and
 //! checks the whole index into memory (symbols, the series section kept as
 //! bytes with an offset table, postings as roaring bitmaps); chunk bytes are
-//! read with positioned reads when a query needs them. Series ids inside a
+//! read with positioned reads when a query needs them. The optional
+//! `tombstones` file (deleted intervals by series id) is read on open and is
+//! the one file of a block that is ever replaced (atomically); queries hide
+//! the samples it covers. Series ids inside a
 //! block are positions in label order, so postings iterate in label order.
 //!
 //! Writing is in `block_writer.rs`. A block knows nothing of the head, the WAL
@@ -15,6 +18,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use parking_lot::RwLock;
 use pharos_model::{Label, Labels, Matcher};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -23,6 +27,7 @@ use crate::chunkenc::Chunk;
 use crate::encoding::{DecodeError, Decoder};
 use crate::index::{label_names_for, label_values_for, postings_for_matchers, IndexReader};
 use crate::querier::SnapSeries;
+use crate::tombstones::{self, Tombstones, TOMBSTONES_FILE};
 
 pub(crate) const INDEX_MAGIC: &[u8; 8] = b"PHXIDX01";
 pub(crate) const CHUNKS_MAGIC: &[u8; 8] = b"PHXCHK01";
@@ -41,6 +46,8 @@ pub enum BlockError {
     BadMeta { path: PathBuf, reason: String },
     #[error("corrupt index {path}: {reason}")]
     CorruptIndex { path: PathBuf, reason: String },
+    #[error("corrupt tombstones {path}: {reason}")]
+    CorruptTombstones { path: PathBuf, reason: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BlockError + '_ {
@@ -98,6 +105,8 @@ pub(crate) struct Block {
     chunks: File,
     /// Bytes on disk (index + chunks + meta).
     pub(crate) size_bytes: u64,
+    /// Deleted intervals by series id; the `tombstones` file mirrors it.
+    pub(crate) tombstones: RwLock<Tombstones>,
 }
 
 /// Parses one series entry: labels as symbol ids and the chunk metas.
@@ -213,6 +222,13 @@ impl Block {
         let chunks = File::open(&chunks_path).map_err(io_err(&chunks_path))?;
         let chunks_len = chunks.metadata().map_err(io_err(&chunks_path))?.len();
         let size_bytes = data.len() as u64 + chunks_len + meta_bytes.len() as u64;
+        let stones_path = dir.join(TOMBSTONES_FILE);
+        let tombstones = tombstones::read_file(dir)
+            .map_err(io_err(&stones_path))?
+            .map_err(|reason| BlockError::CorruptTombstones {
+                path: stones_path.clone(),
+                reason,
+            })?;
         Ok(Block {
             meta,
             dir: dir.to_path_buf(),
@@ -222,7 +238,42 @@ impl Block {
             postings,
             chunks,
             size_bytes,
+            tombstones: RwLock::new(tombstones),
         })
+    }
+
+    /// Adds tombstones `[mint, maxt]` for the series matching `ms` that have
+    /// chunks in that range (clamped to the series' samples) and rewrites the
+    /// `tombstones` file atomically. Returns how many series got one.
+    pub(crate) fn delete(&self, ms: &[Matcher], mint: i64, maxt: i64) -> Result<usize, BlockError> {
+        if self.meta.max_time <= mint || self.meta.min_time > maxt {
+            return Ok(0);
+        }
+        let ids = postings_for_matchers(self, ms);
+        let mut guard = self.tombstones.write();
+        let mut next = guard.clone();
+        let mut labels = Vec::new();
+        let mut metas = Vec::new();
+        let mut n = 0;
+        for id in &ids {
+            if self.series(id, &mut labels, &mut metas).is_err() {
+                continue;
+            }
+            if !metas.iter().any(|m| m.max_t >= mint && m.min_t <= maxt) {
+                continue;
+            }
+            let (Some(first), Some(last)) = (metas.first(), metas.last()) else {
+                continue;
+            };
+            if next.add(id, mint.max(first.min_t), maxt.min(last.max_t)) {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tombstones::write_file(&self.dir, &next).map_err(io_err(&self.dir))?;
+            *guard = next;
+        }
+        Ok(n)
     }
 
     pub(crate) fn num_series(&self) -> usize {
@@ -304,6 +355,10 @@ impl Block {
             return Ok(out);
         }
         let ids = postings_for_matchers(self, ms);
+        let stones = {
+            let t = self.tombstones.read();
+            (!t.is_empty()).then(|| t.clone())
+        };
         let mut labels = Vec::new();
         let mut metas = Vec::new();
         for id in &ids {
@@ -326,13 +381,10 @@ impl Block {
                     }
                 })
                 .collect();
-            out.push(SnapSeries::new(
-                self.labels_from(&labels),
-                chunks,
-                Vec::new(),
-                mint,
-                maxt,
-            ));
+            let snap = SnapSeries::new(self.labels_from(&labels), chunks, Vec::new(), mint, maxt);
+            if let Some(snap) = snap.without_deleted(stones.as_ref().and_then(|t| t.get(id))) {
+                out.push(snap);
+            }
         }
         Ok(out)
     }

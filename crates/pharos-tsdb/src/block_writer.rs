@@ -267,8 +267,9 @@ pub(crate) fn encode_samples(samples: &[Sample], per_chunk: usize) -> Vec<OwnedC
 }
 
 impl Head {
-    /// Writes the head's samples in `[mint, maxt)` as a block in `blocks_dir`.
-    /// Returns `None` if there were none. The head is not changed.
+    /// Writes the head's samples in `[mint, maxt)` as a block in `blocks_dir`,
+    /// leaving out samples under the head's tombstones. Returns `None` if
+    /// there were none. The head is not changed.
     pub(crate) fn write_block(
         &self,
         blocks_dir: &Path,
@@ -294,8 +295,12 @@ impl Head {
         )?;
         let mut labels: Vec<u32> = Vec::new();
         let mut owned: Vec<OwnedChunk> = Vec::new();
+        let stones = self.tombstones.read().clone();
         for s in self.all_series() {
             owned.clear();
+            let deleted = stones
+                .get(s.sref)
+                .filter(|iv| iv.overlaps(mint, maxt.saturating_sub(1)));
             {
                 let d = s.data.lock();
                 let ooo: Vec<Sample> = d
@@ -330,7 +335,7 @@ impl Head {
                         }
                     }
                 }
-                if !ooo.is_empty() {
+                if !ooo.is_empty() || deleted.is_some() {
                     let mut all: Vec<Sample> = ooo;
                     for o in &owned {
                         if let Ok(c) = Chunk::from_bytes(o.bytes.clone()) {
@@ -343,6 +348,9 @@ impl Head {
                     }
                     all.sort_by_key(|x| x.t);
                     all.dedup_by_key(|x| x.t);
+                    if let Some(iv) = deleted {
+                        iv.filter(&mut all);
+                    }
                     owned = encode_samples(&all, self.opts.chunk_samples);
                 }
             }

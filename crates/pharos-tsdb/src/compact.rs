@@ -7,7 +7,10 @@
 //! entirely persisted (the head accepts nothing older than its end). Merging
 //! streams series in label order from every input block (a k-way merge),
 //! copying chunk bytes; only if chunks of one series overlap across inputs are
-//! they decoded, merged and re-encoded. Knows nothing of the head or the WAL.
+//! they decoded, merged and re-encoded. Chunks under an input's tombstones
+//! are decoded and written without the deleted samples, so deleted data never
+//! comes back; [`rewrite_block`] does this for one block (`clean_tombstones`).
+//! Knows nothing of the head or the WAL.
 
 use std::cmp::Ordering;
 use std::io;
@@ -19,6 +22,7 @@ use pharos_model::Sample;
 use crate::block::{Block, BlockCompaction, BlockMeta, ChunkMeta};
 use crate::block_writer::{encode_samples, BlockWriter, ChunkIn, OwnedChunk};
 use crate::chunkenc::Chunk;
+use crate::tombstones::Tombstones;
 
 /// The compaction ranges above the base block range, ascending.
 pub(crate) fn levels(block_range: i64, max_range: i64) -> Vec<i64> {
@@ -57,11 +61,43 @@ pub(crate) fn plan(
     None
 }
 
-/// Merges `inputs` (sorted by min time) into one new block in `blocks_dir`.
+/// Merges `inputs` (sorted by min time) into one new block in `blocks_dir`,
+/// one level above the highest input.
 pub(crate) fn merge_blocks(
     inputs: &[Arc<Block>],
     blocks_dir: &Path,
     chunk_samples: usize,
+) -> io::Result<BlockMeta> {
+    let level = inputs
+        .iter()
+        .map(|b| b.meta.compaction.level)
+        .max()
+        .unwrap_or(1)
+        + 1;
+    write_merged(inputs, blocks_dir, chunk_samples, level)
+}
+
+/// Rewrites one block without the samples its tombstones cover: a new block
+/// of the same range and level, listing the old block's sources (or the old
+/// block itself), with no tombstones.
+pub(crate) fn rewrite_block(
+    block: &Arc<Block>,
+    blocks_dir: &Path,
+    chunk_samples: usize,
+) -> io::Result<BlockMeta> {
+    write_merged(
+        std::slice::from_ref(block),
+        blocks_dir,
+        chunk_samples,
+        block.meta.compaction.level,
+    )
+}
+
+fn write_merged(
+    inputs: &[Arc<Block>],
+    blocks_dir: &Path,
+    chunk_samples: usize,
+    level: u32,
 ) -> io::Result<BlockMeta> {
     // Union of the symbol tables, and each input's id → new id map.
     let mut symbols: Vec<String> = inputs
@@ -81,12 +117,6 @@ pub(crate) fn merge_blocks(
         .collect();
     let min_time = inputs.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
     let max_time = inputs.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
-    let level = inputs
-        .iter()
-        .map(|b| b.meta.compaction.level)
-        .max()
-        .unwrap_or(1)
-        + 1;
     let mut sources: Vec<String> = Vec::new();
     for b in inputs {
         if b.meta.compaction.sources.is_empty() {
@@ -103,7 +133,10 @@ pub(crate) fn merge_blocks(
         BlockCompaction { level, sources },
     )?;
 
+    // Deleted intervals of every input (the caller keeps deletions out meanwhile).
+    let stones: Vec<Tombstones> = inputs.iter().map(|b| b.tombstones.read().clone()).collect();
     struct Cursor {
+        id: u32,
         next: u32,
         labels: Vec<u32>,
         chunks: Vec<ChunkMeta>,
@@ -112,6 +145,7 @@ pub(crate) fn merge_blocks(
     let mut cursors: Vec<Cursor> = inputs
         .iter()
         .map(|_| Cursor {
+            id: 0,
             next: 0,
             labels: Vec::new(),
             chunks: Vec::new(),
@@ -133,6 +167,7 @@ pub(crate) fn merge_blocks(
                 raw.iter()
                     .map(|&s| map.get(s as usize).copied().unwrap_or(u32::MAX)),
             );
+            c.id = id;
             c.live = true;
             break;
         }
@@ -156,13 +191,31 @@ pub(crate) fn merge_blocks(
         let Some(m) = min else { break };
         let labels = cursors[m].labels.clone();
         bytes.clear();
+        let mut loose: Vec<Sample> = Vec::new();
         let mut overlap = false;
         for (i, c) in cursors.iter_mut().enumerate() {
             if !c.live || c.labels != labels {
                 continue;
             }
+            let deleted = stones[i].get(c.id);
             let data = inputs[i].read_chunks(&c.chunks)?;
             for (meta, b) in c.chunks.iter().zip(data) {
+                if let Some(iv) = deleted.filter(|iv| iv.overlaps(meta.min_t, meta.max_t)) {
+                    // Decode, drop the deleted samples, re-encode below.
+                    if let Ok(ch) = Chunk::from_bytes(b) {
+                        let start = loose.len();
+                        loose.extend(
+                            ch.iter()
+                                .map_while(Result::ok)
+                                .map(|(t, v)| Sample::new(t, v)),
+                        );
+                        let mut tail = loose.split_off(start);
+                        iv.filter(&mut tail);
+                        loose.extend(tail);
+                    }
+                    overlap = true;
+                    continue;
+                }
                 if bytes.last().is_some_and(|l| l.max_t >= meta.min_t) {
                     overlap = true;
                 }
@@ -179,7 +232,7 @@ pub(crate) fn merge_blocks(
             continue;
         }
         if overlap {
-            let mut all: Vec<Sample> = Vec::new();
+            let mut all: Vec<Sample> = std::mem::take(&mut loose);
             for o in bytes.drain(..) {
                 if let Ok(c) = Chunk::from_bytes(o.bytes) {
                     all.extend(

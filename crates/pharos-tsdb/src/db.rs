@@ -6,12 +6,16 @@
 //! ```text
 //! wal/                    the WAL (pharos-wal segments)
 //! checkpoint.NNNNNNNN     live series + metadata, replayed before WAL segment NNNNNNNN
-//! blocks/<id>/            immutable blocks: meta.json, index, chunks
+//! blocks/<id>/            immutable blocks: meta.json, index, chunks, tombstones
 //! ```
 //!
 //! `Db` is a cheap-to-clone handle (`Arc` inside) implementing
 //! [`Appendable`] and [`Queryable`]. [`Db::maintenance`] cuts blocks from the
 //! head, compacts and applies retention; the caller runs it periodically.
+//! [`Db::delete_series`] records tombstones (head: WAL record; block:
+//! `tombstones` file); [`Db::clean_tombstones`] rewrites blocks without the
+//! deleted samples. Both take the maintenance lock, so no block is cut or
+//! compacted meanwhile.
 //!
 //! **Crash safety of a block cut** (see `docs/format/wal-records.md`): the head's
 //! lower bound is raised and a WAL segment cut under the commit lock; the block
@@ -484,6 +488,69 @@ impl Db {
         Ok(n)
     }
 
+    /// Deletes the samples in `[mint, maxt]` (inclusive, milliseconds) of the
+    /// series matching `matchers`, from the head and every block, as
+    /// Prometheus does: tombstones hide them from queries at once and keep
+    /// them out of blocks cut or compacted later; [`Db::clean_tombstones`]
+    /// rewrites the blocks without them. Durable when it returns: the head's
+    /// tombstones are in the WAL (fsynced), a block's in its `tombstones` file.
+    /// Tombstones are clamped to the samples each series holds now, so
+    /// samples appended afterwards are visible.
+    pub fn delete_series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<(), DbError> {
+        if mint > maxt {
+            return Ok(());
+        }
+        let _m = self.inner.maint.lock();
+        if self.inner.head.closed.load(Ordering::Acquire) {
+            return Err(DbError::Closed);
+        }
+        let mut series = 0;
+        for b in self.block_list() {
+            series += b.delete(matchers, mint, maxt)?;
+        }
+        let head = &self.inner.head;
+        let n = head
+            .delete(matchers, mint, maxt)
+            .map_err(io_at(&self.inner.dir))?;
+        if n > 0 {
+            self.inner.wal.wal.lock().sync()?;
+        }
+        tracing::info!(
+            mint,
+            maxt,
+            block_series = series,
+            head_series = n,
+            "series deleted (tombstones recorded)"
+        );
+        Ok(())
+    }
+
+    /// Rewrites every block that has tombstones without the deleted samples
+    /// (a new block of the same range replaces it) and drops its tombstones.
+    /// The head's tombstones stay until its samples are cut into a block,
+    /// which leaves the deleted samples out.
+    pub fn clean_tombstones(&self) -> Result<(), DbError> {
+        let inner = &self.inner;
+        let _m = inner.maint.lock();
+        let bd = &inner.blocks_dir;
+        for old in self.block_list() {
+            if old.tombstones.read().is_empty() {
+                continue;
+            }
+            let meta = compact::rewrite_block(&old, bd, CHUNK_SAMPLES).map_err(io_at(bd))?;
+            let fresh = Arc::new(Block::open(&bd.join(&meta.id))?);
+            tracing::info!(old = %old.meta.id, new = %meta.id, series = meta.stats.num_series, "block rewritten without tombstones");
+            {
+                let mut list = inner.blocks.write();
+                list.retain(|b| b.meta.id != old.meta.id);
+                list.push(fresh);
+                list.sort_by_key(|b| b.meta.min_time);
+            }
+            delete_block_dir(&old.dir);
+        }
+        Ok(())
+    }
+
     pub(crate) fn head(&self) -> &Arc<Head> {
         &self.inner.head
     }
@@ -522,18 +589,41 @@ fn load_blocks(blocks_dir: &Path) -> Result<Vec<Arc<Block>>, DbError> {
             }
         }
     }
-    // A compacted block replaces its sources; if a crash left both, drop the sources.
-    let replaced: Vec<String> = blocks
+    // A compacted or rewritten block replaces the blocks it was made of; if a
+    // crash left both, drop the replaced ones. A block stands for its sources
+    // (itself when it lists none); one block replaces another when it stands
+    // for more, or for the same and is newer (ids sort by creation time).
+    let covers: Vec<Vec<&str>> = blocks
         .iter()
-        .flat_map(|b: &Arc<Block>| b.meta.compaction.sources.iter().cloned())
+        .map(|b| {
+            let c = &b.meta.compaction.sources;
+            if c.is_empty() {
+                vec![b.meta.id.as_str()]
+            } else {
+                c.iter().map(String::as_str).collect()
+            }
+        })
         .collect();
-    blocks.retain(|b| {
-        let stale = b.meta.compaction.sources.is_empty() && replaced.contains(&b.meta.id);
-        if stale {
+    let stale: Vec<bool> = (0..blocks.len())
+        .map(|i| {
+            (0..blocks.len()).any(|j| {
+                j != i
+                    && covers[i].iter().all(|s| covers[j].contains(s))
+                    && (covers[j].len() > covers[i].len() || blocks[j].meta.id > blocks[i].meta.id)
+            })
+        })
+        .collect();
+    drop(covers);
+    let mut kept = Vec::with_capacity(blocks.len());
+    for (b, st) in blocks.into_iter().zip(stale) {
+        if st {
+            tracing::info!(dir = %b.dir.display(), "removing block replaced by a newer one");
             delete_block_dir(&b.dir);
+        } else {
+            kept.push(b);
         }
-        !stale
-    });
+    }
+    let mut blocks = kept;
     blocks.sort_by_key(|b| b.meta.min_time);
     Ok(blocks)
 }

@@ -31,7 +31,8 @@ use pharos_model::{AppendError, Labels, MetricMetadata};
 
 use crate::chunkenc::Chunk;
 use crate::fxhash::FxMap;
-use crate::index::MemIndex;
+use crate::index::{postings_for_matchers, MemIndex};
+use crate::tombstones::Tombstones;
 
 const STRIPES: usize = 256;
 
@@ -414,6 +415,8 @@ pub(crate) struct Head {
     pub(crate) metadata: RwLock<HashMap<String, MetricMetadata>>,
     /// Set by `Db::close`: commits fail from then on.
     pub(crate) closed: AtomicBool,
+    /// Deleted intervals by series ref (see `tombstones.rs`).
+    pub(crate) tombstones: RwLock<Tombstones>,
 }
 
 fn hash_stripe(h: u64) -> usize {
@@ -445,6 +448,7 @@ impl Head {
             seg_max_t: Mutex::new(BTreeMap::new()),
             metadata: RwLock::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            tombstones: RwLock::new(Tombstones::default()),
         }
     }
 
@@ -598,6 +602,52 @@ impl Head {
             .fetch_sub(samples as i64, Ordering::Relaxed);
         self.min_time.store(new_min, Ordering::Release);
         self.gc();
+        // Tombstones before `before` went into the block; those of removed
+        // series have nothing left to hide.
+        let mut t = self.tombstones.write();
+        if !t.is_empty() {
+            t.prune(before, |r| self.series_by_ref(r).is_some());
+        }
+    }
+
+    /// Records tombstones `[mint, maxt]` for the series matching `ms`, each
+    /// clamped to the samples the series holds now (samples appended later
+    /// stay visible), logging them to the WAL first. Returns how many series
+    /// got a tombstone.
+    pub(crate) fn delete(
+        &self,
+        ms: &[pharos_model::Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> std::io::Result<usize> {
+        let refs = postings_for_matchers(&*self.index.read(), ms);
+        let mut stones: Vec<(u32, i64, i64)> = Vec::new();
+        for r in &refs {
+            let Some(s) = self.series_by_ref(r) else {
+                continue;
+            };
+            let d = s.data.lock();
+            let (Some(lo), Some(hi)) = (series_min_time(&d), series_max_time(&d)) else {
+                continue;
+            };
+            let (a, b) = (mint.max(lo), maxt.min(hi));
+            if a <= b {
+                stones.push((r, a, b));
+            }
+        }
+        if stones.is_empty() {
+            return Ok(0);
+        }
+        if let Some(wal) = &self.wal {
+            let mut buf = Vec::new();
+            crate::record::encode_tombstones(&mut buf, stones.iter().copied());
+            wal.log(&[&buf])?;
+        }
+        let mut t = self.tombstones.write();
+        for &(r, a, b) in &stones {
+            t.add(r, a, b);
+        }
+        Ok(stones.len())
     }
 
     /// Removes series that hold no samples and are not pinned by an appender.
@@ -638,6 +688,16 @@ pub(crate) fn series_min_time(d: &SeriesData) -> Option<i64> {
     let o = d.ooo.as_ref().and_then(|o| o.first().map(|s| s.0));
     match (c, o) {
         (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Newest sample time held by a series.
+pub(crate) fn series_max_time(d: &SeriesData) -> Option<i64> {
+    let c = (d.last_t != i64::MIN).then_some(d.last_t);
+    let o = d.ooo.as_ref().and_then(|o| o.last().map(|s| s.0));
+    match (c, o) {
+        (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
 }

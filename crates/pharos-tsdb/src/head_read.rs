@@ -5,7 +5,7 @@
 //! bytes are copied, the open chunk is cloned) and resolves its labels under
 //! its stripe's lock, so a large query never holds the index lock for long
 //! (series creation waits on it). Samples are decoded lazily when the caller
-//! iterates.
+//! iterates. Samples under the head's tombstones are hidden.
 //! Knows nothing of blocks or the WAL.
 
 use pharos_model::{Matcher, Sample};
@@ -19,6 +19,10 @@ impl Head {
     /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels.
     pub(crate) fn select(&self, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<SnapSeries> {
         let refs = postings_for_matchers(&*self.index.read(), ms);
+        let stones = {
+            let t = self.tombstones.read();
+            (!t.is_empty()).then(|| t.clone())
+        };
         let mut out = Vec::new();
         for r in &refs {
             let Some(s) = self.series_by_ref(r) else {
@@ -57,13 +61,10 @@ impl Head {
             if chunks.is_empty() && extra.is_empty() {
                 continue;
             }
-            out.push(SnapSeries::new(
-                self.labels_of(&s),
-                chunks,
-                extra,
-                mint,
-                maxt,
-            ));
+            let snap = SnapSeries::new(self.labels_of(&s), chunks, extra, mint, maxt);
+            if let Some(snap) = snap.without_deleted(stones.as_ref().and_then(|t| t.get(r))) {
+                out.push(snap);
+            }
         }
         out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out

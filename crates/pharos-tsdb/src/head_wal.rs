@@ -6,7 +6,11 @@
 //! rebuilds the head: series keep their refs, samples older than the newest
 //! block are skipped (they are in the block), samples for refs without a series
 //! record are counted and skipped (their series were garbage-collected after
-//! their samples went into a block). The checkpoint file format is in
+//! their samples went into a block). Tombstone records are applied after
+//! everything else (a tombstone hides samples whenever they were appended);
+//! intervals wholly older than the newest block are dropped, since they were
+//! applied when the block was written. The checkpoint carries the head's
+//! tombstones after its series. The checkpoint file format is in
 //! `docs/format/wal-records.md`.
 //!
 //! This file knows the record encoding and the checkpoint file, not the WAL's
@@ -138,6 +142,8 @@ struct Replayer<'a> {
     stats: ReplayStats,
     pending: Vec<Batch>,
     workers: Vec<mpsc::SyncSender<Batch>>,
+    /// Tombstones seen, applied once every series is known.
+    stones: Vec<(u32, i64, i64)>,
 }
 
 impl Replayer<'_> {
@@ -190,6 +196,11 @@ impl RecordVisitor for Replayer<'_> {
 
     fn metadata(&mut self, family: &str, m: MetricMetadata) {
         self.head.metadata.write().insert(family.to_string(), m);
+    }
+
+    fn tombstone(&mut self, sref: u32, mint: i64, maxt: i64) {
+        self.max_ref = self.max_ref.max(sref);
+        self.stones.push((sref, mint, maxt));
     }
 }
 
@@ -285,6 +296,7 @@ impl Head {
                 stats: ReplayStats::default(),
                 pending: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
                 workers: senders,
+                stones: Vec::new(),
             };
             let res = self.replay_into(dir, wal, &mut r);
             for shard in 0..n {
@@ -314,6 +326,14 @@ impl Head {
             self.counters.chunks.fetch_add(chunks, Ordering::Relaxed);
             self.counters.samples.fetch_add(stored, Ordering::Relaxed);
             *self.seg_max_t.lock() = std::mem::take(&mut r.seg_max_t);
+            let min_valid = self.min_valid.load(Ordering::Acquire);
+            let mut t = self.tombstones.write();
+            for &(sref, mint, maxt) in &r.stones {
+                // Older intervals were applied when their block was written.
+                if maxt >= min_valid && self.series_by_ref(sref).is_some() {
+                    t.add(sref, mint, maxt);
+                }
+            }
             Ok(r.stats)
         })
     }
@@ -365,6 +385,17 @@ impl Head {
                 });
             }
             write_frame(&mut w, &buf)?;
+        }
+        {
+            let t = self.tombstones.read();
+            let all: Vec<(u32, i64, i64)> = t
+                .iter()
+                .flat_map(|(r, iv)| iv.iter().map(move |(a, b)| (r, a, b)))
+                .collect();
+            for batch in all.chunks(SERIES_PER_RECORD) {
+                record::encode_tombstones(&mut buf, batch.iter().copied());
+                write_frame(&mut w, &buf)?;
+            }
         }
         {
             let meta = self.metadata.read();

@@ -30,7 +30,8 @@
 //! Layout: `index` (postings and matcher evaluation), `head*` (the in-memory
 //! head, split by direction of data flow: structure, append, read, WAL
 //! replay), `block*` and `compact` (immutable blocks), `record` (WAL record
-//! encoding), `chunkenc` (chunk compression), `tools` (analyze, dump).
+//! encoding), `chunkenc` (chunk compression), `tombstones` (deleted intervals
+//! of `Db::delete_series`), `tools` (analyze, dump).
 //!
 //! **Invariants**: an acknowledged commit is in the WAL before the head sees
 //! it; blocks never overlap in samples (the head accepts nothing older than
@@ -53,6 +54,7 @@ pub mod index;
 mod querier;
 mod record;
 mod symbols;
+mod tombstones;
 pub mod tools;
 
 pub use block::{BlockCompaction, BlockError, BlockMeta, BlockStats};

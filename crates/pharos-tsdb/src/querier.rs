@@ -6,11 +6,14 @@
 //! if they do, the series falls back to decoding everything eagerly, sorting
 //! and de-duplicating, so a query is always correct. Out-of-order samples of
 //! the head ride along as a sorted list merged at iteration time; on equal
-//! timestamps the chunk sample wins. Knows nothing of where chunks came from.
+//! timestamps the chunk sample wins. A series with tombstones over the query
+//! range is decoded eagerly without the deleted samples, and dropped from the
+//! result when none is left. Knows nothing of where chunks came from.
 
 use pharos_model::{Labels, Sample, Series};
 
 use crate::chunkenc::{Chunk, ChunkIter};
+use crate::tombstones::Intervals;
 
 /// A series of a query result.
 pub(crate) struct SnapSeries {
@@ -62,6 +65,26 @@ impl SnapSeries {
             self.extra.sort_by_key(|s| s.t);
         }
         self.extra.dedup_by_key(|s| s.t);
+    }
+
+    /// Hides the samples in deleted intervals (decoding the series eagerly
+    /// when any interval meets its range); `None` if no sample is left.
+    pub(crate) fn without_deleted(self, deleted: Option<&Intervals>) -> Option<SnapSeries> {
+        let Some(iv) = deleted.filter(|iv| iv.overlaps(self.mint, self.maxt)) else {
+            return Some(self);
+        };
+        let mut all: Vec<Sample> = self.samples().collect();
+        iv.filter(&mut all);
+        if all.is_empty() {
+            return None;
+        }
+        Some(SnapSeries {
+            labels: self.labels,
+            chunks: Vec::new(),
+            extra: all,
+            mint: self.mint,
+            maxt: self.maxt,
+        })
     }
 
     /// Adds the data of another snapshot of the same series.

@@ -1,5 +1,6 @@
 //! Encoding of the records the metrics store writes to its WAL and checkpoints:
-//! series (ref → labels), samples (ref, t, v) and metric metadata. The byte
+//! series (ref → labels), samples (ref, t, v), metric metadata and
+//! tombstones (ref, deleted interval). The byte
 //! layout is specified in `docs/format/wal-records.md`.
 //!
 //! Decoding is streaming (callbacks receive borrowed strings) so that replay
@@ -13,6 +14,7 @@ use crate::encoding::{put_str, put_uvarint, put_varint, DecodeError, Decoder};
 pub(crate) const REC_SERIES: u8 = 1;
 pub(crate) const REC_SAMPLES: u8 = 2;
 pub(crate) const REC_METADATA: u8 = 3;
+pub(crate) const REC_TOMBSTONES: u8 = 4;
 
 /// Starts a series record; append entries with [`put_series`].
 pub(crate) fn begin(buf: &mut Vec<u8>, typ: u8) {
@@ -49,6 +51,17 @@ pub(crate) fn encode_samples(
         put_uvarint(buf, u64::from(r));
         put_varint(buf, t.wrapping_sub(base));
         buf.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+}
+
+/// Encodes a tombstones record: per entry the ref and the deleted interval
+/// `[mint, maxt]` (both inclusive).
+pub(crate) fn encode_tombstones(buf: &mut Vec<u8>, stones: impl Iterator<Item = (u32, i64, i64)>) {
+    begin(buf, REC_TOMBSTONES);
+    for (r, a, b) in stones {
+        put_uvarint(buf, u64::from(r));
+        put_varint(buf, a);
+        put_varint(buf, b);
     }
 }
 
@@ -91,6 +104,7 @@ pub(crate) trait RecordVisitor {
     fn series(&mut self, sref: u32, labels: &[(&str, &str)]);
     fn sample(&mut self, sref: u32, t: i64, v: f64);
     fn metadata(&mut self, family: &str, m: MetricMetadata);
+    fn tombstone(&mut self, sref: u32, mint: i64, maxt: i64);
 }
 
 /// Decodes one record, calling the visitor per entry. Entries decoded before
@@ -138,6 +152,14 @@ pub(crate) fn decode(rec: &[u8], v: &mut dyn RecordVisitor) -> Result<(), Decode
                 );
             }
         }
+        REC_TOMBSTONES => {
+            while !d.is_empty() {
+                let sref = d.uvarint32()?;
+                let mint = d.varint()?;
+                let maxt = d.varint()?;
+                v.tombstone(sref, mint, maxt);
+            }
+        }
         t => return Err(DecodeError::UnknownType(t)),
     }
     Ok(())
@@ -153,6 +175,7 @@ mod tests {
         series: Vec<(u32, Vec<(String, String)>)>,
         samples: Vec<(u32, i64, u64)>,
         meta: Vec<(String, MetricMetadata)>,
+        stones: Vec<(u32, i64, i64)>,
     }
 
     impl RecordVisitor for Collect {
@@ -170,6 +193,9 @@ mod tests {
         }
         fn metadata(&mut self, family: &str, m: MetricMetadata) {
             self.meta.push((family.to_string(), m));
+        }
+        fn tombstone(&mut self, sref: u32, mint: i64, maxt: i64) {
+            self.stones.push((sref, mint, maxt));
         }
     }
 
@@ -206,6 +232,10 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(c.meta, vec![("up".to_string(), m)]);
+        let stones = [(7u32, i64::MIN, 5i64), (9, -3, i64::MAX)];
+        encode_tombstones(&mut buf, stones.iter().copied());
+        decode(&buf, &mut c).unwrap();
+        assert_eq!(c.stones, stones.to_vec());
     }
 
     proptest! {

@@ -110,6 +110,10 @@ pub struct ServeArgs {
         value_name = "DURATION"
     )]
     pub query_lookback_delta: String,
+    /// Enable the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
+    /// `/api/v1/admin/tsdb/clean_tombstones`), off by default as in Prometheus.
+    #[arg(long = "web.enable-admin-api")]
+    pub web_enable_admin_api: bool,
     /// Do not add the default job that scrapes pharos's own /metrics.
     #[arg(long)]
     pub no_self_scrape: bool,
@@ -166,6 +170,10 @@ pub struct PromqltestArgs {
     /// Exit 0 when at least this fraction of evals passed (e.g. 0.95), instead of requiring all.
     #[arg(long, value_name = "RATIO")]
     pub min_pass_ratio: Option<f64>,
+    /// Which Prometheus version's PromQL semantics and test runner to reproduce: `2.42` (closed
+    /// range/lookback windows, the 2.42 runner) or `latest` (Prometheus 3).
+    #[arg(long, value_name = "2.42|latest", default_value = "latest")]
+    pub prometheus_compat: pharos_promql::engine::Compat,
 }
 
 /// Parses `512MB`-style sizes (base 1024, like Prometheus's `--storage.tsdb.retention.size`).

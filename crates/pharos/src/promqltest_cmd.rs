@@ -4,6 +4,8 @@
 //! Output: one line per file (`PASS|FAIL <file>: <passed>/<total> evals`),
 //! with `--verbose` each failing eval (file:line, query, reason), and a
 //! closing line `N passed, N failed` counting evals across all files.
+//! `--prometheus-compat 2.42` runs them with Prometheus 2.42's semantics
+//! (engine and runner) instead of the latest ones.
 
 use std::io::Write;
 
@@ -18,7 +20,7 @@ pub fn run(args: PromqltestArgs) -> anyhow::Result<bool> {
             anyhow::bail!("--min-pass-ratio must be between 0 and 1, got {r}");
         }
     }
-    let backend = PharosBackend::default();
+    let backend = PharosBackend::new(args.prometheus_compat);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let (mut passed, mut failed) = (0usize, 0usize);

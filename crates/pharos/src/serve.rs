@@ -165,6 +165,7 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("query.max-samples", a.query_max_samples.to_string()),
         ("query.max-concurrency", a.query_max_concurrency.to_string()),
         ("query.lookback-delta", a.query_lookback_delta.clone()),
+        ("web.enable-admin-api", a.web_enable_admin_api.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -336,6 +337,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         db: Some(db.clone()),
         query: Some(query_service.clone()),
         status,
+        admin_api: args.web_enable_admin_api,
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);

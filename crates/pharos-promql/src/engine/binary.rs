@@ -40,8 +40,28 @@ pub(crate) fn scalar_op(op: BinaryOp, l: f64, r: f64) -> Result<(f64, bool), Eva
     })
 }
 
-/// Whether the operator removes the metric name from its result.
-fn drops_name(op: BinaryOp) -> bool {
+/// Labels without the metric name and the `__type__` / `__unit__` metadata
+/// labels, which Prometheus drops together with the name.
+pub(crate) fn drop_reserved(l: &Labels) -> Labels {
+    if !l
+        .iter()
+        .any(|lb| lb.name == METRIC_NAME || lb.name == "__type__" || lb.name == "__unit__")
+    {
+        return l.clone();
+    }
+    let mut b = l.builder();
+    b.del(METRIC_NAME);
+    b.del("__type__");
+    b.del("__unit__");
+    b.build()
+}
+
+/// Whether the operator removes the metric name from its result
+/// (Prometheus 2.x kept it for `atan2`).
+fn drops_name(op: BinaryOp, compat: super::Compat) -> bool {
+    if op == BinaryOp::Atan2 && compat == super::Compat::V2_42 {
+        return false;
+    }
     matches!(
         op,
         BinaryOp::Add
@@ -141,6 +161,63 @@ fn default_matching(op: BinaryOp) -> VectorMatching {
     }
 }
 
+/// Result labels of (many, one) pairs, by series index; `None` stands for a
+/// sample made up by a fill value.
+#[derive(Default)]
+struct PairCache(HashMap<(Option<usize>, Option<usize>), Labels>);
+
+impl PairCache {
+    fn get(&mut self, key: (Option<usize>, Option<usize>), f: impl FnOnce() -> Labels) -> Labels {
+        self.0.entry(key).or_insert_with(f).clone()
+    }
+}
+
+/// State of one step of a vector/vector operation.
+struct PairCtx<'a, 'b> {
+    b: &'a BinaryExpr,
+    m: &'a VectorMatching,
+    swapped: bool,
+    c: &'a mut Collector,
+    matched: &'a mut HashMap<&'b str, HashSet<Labels>>,
+    i: usize,
+    compat: super::Compat,
+}
+
+impl<'b> PairCtx<'_, 'b> {
+    /// Combines a "many" side value with a "one" side value of match group `sig`.
+    fn pair(
+        &mut self,
+        sig: &'b str,
+        mv: f64,
+        ov: f64,
+        labels: Labels,
+        many_drop: bool,
+    ) -> Result<(), EvalError> {
+        let (fl, fr) = if self.swapped { (ov, mv) } else { (mv, ov) };
+        let (mut v, keep) = scalar_op(self.b.op, fl, fr)?;
+        let set = self.matched.entry(sig).or_default();
+        if self.m.card == Cardinality::OneToOne {
+            if !set.is_empty() {
+                return Err(EvalError::exec(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                ));
+            }
+            set.insert(Labels::empty());
+        } else if !set.insert(labels.clone()) {
+            return Err(EvalError::exec(
+                "multiple matches for matching labels in many-to-one matching: labels of the many side must be unique",
+            ));
+        }
+        if self.b.return_bool {
+            v = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            return Ok(());
+        }
+        let drop = drops_name(self.b.op, self.compat) || self.b.return_bool || many_drop;
+        self.c.add_flag(labels, drop, self.i, v)
+    }
+}
+
 impl Evaluator<'_> {
     /// Evaluates a binary expression for all steps.
     pub(crate) fn eval_binary(&mut self, b: &BinaryExpr, r: Range) -> Result<Val, EvalError> {
@@ -198,7 +275,7 @@ impl Evaluator<'_> {
         }
         let mut c = Collector::new(n);
         for series in v {
-            let drop = drops_name(b.op) || b.return_bool || series.drop_name;
+            let drop = drops_name(b.op, self.opts.compat) || b.return_bool || series.drop_name;
             let labels = series.labels.clone();
             for (i, val) in series.vals.iter().enumerate() {
                 let Some(x) = *val else { continue };
@@ -233,17 +310,23 @@ impl Evaluator<'_> {
         }
         let swapped = m.card == Cardinality::OneToMany;
         let (many, one) = if swapped { (&rhs, &lhs) } else { (&lhs, &rhs) };
+        // As in Prometheus, the fill values are not swapped with the operands:
+        // `fill.right` fills a missing "one" side, `fill.left` a missing "many" side.
+        let fill_one = b.fill.right;
+        let fill_many = b.fill.left;
         let many_sigs: Vec<String> = many.iter().map(|s| signature(&s.labels, m)).collect();
         let one_sigs: Vec<String> = one.iter().map(|s| signature(&s.labels, m)).collect();
         let mut c = Collector::new(n);
-        let mut result_cache: HashMap<(usize, usize), Labels> = HashMap::new();
+        let mut cache = PairCache::default();
         let mut one_map: HashMap<&str, usize> = HashMap::new();
         let mut matched: HashMap<&str, HashSet<Labels>> = HashMap::new();
         for i in 0..n {
             self.check_timeout()?;
             let many_any = many.iter().any(|s| s.vals[i].is_some());
             let one_any = one.iter().any(|s| s.vals[i].is_some());
-            if !many_any || !one_any {
+            if (!many_any && !one_any)
+                || ((!many_any || !one_any) && fill_one.is_none() && fill_many.is_none())
+            {
                 continue;
             }
             one_map.clear();
@@ -266,39 +349,50 @@ impl Evaluator<'_> {
                 one_map.insert(one_sigs[k].as_str(), k);
             }
             matched.clear();
+            let mut ctx = PairCtx {
+                b,
+                m,
+                swapped,
+                c: &mut c,
+                matched: &mut matched,
+                i,
+                compat: self.opts.compat,
+            };
             for (k, s) in many.iter().enumerate() {
                 let Some(mv) = s.vals[i] else { continue };
                 let sig = many_sigs[k].as_str();
-                let Some(&o) = one_map.get(sig) else { continue };
-                let Some(ov) = one[o].vals[i] else { continue };
-                let (fl, fr) = if swapped { (ov, mv) } else { (mv, ov) };
-                let (mut v, keep) = scalar_op(b.op, fl, fr)?;
-                let labels = result_cache
-                    .entry((k, o))
-                    .or_insert_with(|| {
-                        result_labels(&s.labels, &one[o].labels, b.op, m, b.return_bool)
-                    })
-                    .clone();
-                let set = matched.entry(sig).or_default();
-                if m.card == Cardinality::OneToOne {
-                    if !set.is_empty() {
-                        return Err(EvalError::exec(
-                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                        ));
+                let (ov, labels) = match one_map.get(sig) {
+                    Some(&o) => {
+                        let ov = one[o].vals[i].unwrap_or(f64::NAN);
+                        let labels = cache.get((Some(k), Some(o)), || {
+                            result_labels(&s.labels, &one[o].labels, b.op, m, b.return_bool)
+                        });
+                        (ov, labels)
                     }
-                    set.insert(Labels::empty());
-                } else if !set.insert(labels.clone()) {
-                    return Err(EvalError::exec(
-                        "multiple matches for matching labels in many-to-one matching: labels of the many side must be unique",
-                    ));
+                    None => {
+                        let Some(fv) = fill_one else { continue };
+                        let labels = cache.get((Some(k), None), || {
+                            let filled = match_labels(&s.labels, m);
+                            result_labels(&s.labels, &filled, b.op, m, b.return_bool)
+                        });
+                        (fv, labels)
+                    }
+                };
+                ctx.pair(sig, mv, ov, labels, s.drop_name)?;
+            }
+            if let Some(fv) = fill_many {
+                for (o, s) in one.iter().enumerate() {
+                    let Some(ov) = s.vals[i] else { continue };
+                    let sig = one_sigs[o].as_str();
+                    if ctx.matched.get(sig).is_some_and(|set| !set.is_empty()) {
+                        continue;
+                    }
+                    let labels = cache.get((None, Some(o)), || {
+                        let filled = match_labels(&s.labels, m);
+                        result_labels(&filled, &s.labels, b.op, m, b.return_bool)
+                    });
+                    ctx.pair(sig, fv, ov, labels, false)?;
                 }
-                if b.return_bool {
-                    v = if keep { 1.0 } else { 0.0 };
-                } else if !keep {
-                    continue;
-                }
-                let drop = drops_name(b.op) || b.return_bool || s.drop_name;
-                c.add_flag(labels, drop, i, v)?;
             }
         }
         Ok(Val::Vector(c.finish()))

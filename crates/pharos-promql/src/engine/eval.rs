@@ -360,8 +360,12 @@ impl<'a> Evaluator<'a> {
                         "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
                     ));
                 }
-                let input = self.select_range(ms, r)?;
-                Val::Matrix(input.into_matrix(r.start))
+                if ms.anchored || ms.smoothed {
+                    Val::Matrix(self.eval_extended_matrix(ms, r.start)?)
+                } else {
+                    let input = self.select_range(ms, r)?;
+                    Val::Matrix(input.into_matrix(r.start))
+                }
             }
             Expr::Subquery(sq) => {
                 if n != 1 {

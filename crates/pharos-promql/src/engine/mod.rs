@@ -12,6 +12,7 @@
 mod aggregate;
 mod binary;
 mod eval;
+mod extended;
 mod functions;
 mod hash;
 mod selectors;
@@ -42,6 +43,53 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Wall-clock limit of one query.
     pub timeout: Duration,
+    /// Which Prometheus version's semantics to follow (see [`Compat`]).
+    pub compat: Compat,
+}
+
+/// The Prometheus version whose PromQL semantics the engine reproduces.
+///
+/// The HTTP API always uses [`Compat::Latest`]; [`Compat::V2_42`] exists so
+/// the conformance suite of Prometheus 2.42 can be checked as well.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Compat {
+    /// Prometheus 3.x: left-open windows `(t - range, t]` for range
+    /// selectors, subqueries and the lookback of instant selectors.
+    #[default]
+    Latest,
+    /// Prometheus 2.42: closed windows `[t - range, t]` and `[t - lookback, t]`,
+    /// plus the other 2.x differences listed in `docs/promql-compat.md`.
+    V2_42,
+}
+
+impl Compat {
+    /// Whether windows include their left boundary (Prometheus 2.x).
+    pub fn closed_windows(self) -> bool {
+        self == Compat::V2_42
+    }
+}
+
+impl std::str::FromStr for Compat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Compat, String> {
+        match s {
+            "latest" | "3" | "3.x" => Ok(Compat::Latest),
+            "2.42" | "v2.42" => Ok(Compat::V2_42),
+            _ => Err(format!(
+                "unknown Prometheus compatibility {s:?} (want \"2.42\" or \"latest\")"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Compat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compat::Latest => "latest",
+            Compat::V2_42 => "2.42",
+        })
+    }
 }
 
 impl Default for EngineOptions {
@@ -51,6 +99,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             default_subquery_step_ms: 60_000,
             timeout: Duration::from_secs(120),
+            compat: Compat::Latest,
         }
     }
 }
@@ -233,7 +282,7 @@ fn finalize(v: Val) -> Result<Val, EvalError> {
     let mut out: Vec<eval::SeriesV> = Vec::with_capacity(series.len());
     for mut s in series {
         if s.drop_name {
-            s.labels = s.labels.without_name();
+            s.labels = binary::drop_reserved(&s.labels);
             s.drop_name = false;
         }
         match index.get(&s.labels) {

@@ -1,5 +1,11 @@
 //! Reading storage: instant selectors (lookback, staleness, `offset`, `@`)
-//! and range selectors (`(t - range, t]`, left-open).
+//! and range selectors.
+//!
+//! Windows are left-open, `(t - range, t]` and `(t - lookback, t]`, as in
+//! Prometheus 3; with [`Compat::V2_42`](super::Compat) they are closed,
+//! `[t - range, t]` and `[t - lookback, t]`, as in Prometheus 2.x. Timestamps
+//! are whole milliseconds, so a closed window is the left-open one starting
+//! 1 ms earlier: [`window_start_excl`] gives the exclusive start either way.
 //!
 //! Each selector reads storage once for the whole query range and walks the
 //! samples of each series with a cursor as the steps advance.
@@ -28,16 +34,46 @@ pub(crate) struct RangeInput {
     pub range_ms: i64,
     pub offset_ms: i64,
     pub at: Option<i64>,
+    /// Windows include their left boundary (Prometheus 2.x).
+    pub closed: bool,
+}
+
+/// The exclusive start of a window of `len_ms` ending (inclusively) at `end`:
+/// `end - len_ms`, or one millisecond earlier when windows are `closed`.
+pub(crate) fn window_start_excl(end: i64, len_ms: i64, closed: bool) -> i64 {
+    let start = end.saturating_sub(len_ms);
+    if closed {
+        start.saturating_sub(1)
+    } else {
+        start
+    }
 }
 
 impl RangeInput {
+    /// An input with no series yet.
+    pub fn new(range_ms: i64, offset_ms: i64, at: Option<i64>, closed: bool) -> RangeInput {
+        RangeInput {
+            series: Vec::new(),
+            drops: Vec::new(),
+            range_ms,
+            offset_ms,
+            at,
+            closed,
+        }
+    }
+
+    /// The exclusive start of the window that ends at `end`.
+    pub fn start_excl(&self, end: i64) -> i64 {
+        window_start_excl(end, self.range_ms, self.closed)
+    }
+
     /// The inclusive end of the window of evaluation step `ts`.
     pub fn window_end(&self, ts: i64) -> i64 {
         self.at.unwrap_or(ts) - self.offset_ms
     }
 
     /// Calls `f(step, window)` for every step whose window `(end - range, end]`
-    /// is non-empty, for series `idx`.
+    /// (or `[end - range, end]` if `closed`) is non-empty, for series `idx`.
     pub fn for_each_window(
         &self,
         idx: usize,
@@ -48,7 +84,7 @@ impl RangeInput {
         let (mut lo, mut hi) = (0usize, 0usize);
         for i in 0..r.len() {
             let end = self.window_end(r.ts(i));
-            let start = end - self.range_ms;
+            let start = self.start_excl(end);
             while hi < pts.len() && pts[hi].0 <= end {
                 hi += 1;
             }
@@ -65,7 +101,7 @@ impl RangeInput {
     /// The points in the window of `t` for every series (top-level range selector).
     pub fn into_matrix(self, t: i64) -> Vec<RangeSeries> {
         let end = self.window_end(t);
-        let start = end - self.range_ms;
+        let start = self.start_excl(end);
         self.series
             .into_iter()
             .filter_map(|(labels, pts)| {
@@ -87,7 +123,7 @@ impl RangeInput {
             .filter(|(_, (_, p))| !p.is_empty())
             .map(|(i, (labels, points))| RangeSeries {
                 labels: if drops.get(i).copied().unwrap_or(false) {
-                    labels.without_name()
+                    super::binary::drop_reserved(&labels)
                 } else {
                     labels
                 },
@@ -130,12 +166,16 @@ impl Evaluator<'_> {
     }
 
     /// Evaluates an instant vector selector at every step: the latest sample
-    /// in `(t - lookback, t]` unless it is a staleness marker.
+    /// in `(t - lookback, t]` (`[t - lookback, t]` for Prometheus 2.x) unless
+    /// it is a staleness marker.
     pub(crate) fn eval_vector_selector(
         &mut self,
         vs: &VectorSelector,
         r: Range,
     ) -> Result<SelectedVector, EvalError> {
+        if vs.smoothed {
+            return self.eval_smoothed_vector(vs, r);
+        }
         let off = self.dur_ms(&vs.offset)?;
         let at = self.at_ms(&vs.at);
         let eff = |ts: i64| at.unwrap_or(ts) - off;
@@ -144,9 +184,10 @@ impl Evaluator<'_> {
             return Ok(Vec::new());
         }
         let lookback = self.opts.lookback_delta_ms;
+        let closed = self.opts.compat.closed_windows();
         let first = eff(r.start);
         let last = eff(r.ts(n - 1));
-        let raw = self.select_raw(vs, first.saturating_sub(lookback), last)?;
+        let raw = self.select_raw(vs, window_start_excl(first, lookback, closed), last)?;
         let mut out = Vec::with_capacity(raw.len());
         let mut points = 0usize;
         for s in raw {
@@ -163,7 +204,7 @@ impl Evaluator<'_> {
                     continue;
                 }
                 let p = s.samples[j - 1];
-                if p.t > t - lookback && !stale(p.v) {
+                if p.t > window_start_excl(t, lookback, closed) && !stale(p.v) {
                     *slot = Some((p.t, p.v));
                     any = true;
                     points += 1;
@@ -192,20 +233,14 @@ impl Evaluator<'_> {
         let off = self.dur_ms(&vs.offset)?;
         let at = self.at_ms(&vs.at);
         let range_ms = self.duration_ms(&ms.range)?;
-        let mut input = RangeInput {
-            series: Vec::new(),
-            drops: Vec::new(),
-            range_ms,
-            offset_ms: off,
-            at,
-        };
+        let mut input = RangeInput::new(range_ms, off, at, self.opts.compat.closed_windows());
         let n = r.len();
         if n == 0 {
             return Ok(input);
         }
         let first = input.window_end(r.start);
         let last = input.window_end(r.ts(n - 1));
-        let raw = self.select_raw(vs, first.saturating_sub(range_ms), last)?;
+        let raw = self.select_raw(vs, input.start_excl(first), last)?;
         input.series = raw
             .into_iter()
             .map(|s| {
@@ -221,5 +256,123 @@ impl Evaluator<'_> {
             .filter(|(_, p)| !p.is_empty())
             .collect();
         Ok(input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::MemStore;
+    use super::super::{Compat, Engine, EngineOptions};
+    use super::window_start_excl;
+    use crate::value::Value;
+
+    fn engine(compat: Compat) -> Engine {
+        Engine::new(EngineOptions {
+            compat,
+            ..EngineOptions::default()
+        })
+    }
+
+    /// `m` with a sample every 60s from 0 to 600s, valued 1, 2, 3, ...
+    fn store() -> MemStore {
+        let mut s = MemStore::default();
+        let vals: Vec<f64> = (1..=11).map(f64::from).collect();
+        s.add_seq("m", &[], 60, &vals);
+        s
+    }
+
+    /// The values of an instant query at `t_s` (empty vector → empty).
+    fn values(compat: Compat, q: &str, t_s: i64) -> Vec<f64> {
+        let e = crate::parser::parse(q).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+        let r = engine(compat)
+            .instant(&store(), &e, t_s * 1000)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        match r.value {
+            Value::Vector(v) => v.into_iter().map(|s| s.v).collect(),
+            Value::Scalar { v, .. } => vec![v],
+            Value::Matrix(m) => m
+                .into_iter()
+                .flat_map(|s| s.points.into_iter().map(|p| p.1))
+                .collect(),
+            other => panic!("{q}: unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exclusive_start() {
+        assert_eq!(window_start_excl(600_000, 60_000, false), 540_000);
+        assert_eq!(window_start_excl(600_000, 60_000, true), 539_999);
+        assert_eq!(window_start_excl(i64::MIN, 1, true), i64::MIN);
+    }
+
+    #[test]
+    fn range_selector_left_boundary() {
+        // Samples at 240s and 300s: the one at 240s sits on the left boundary.
+        let q = "count_over_time(m[1m])";
+        assert_eq!(values(Compat::Latest, q, 300), vec![1.0]);
+        assert_eq!(values(Compat::V2_42, q, 300), vec![2.0]);
+        // A top-level range selector returns the boundary sample too.
+        assert_eq!(values(Compat::Latest, "m[1m]", 300), vec![6.0]);
+        assert_eq!(values(Compat::V2_42, "m[1m]", 300), vec![5.0, 6.0]);
+        // With offset and @ the window moves, its boundary rule does not.
+        assert_eq!(
+            values(Compat::V2_42, "count_over_time(m[2m] offset 1m)", 300),
+            vec![3.0]
+        );
+        assert_eq!(
+            values(Compat::Latest, "count_over_time(m[2m] @ 240)", 0),
+            vec![2.0]
+        );
+        assert_eq!(
+            values(Compat::V2_42, "count_over_time(m[2m] @ 240)", 0),
+            vec![3.0]
+        );
+    }
+
+    #[test]
+    fn lookback_left_boundary() {
+        // The last sample is at 600s; 5m later it is on the lookback boundary.
+        assert_eq!(values(Compat::Latest, "m", 900), Vec::<f64>::new());
+        assert_eq!(values(Compat::V2_42, "m", 900), vec![11.0]);
+        assert_eq!(values(Compat::V2_42, "m", 901), Vec::<f64>::new());
+        assert_eq!(values(Compat::Latest, "m", 899), vec![11.0]);
+    }
+
+    #[test]
+    fn subquery_left_boundary() {
+        // Inner steps at 180, 240, 300s: 180s is the left boundary of [2m:1m] at 300s.
+        let q = "count_over_time(m[2m:1m])";
+        assert_eq!(values(Compat::Latest, q, 300), vec![2.0]);
+        assert_eq!(values(Compat::V2_42, q, 300), vec![3.0]);
+        assert_eq!(values(Compat::Latest, "m[2m:1m]", 300), vec![5.0, 6.0]);
+        assert_eq!(values(Compat::V2_42, "m[2m:1m]", 300), vec![4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn range_query_matches_instant() {
+        let e = crate::parser::parse("sum_over_time(m[1m])").unwrap();
+        for compat in [Compat::Latest, Compat::V2_42] {
+            let eng = engine(compat);
+            let Value::Matrix(m) = eng
+                .range(&store(), &e, 120_000, 360_000, 60_000)
+                .unwrap()
+                .value
+            else {
+                panic!("not a matrix")
+            };
+            for (t, v) in &m[0].points {
+                let one = values(compat, "sum_over_time(m[1m])", t / 1000);
+                assert_eq!(one, vec![*v], "{compat} at {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn compat_parses() {
+        assert_eq!("2.42".parse::<Compat>(), Ok(Compat::V2_42));
+        assert_eq!("latest".parse::<Compat>(), Ok(Compat::Latest));
+        assert!("2.0".parse::<Compat>().is_err());
+        assert_eq!(Compat::V2_42.to_string(), "2.42");
+        assert_eq!(Compat::default(), Compat::Latest);
     }
 }

@@ -34,21 +34,18 @@ impl Evaluator<'_> {
                 "zero or negative subquery step widths are not accepted",
             ));
         }
-        let mut input = RangeInput {
-            series: Vec::new(),
-            drops: Vec::new(),
-            range_ms,
-            offset_ms: off,
-            at,
-        };
+        let closed = self.opts.compat.closed_windows();
+        let mut input = RangeInput::new(range_ms, off, at, closed);
         let n = r.len();
         if n == 0 {
             return Ok(input);
         }
         let first_end = input.window_end(r.start);
         let last_end = input.window_end(r.ts(n - 1));
-        let lo = first_end - range_ms;
-        // First multiple of the step at or after `lo` (Go's truncating division).
+        // First multiple of the step inside the first window (Go's
+        // truncating division): at or after its start when the window is
+        // closed (Prometheus 2.x), strictly after it when left-open.
+        let lo = input.start_excl(first_end) + 1;
         let mut start = step * (lo / step);
         if start < lo {
             start += step;

@@ -422,7 +422,11 @@ fn suites() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/conformance/promql");
     let set = std::env::var("SUITE").unwrap_or_else(|_| "v2.42".into());
-    let backend = PharosBackend::default();
+    let backend = PharosBackend::new(if set == "v2.42" {
+        super::Compat::V2_42
+    } else {
+        super::Compat::Latest
+    });
     let mut entries: Vec<_> = std::fs::read_dir(root.join(&set))
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -445,4 +449,128 @@ fn suites() {
         }
     }
     println!("TOTAL {pass}/{total}");
+}
+
+fn fill_store() -> MemStore {
+    let mut s = MemStore::default();
+    for (name, l, v) in [
+        ("l", "a", 10.0),
+        ("l", "b", 20.0),
+        ("r", "a", 100.0),
+        ("r", "c", 300.0),
+    ] {
+        s.add(&[("__name__", name), ("k", l)], &[(0, v)]);
+    }
+    s
+}
+
+#[test]
+fn fill_modifiers() {
+    let s = fill_store();
+    assert_eq!(
+        inst(&s, "l + fill(0) r", 0),
+        vec![
+            ("{k=\"a\"}".to_string(), 110.0),
+            ("{k=\"b\"}".to_string(), 20.0),
+            ("{k=\"c\"}".to_string(), 300.0)
+        ]
+    );
+    assert_eq!(
+        inst(&s, "l - fill_left(1) fill_right(2) r", 0),
+        vec![
+            ("{k=\"a\"}".to_string(), -90.0),
+            ("{k=\"b\"}".to_string(), 18.0),
+            ("{k=\"c\"}".to_string(), -299.0)
+        ]
+    );
+    assert_eq!(
+        inst(&s, "l + fill_right(0) r", 0),
+        vec![
+            ("{k=\"a\"}".to_string(), 110.0),
+            ("{k=\"b\"}".to_string(), 20.0)
+        ]
+    );
+    // A comparison keeps the left name; a filled left side has only the match labels.
+    assert_eq!(
+        inst(&s, "l != fill(20) r", 0),
+        vec![
+            ("l{k=\"a\"}".to_string(), 10.0),
+            ("{k=\"c\"}".to_string(), 20.0)
+        ]
+    );
+    // One side empty: only the fill of the missing side creates results.
+    assert_eq!(inst(&s, "l + fill_left(0) nothing", 0), vec![]);
+    assert_eq!(inst(&s, "l + fill_right(5) nothing", 0).len(), 2);
+    // group_right: `fill_right` fills the missing "one" (left) side.
+    assert_eq!(
+        inst(&s, "l * on(k) group_right fill_right(0) r", 0),
+        vec![
+            ("{k=\"a\"}".to_string(), 1000.0),
+            ("{k=\"c\"}".to_string(), 0.0)
+        ]
+    );
+}
+
+#[test]
+fn metadata_labels_dropped_with_name() {
+    let mut s = MemStore::default();
+    s.add(
+        &[
+            ("__name__", "m"),
+            ("__type__", "counter"),
+            ("__unit__", "req"),
+            ("job", "a"),
+        ],
+        &[(0, 5.0)],
+    );
+    assert_eq!(
+        inst(&s, "m * 2", 0),
+        vec![("{job=\"a\"}".to_string(), 10.0)]
+    );
+    assert_eq!(inst(&s, "-m", 0), vec![("{job=\"a\"}".to_string(), -5.0)]);
+    assert_eq!(inst(&s, "+m", 0).len(), 1);
+    assert!(inst(&s, "+m", 0)[0].0.contains("__type__"));
+}
+
+#[test]
+fn mad_nan_and_invalid_label_name() {
+    let mut s = MemStore::default();
+    s.add(
+        &[("__name__", "m")],
+        &[(0, 1.0), (10, 2.0), (20, f64::NAN), (30, 4.0)],
+    );
+    assert!(one(&s, "mad_over_time(m[40s])", 30).is_nan());
+    assert_eq!(one(&s, "mad_over_time(m[15s])", 10), 0.5);
+    let err = engine()
+        .instant(
+            &s,
+            &parse(r#"label_replace(m, "\xff", "", "a", "(.*)")"#),
+            0,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid destination label name"));
+}
+
+#[test]
+fn classic_histogram_quantiles_and_fraction() {
+    let mut s = MemStore::default();
+    for (le, c) in [("1", 2.0), ("2", 6.0), ("+Inf", 8.0)] {
+        s.add(&[("__name__", "h_bucket"), ("le", le)], &[(0, c)]);
+    }
+    assert_eq!(one(&s, "histogram_fraction(0, 1, h_bucket)", 0), 0.25);
+    assert_eq!(
+        inst(&s, r#"histogram_quantiles(h_bucket, "q", 0.25, 0.5)"#, 0),
+        vec![
+            ("{q=\"0.25\"}".to_string(), 1.0),
+            ("{q=\"0.5\"}".to_string(), 1.5)
+        ]
+    );
+    // The quantile label must keep the label sets apart.
+    assert!(engine()
+        .instant(
+            &s,
+            &parse(r#"histogram_quantiles(h_bucket, "le", 0.25)"#),
+            0
+        )
+        .is_ok());
 }

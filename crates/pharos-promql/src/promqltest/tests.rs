@@ -115,3 +115,59 @@ eval instant at 1m f
         .unwrap_or_default();
     assert!(why.contains("native histogram"), "{why}");
 }
+
+/// Runs `src` with Prometheus 2.42's semantics and runner.
+fn run_v2(src: &str) -> FileReport {
+    run_source(
+        &PharosBackend::new(crate::engine::Compat::V2_42),
+        "inline.test",
+        src,
+    )
+}
+
+#[test]
+fn v2_42_closed_windows() {
+    let src = r#"
+load 1m
+  m 1 2 3 4 5 6
+
+eval instant at 5m count_over_time(m[1m])
+  {} 2
+
+eval instant at 10m m
+  m 6
+
+eval instant at 5m count_over_time(m[2m:1m])
+  {} 3
+"#;
+    let v2 = run_v2(src);
+    assert_eq!(v2.passed(), 3, "{:?}", v2.outcomes);
+    // Prometheus 3 sees one sample less in each window.
+    assert_eq!(run(src).passed(), 0);
+}
+
+#[test]
+fn v2_42_runner_rules() {
+    let r = run_v2(
+        r#"
+load 1m
+  m 1 2 3
+
+eval instant at 2m m[1m]
+
+eval instant at 2m m
+  m 3
+"#,
+    );
+    assert_eq!(r.total(), 2);
+    assert_eq!(r.passed(), 1, "{:?}", r.outcomes);
+    let why = r
+        .failures()
+        .next()
+        .and_then(|f| f.failure.clone())
+        .unwrap_or_default();
+    assert!(
+        why.contains("received range result on instant evaluation"),
+        "{why}"
+    );
+}

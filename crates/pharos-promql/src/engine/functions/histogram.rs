@@ -1,4 +1,5 @@
-//! `histogram_quantile` over classic (`le`-labelled) bucket series:
+//! `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over
+//! classic (`le`-labelled) bucket series. For quantiles:
 //! buckets sorted by bound, equal bounds merged, counts forced monotonic
 //! (ignoring float noise), linear interpolation within the bucket.
 
@@ -7,10 +8,10 @@ use std::collections::HashMap;
 use pharos_model::Labels;
 
 use super::super::aggregate::{expr_pos, go_g, pos_suffix};
-use super::super::eval::{Collector, Evaluator, Range, Val};
+use super::super::eval::{Collector, Evaluator, Range, SeriesV, Val};
 use super::super::EvalError;
 use super::arg;
-use crate::ast::Call;
+use crate::ast::{Call, Expr};
 
 const SMALL_DELTA: f64 = 1e-12;
 const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
@@ -103,21 +104,122 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool)
     (start + (end - start) * (rank / count), forced)
 }
 
-impl Evaluator<'_> {
-    pub(crate) fn histogram_quantile(&mut self, c: &Call, r: Range) -> Result<Val, EvalError> {
-        let q = self.eval_scalar(arg(c, 0)?, r)?;
-        let vexpr = arg(c, 1)?;
-        let v = self.eval_vector(vexpr, r)?;
-        let n = r.len();
-        let vpos = pos_suffix(expr_pos(vexpr));
-        if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-            self.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {} {}",
-                go_g(*bad),
-                pos_suffix(expr_pos(&c.args[0]))
-            ));
+/// The fraction of observations between `lower` and `upper` in classic
+/// buckets `(upper bound, cumulative count)`, interpolating linearly within a
+/// bucket. The lowest bucket starts at 0 when its upper bound is positive.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    match buckets.last() {
+        Some(b) if b.0 == f64::INFINITY => {}
+        _ => return f64::NAN,
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(ub, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
         }
-        // Group and bound of each series.
+    }
+    let count = merged[merged.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let mut rank = 0.0;
+    let (mut lower_rank, mut upper_rank) = (None, None);
+    let mut lo = if merged[0].0 <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (k, &(hi, c)) in merged.iter().enumerate() {
+        if k > 0 {
+            lo = merged[k - 1].0;
+        }
+        let interp = |v: f64| {
+            if lo == f64::NEG_INFINITY {
+                c
+            } else {
+                rank + (c - rank) * (v - lo) / (hi - lo)
+            }
+        };
+        if lower_rank.is_none() && lo >= lower {
+            lower_rank = Some(rank);
+        }
+        if upper_rank.is_none() && lo >= upper {
+            upper_rank = Some(rank);
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        if lower_rank.is_none() && lo < lower && hi > lower {
+            lower_rank = Some(interp(lower));
+        }
+        if upper_rank.is_none() && lo < upper && hi > upper {
+            upper_rank = Some(interp(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank = c;
+    }
+    let lr = lower_rank.filter(|r| *r <= count).unwrap_or(count);
+    let ur = upper_rank.filter(|r| *r <= count).unwrap_or(count);
+    (ur - lr) / count
+}
+
+/// A quantile as the label value `histogram_quantiles` gives it: integral
+/// values keep a `.0`.
+fn quantile_label(q: f64) -> String {
+    if q.is_nan() {
+        "NaN".into()
+    } else if q.is_infinite() {
+        if q > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if q.fract() == 0.0 && q.abs() < 1e15 {
+        format!("{q:.1}")
+    } else {
+        format!("{q}")
+    }
+}
+
+/// Classic bucket series grouped by their labels without `le`.
+struct Classic {
+    v: Vec<SeriesV>,
+    /// Group and upper bound of each series (`None`: bad `le`).
+    meta: Vec<Option<(usize, f64)>>,
+    glabels: Vec<Labels>,
+    gname: Vec<String>,
+    vpos: String,
+    buckets: Vec<Vec<(f64, f64)>>,
+    /// Groups with buckets at the current step, in order of appearance.
+    order: Vec<usize>,
+}
+
+impl Classic {
+    /// Gathers the buckets of step `i`.
+    fn load_step(&mut self, i: usize) {
+        for b in self.buckets.iter_mut() {
+            b.clear();
+        }
+        self.order.clear();
+        for (si, s) in self.v.iter().enumerate() {
+            let (Some(x), Some((g, ub))) = (s.vals[i], self.meta[si]) else {
+                continue;
+            };
+            if self.buckets[g].is_empty() {
+                self.order.push(g);
+            }
+            self.buckets[g].push((ub, x));
+        }
+    }
+}
+
+impl Evaluator<'_> {
+    fn classic_input(&mut self, vexpr: &Expr, r: Range) -> Result<Classic, EvalError> {
+        let v = self.eval_vector(vexpr, r)?;
+        let vpos = pos_suffix(expr_pos(vexpr));
         let mut gindex: HashMap<Labels, usize> = HashMap::new();
         let mut glabels: Vec<Labels> = Vec::new();
         let mut gname: Vec<String> = Vec::new();
@@ -144,33 +246,107 @@ impl Evaluator<'_> {
             });
             meta.push(Some((gi, ub)));
         }
+        let buckets = vec![Vec::new(); glabels.len()];
+        Ok(Classic {
+            v,
+            meta,
+            glabels,
+            gname,
+            vpos,
+            buckets,
+            order: Vec::new(),
+        })
+    }
+
+    fn warn_quantile_range(&mut self, q: &[f64], qexpr: &Expr) {
+        if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            self.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {} {}",
+                go_g(*bad),
+                pos_suffix(expr_pos(qexpr))
+            ));
+        }
+    }
+
+    fn info_forced(&mut self, cl: &Classic, g: usize) {
+        self.info(format!(
+            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?} {}",
+            cl.gname[g], cl.vpos
+        ));
+    }
+
+    pub(crate) fn histogram_quantile(&mut self, c: &Call, r: Range) -> Result<Val, EvalError> {
+        let q = self.eval_scalar(arg(c, 0)?, r)?;
+        self.warn_quantile_range(&q, &c.args[0]);
+        let mut cl = self.classic_input(arg(c, 1)?, r)?;
+        let n = r.len();
         let mut col = Collector::new(n);
-        let mut buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); glabels.len()];
-        let mut order: Vec<usize> = Vec::new();
         for (i, &qi) in q.iter().enumerate().take(n) {
             self.check_timeout()?;
-            for b in buckets.iter_mut() {
-                b.clear();
-            }
-            order.clear();
-            for (si, s) in v.iter().enumerate() {
-                let (Some(x), Some((g, ub))) = (s.vals[i], meta[si]) else {
-                    continue;
-                };
-                if buckets[g].is_empty() {
-                    order.push(g);
-                }
-                buckets[g].push((ub, x));
-            }
-            for &g in &order {
-                let (res, forced) = bucket_quantile(qi, &mut buckets[g]);
+            cl.load_step(i);
+            for k in 0..cl.order.len() {
+                let g = cl.order[k];
+                let (res, forced) = bucket_quantile(qi, &mut cl.buckets[g]);
                 if forced {
-                    self.info(format!(
-                        "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?} {}",
-                        gname[g], vpos
-                    ));
+                    self.info_forced(&cl, g);
                 }
-                col.add_flag(glabels[g].clone(), true, i, res)?;
+                col.add_flag(cl.glabels[g].clone(), true, i, res)?;
+            }
+        }
+        Ok(Val::Vector(col.finish()))
+    }
+
+    /// `histogram_quantiles(v, "label", q1, q2, ...)` over classic buckets:
+    /// one series per quantile, told apart by `label`.
+    pub(crate) fn histogram_quantiles(&mut self, c: &Call, r: Range) -> Result<Val, EvalError> {
+        let label = self.eval_string(arg(c, 1)?, r)?;
+        let mut qs: Vec<Vec<f64>> = Vec::new();
+        for a in c.args.iter().skip(2) {
+            let q = self.eval_scalar(a, r)?;
+            self.warn_quantile_range(&q, a);
+            qs.push(q);
+        }
+        let mut cl = self.classic_input(arg(c, 0)?, r)?;
+        let n = r.len();
+        let mut col = Collector::new(n);
+        let mut scratch: Vec<(f64, f64)> = Vec::new();
+        for i in 0..n {
+            self.check_timeout()?;
+            cl.load_step(i);
+            for k in 0..cl.order.len() {
+                let g = cl.order[k];
+                let mut forced_any = false;
+                for q in &qs {
+                    scratch.clear();
+                    scratch.extend_from_slice(&cl.buckets[g]);
+                    let (res, forced) = bucket_quantile(q[i], &mut scratch);
+                    forced_any |= forced;
+                    let mut b = cl.glabels[g].builder();
+                    b.set(&label, &quantile_label(q[i]));
+                    col.add_flag(b.build(), true, i, res)?;
+                }
+                if forced_any {
+                    self.info_forced(&cl, g);
+                }
+            }
+        }
+        Ok(Val::Vector(col.finish()))
+    }
+
+    /// `histogram_fraction(lower, upper, v)` over classic buckets.
+    pub(crate) fn histogram_fraction(&mut self, c: &Call, r: Range) -> Result<Val, EvalError> {
+        let lower = self.eval_scalar(arg(c, 0)?, r)?;
+        let upper = self.eval_scalar(arg(c, 1)?, r)?;
+        let mut cl = self.classic_input(arg(c, 2)?, r)?;
+        let n = r.len();
+        let mut col = Collector::new(n);
+        for i in 0..n {
+            self.check_timeout()?;
+            cl.load_step(i);
+            for k in 0..cl.order.len() {
+                let g = cl.order[k];
+                let res = bucket_fraction(lower[i], upper[i], &mut cl.buckets[g]);
+                col.add_flag(cl.glabels[g].clone(), true, i, res)?;
             }
         }
         Ok(Val::Vector(col.finish()))
@@ -179,7 +355,33 @@ impl Evaluator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::bucket_quantile;
+    use super::{bucket_fraction, bucket_quantile, quantile_label};
+
+    #[test]
+    fn fractions() {
+        let b = || vec![(1.0, 2.0), (2.0, 6.0), (f64::INFINITY, 8.0)];
+        assert_eq!(bucket_fraction(0.0, 1.0, &mut b()), 0.25);
+        assert_eq!(bucket_fraction(1.0, 1.5, &mut b()), 0.25);
+        assert_eq!(
+            bucket_fraction(f64::NEG_INFINITY, f64::INFINITY, &mut b()),
+            1.0
+        );
+        assert_eq!(bucket_fraction(3.0, 2.0, &mut b()), 0.0);
+        assert!(bucket_fraction(f64::NAN, 2.0, &mut b()).is_nan());
+        assert!(bucket_fraction(0.0, 1.0, &mut [(1.0, 2.0)]).is_nan());
+        // A first bucket with a non-positive bound starts at -Inf.
+        let mut neg = vec![(-1.0, 2.0), (f64::INFINITY, 4.0)];
+        assert_eq!(bucket_fraction(-3.0, -2.0, &mut neg), 0.0);
+    }
+
+    #[test]
+    fn quantile_labels() {
+        assert_eq!(quantile_label(0.0), "0.0");
+        assert_eq!(quantile_label(1.0), "1.0");
+        assert_eq!(quantile_label(0.25), "0.25");
+        assert_eq!(quantile_label(-0.1), "-0.1");
+        assert_eq!(quantile_label(f64::NAN), "NaN");
+    }
 
     #[test]
     fn interpolates() {

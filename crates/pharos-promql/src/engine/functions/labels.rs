@@ -7,9 +7,19 @@ use super::super::EvalError;
 use super::arg;
 use crate::ast::Call;
 
-/// Label names as Prometheus 3 accepts them (any non-empty UTF-8).
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
+/// Label names as Prometheus 3 accepts them (any non-empty valid UTF-8); 2.x
+/// accepted only `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn valid_name(s: &str, compat: super::super::Compat) -> bool {
+    if compat == super::super::Compat::V2_42 {
+        let mut cs = s.chars();
+        return cs
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    }
+    // The parser turns bytes that are not UTF-8 (`"\xff"`) into U+FFFD;
+    // Prometheus rejects such names as invalid UTF-8.
+    !s.is_empty() && !s.contains('\u{FFFD}')
 }
 
 impl Evaluator<'_> {
@@ -23,7 +33,7 @@ impl Evaluator<'_> {
                 "invalid regular expression in label_replace(): {re_src}"
             ))
         })?;
-        if !valid_name(&dst) {
+        if !valid_name(&dst, self.opts.compat) {
             return Err(EvalError::exec(format!(
                 "invalid destination label name in label_replace(): {dst}"
             )));
@@ -59,14 +69,14 @@ impl Evaluator<'_> {
         let mut srcs = Vec::new();
         for e in c.args.iter().skip(3) {
             let s = self.eval_string(e, r)?;
-            if !valid_name(&s) {
+            if !valid_name(&s, self.opts.compat) {
                 return Err(EvalError::exec(format!(
                     "invalid source label name in label_join(): {s}"
                 )));
             }
             srcs.push(s);
         }
-        if !valid_name(&dst) {
+        if !valid_name(&dst, self.opts.compat) {
             return Err(EvalError::exec(format!(
                 "invalid destination label name in label_join(): {dst}"
             )));

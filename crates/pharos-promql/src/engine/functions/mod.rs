@@ -2,6 +2,7 @@
 //! functions (a window of samples per step), and the special ones.
 
 pub(crate) mod histogram;
+pub(crate) mod info;
 pub(crate) mod labels;
 pub(crate) mod math;
 pub(crate) mod misc;
@@ -138,6 +139,9 @@ impl Evaluator<'_> {
 
     /// Evaluates a function call for all steps.
     pub(crate) fn eval_call(&mut self, c: &Call, r: Range) -> Result<Val, EvalError> {
+        if let Some(v) = self.eval_extended_call(c, r)? {
+            return Ok(v);
+        }
         let n = r.len();
         let name = c.name.as_str();
         if let Some(f) = math::unary_math(name) {
@@ -147,9 +151,10 @@ impl Evaluator<'_> {
         match name {
             "rate" | "increase" | "delta" => {
                 let (counter, is_rate) = (name != "delta", name == "rate");
+                let v2 = self.opts.compat == super::Compat::V2_42;
                 self.range_call(c, r, 0, false, |w, pts| {
                     Ok(rate::extrapolated_rate(
-                        pts, w.start, w.end, w.range_ms, counter, is_rate,
+                        pts, w.start, w.end, w.range_ms, counter, is_rate, v2,
                     ))
                 })
             }
@@ -290,20 +295,18 @@ impl Evaluator<'_> {
                 }
                 Ok(Val::Scalar(out))
             }
+            "info" => self.eval_info(c, r),
             "timestamp" => self.timestamp(c, r),
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.sort_call(c, r),
             "label_replace" => self.label_replace(c, r),
             "label_join" => self.label_join(c, r),
             "histogram_quantile" => self.histogram_quantile(c, r),
+            "histogram_quantiles" => self.histogram_quantiles(c, r),
+            "histogram_fraction" => self.histogram_fraction(c, r),
             "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour"
             | "minute" | "month" | "year" => self.date_call(c, r),
-            "histogram_count"
-            | "histogram_sum"
-            | "histogram_avg"
-            | "histogram_fraction"
-            | "histogram_stddev"
-            | "histogram_stdvar"
-            | "histogram_quantiles" => self.native_histogram_call(c, r),
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => self.native_histogram_call(c, r),
             _ => Err(EvalError::exec(format!(
                 "function {name:?} is not supported"
             ))),

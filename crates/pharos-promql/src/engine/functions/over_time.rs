@@ -59,8 +59,11 @@ pub(crate) fn quantile_of(q: f64, w: &[(i64, f64)]) -> f64 {
     quantile(q, &mut vals)
 }
 
-/// Median absolute deviation.
+/// Median absolute deviation; a NaN sample makes the result NaN.
 pub(crate) fn mad(w: &[(i64, f64)]) -> f64 {
+    if w.iter().any(|p| p.1.is_nan()) {
+        return f64::NAN;
+    }
     let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
     let median = quantile(0.5, &mut vals);
     let mut dev: Vec<f64> = w.iter().map(|p| (p.1 - median).abs()).collect();

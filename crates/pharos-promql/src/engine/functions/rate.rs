@@ -5,6 +5,9 @@
 use super::math::linear_regression;
 
 /// `rate` / `increase` / `delta` over the window `(range_start, range_end]`.
+/// `zero_point_first`: Prometheus 2.x's order, which limits the distance to
+/// the window start by the counter's zero point before comparing it with the
+/// extrapolation threshold (3.x compares first).
 pub(crate) fn extrapolated_rate(
     w: &[(i64, f64)],
     range_start: i64,
@@ -12,6 +15,7 @@ pub(crate) fn extrapolated_rate(
     range_ms: i64,
     is_counter: bool,
     is_rate: bool,
+    zero_point_first: bool,
 ) -> Option<f64> {
     if w.len() < 2 {
         return None;
@@ -34,10 +38,13 @@ pub(crate) fn extrapolated_rate(
     let avg_between = sampled / (w.len() - 1) as f64;
     let threshold = avg_between * 1.1;
     let mut interval = sampled;
+    if zero_point_first && is_counter && result > 0.0 && first_v >= 0.0 {
+        to_start = to_start.min(sampled * (first_v / result));
+    }
     if to_start >= threshold {
         to_start = avg_between / 2.0;
     }
-    if is_counter && result > 0.0 && first_v >= 0.0 {
+    if !zero_point_first && is_counter && result > 0.0 && first_v >= 0.0 {
         let to_zero = sampled * (first_v / result);
         if to_zero < to_start {
             to_start = to_zero;
@@ -113,7 +120,7 @@ mod tests {
     fn rate_extrapolates() {
         // Counter going 0..10 over samples every 10s in a 50s window ending at 50s.
         let w: Vec<(i64, f64)> = (1..=5).map(|i| (i * 10_000, i as f64)).collect();
-        let r = extrapolated_rate(&w, 0, 50_000, 50_000, true, false).unwrap();
+        let r = extrapolated_rate(&w, 0, 50_000, 50_000, true, false, false).unwrap();
         // Sampled 40s; start 10s away (< 11s threshold) but zero point at 10s; end 0.
         assert!((r - 5.0).abs() < 1e-9, "{r}");
     }
