@@ -25,6 +25,10 @@ pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
     "predict_linear",
     "time",
     "timestamp",
+    // The query-context functions of newer PromQL: `start()`, `end()` (calls)
+    // and `step()`, `range()` (their own nodes, see `uses_unsafe_function`).
+    "start",
+    "end",
 ];
 
 /// The pinned expression and the evaluation times to run it at, or `None`
@@ -59,12 +63,10 @@ pub fn uses_query_context_funcs(query: &str) -> bool {
 
 fn uses_unsafe_function(e: &Expr) -> bool {
     let mut found = false;
-    visit(e, &mut |n| {
-        if let Expr::Call(c) = n {
-            if AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.name.as_str()) {
-                found = true;
-            }
-        }
+    visit(e, &mut |n| match n {
+        Expr::Call(c) if AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.name.as_str()) => found = true,
+        Expr::Step(_) | Expr::Range(_) => found = true,
+        _ => {}
     });
     found
 }
