@@ -158,6 +158,21 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
         .clone()
         .ok_or_else(|| ApiError::internal("the query engine is not available"))?;
     let expr = parse_query(&m)?;
+    if let Kind::Range(..) = kind {
+        use pharos_promql::ast::ValueType;
+        let t = expr.value_type();
+        if !matches!(t, ValueType::Scalar | ValueType::Vector) {
+            let name = match t {
+                ValueType::Matrix => "range vector",
+                ValueType::String => "string",
+                ValueType::Vector => "instant vector",
+                ValueType::Scalar => "scalar",
+            };
+            return Err(ApiError::bad_data(format!(
+                "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+            )));
+        }
+    }
     let timeout = timeout_param(&svc, &m)?;
     let permit = svc
         .gate
