@@ -121,3 +121,22 @@ def test_promtool_query_instant_and_range(scraping_pharos):
                           p.url, 'up{job="pharos"}'], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("1 @[") >= 3, out.stdout
+
+
+def test_pharos_query_cli(scraping_pharos):
+    import time
+
+    from conftest import pharos_bin
+    p = scraping_pharos
+    out = subprocess.run([pharos_bin(), "query", "--server", p.url, 'count(up{job="pharos"})'],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "1", (out.stdout, out.stderr)
+    end = int(time.time())
+    out = subprocess.run([pharos_bin(), "query", "--server", p.url, "--json", "range", "up",
+                          "--start", str(end - 2), "--end", str(end), "--step", "1s"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert '"resultType": "matrix"' in out.stdout
+    out = subprocess.run([pharos_bin(), "query", "--server", p.url, "up{"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "parse error" in out.stderr

@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: listeners, scraping, storage. Zero configuration needed.
     Serve(Box<ServeArgs>),
+    /// Run a PromQL query against a server: `pharos query 'EXPR'`, or `pharos query range 'EXPR' --start .. --end .. --step ..`.
+    Query(QueryArgs),
     /// Inspect the metrics store on disk (run while the server is stopped, or on a copy).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
@@ -174,6 +176,45 @@ pub struct PromqltestArgs {
     /// range/lookback windows, the 2.42 runner) or `latest` (Prometheus 3).
     #[arg(long, value_name = "2.42|latest", default_value = "latest")]
     pub prometheus_compat: pharos_promql::engine::Compat,
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_precedence_over_arg = true)]
+pub struct QueryArgs {
+    /// Server to ask.
+    #[arg(long, default_value = "http://127.0.0.1:9800", global = true)]
+    pub server: String,
+    /// Print the API's JSON answer instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Evaluation time (RFC 3339 or Unix seconds); default now.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// The PromQL expression (instant query).
+    pub expr: Option<String>,
+    #[command(subcommand)]
+    pub range: Option<QuerySubcommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuerySubcommand {
+    /// A range query.
+    Range(QueryRangeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueryRangeArgs {
+    /// The PromQL expression.
+    pub expr: String,
+    /// Start (RFC 3339 or Unix seconds).
+    #[arg(long)]
+    pub start: String,
+    /// End (RFC 3339 or Unix seconds).
+    #[arg(long)]
+    pub end: String,
+    /// Resolution step: a duration (`15s`) or float seconds.
+    #[arg(long, default_value = "15s")]
+    pub step: String,
 }
 
 /// Parses `512MB`-style sizes (base 1024, like Prometheus's `--storage.tsdb.retention.size`).

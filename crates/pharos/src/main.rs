@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod lock;
 mod promqltest_cmd;
+mod query_cmd;
 mod serve;
 mod tsdb_cmd;
 
@@ -22,6 +23,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(*args),
         cli::Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
+        cli::Command::Query(args) => query_cmd::run(args),
         cli::Command::Promqltest(args) => match promqltest_cmd::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,
