@@ -373,7 +373,8 @@ impl Block {
             let chunks: Vec<Chunk> = self
                 .read_chunks(&metas)?
                 .into_iter()
-                .filter_map(|b| match Chunk::from_bytes(b) {
+                .zip(&metas)
+                .filter_map(|(b, m)| match Chunk::from_bytes_unchecked(b, m.min_t, m.max_t) {
                     Ok(c) => Some(c),
                     Err(e) => {
                         tracing::warn!(block = %self.meta.id, error = %e, "skipping corrupt chunk");

@@ -28,14 +28,14 @@ impl Head {
             let Some(s) = self.series_by_ref(r) else {
                 continue;
             };
-            let mut raw: Vec<Vec<u8>> = Vec::new();
+            let mut raw: Vec<(Vec<u8>, i64, i64)> = Vec::new();
             let mut open = None;
             let mut extra = Vec::new();
             {
                 let d = s.data.lock();
                 for c in &d.closed {
                     if c.max_t() >= mint && c.min_t() <= maxt {
-                        raw.push(c.data.to_vec());
+                        raw.push((c.data.to_vec(), c.min_t(), c.max_t()));
                     }
                 }
                 if let Some(c) = &d.open {
@@ -55,7 +55,7 @@ impl Head {
             }
             let mut chunks: Vec<Chunk> = raw
                 .into_iter()
-                .filter_map(|b| Chunk::from_bytes(b).ok())
+                .filter_map(|(b, lo, hi)| Chunk::from_bytes_unchecked(b, lo, hi).ok())
                 .collect();
             chunks.extend(open);
             if chunks.is_empty() && extra.is_empty() {

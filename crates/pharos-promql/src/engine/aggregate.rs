@@ -265,20 +265,30 @@ impl Evaluator<'_> {
                     }
                     AggregateOp::TopK | AggregateOp::BottomK => {
                         let mut m = std::mem::take(&mut st.members);
-                        if op == AggregateOp::TopK {
-                            // Highest first, NaN last; ties keep input order.
-                            m.sort_by(|a, b| nan_low(b.1, a.1));
-                        } else {
-                            m.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
-                                (true, true) => std::cmp::Ordering::Equal,
-                                (true, false) => std::cmp::Ordering::Greater,
-                                (false, true) => std::cmp::Ordering::Less,
-                                _ => a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal),
-                            });
-                        }
+                        // Members are in input order (`si` increasing), so breaking ties
+                        // by `si` gives the order of a stable sort.
+                        let cmp = |a: &(usize, f64), b: &(usize, f64)| {
+                            let by_value = if op == AggregateOp::TopK {
+                                // Highest first, NaN last; ties keep input order.
+                                nan_low(b.1, a.1)
+                            } else {
+                                match (a.1.is_nan(), b.1.is_nan()) {
+                                    (true, true) => std::cmp::Ordering::Equal,
+                                    (true, false) => std::cmp::Ordering::Greater,
+                                    (false, true) => std::cmp::Ordering::Less,
+                                    _ => a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal),
+                                }
+                            };
+                            by_value.then(a.0.cmp(&b.0))
+                        };
                         let take = (k.max(0) as u64).min(m.len() as u64) as usize;
+                        if take > 0 && take < m.len() {
+                            m.select_nth_unstable_by(take - 1, cmp);
+                            m.truncate(take);
+                        }
+                        m.sort_unstable_by(cmp);
                         for (si, v) in m.into_iter().take(take) {
-                            c.add_flag(input[si].labels.clone(), input[si].drop_name, i, v)?;
+                            c.add_ref(&input[si].labels, input[si].drop_name, i, v)?;
                         }
                         continue;
                     }
@@ -290,13 +300,13 @@ impl Evaluator<'_> {
                             m.len()
                         };
                         for (si, v) in m.into_iter().take(take) {
-                            c.add_flag(input[si].labels.clone(), input[si].drop_name, i, v)?;
+                            c.add_ref(&input[si].labels, input[si].drop_name, i, v)?;
                         }
                         continue;
                     }
                     AggregateOp::CountValues => continue,
                 };
-                c.add_flag(glabels[g].clone(), st.drop, i, out)?;
+                c.add_ref(&glabels[g], st.drop, i, out)?;
             }
         }
         Ok(Val::Vector(c.finish()))

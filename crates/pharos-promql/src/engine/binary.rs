@@ -425,7 +425,7 @@ impl Evaluator<'_> {
                     for (k, s) in lhs.iter().enumerate() {
                         if let Some(v) = s.vals[i] {
                             if set.contains(lsigs[k].as_str()) == want {
-                                c.add_flag(s.labels.clone(), s.drop_name, i, v)?;
+                                c.add_ref(&s.labels, s.drop_name, i, v)?;
                             }
                         }
                     }
@@ -434,13 +434,13 @@ impl Evaluator<'_> {
                     for (k, s) in lhs.iter().enumerate() {
                         if let Some(v) = s.vals[i] {
                             set.insert(lsigs[k].as_str());
-                            c.add_flag(s.labels.clone(), s.drop_name, i, v)?;
+                            c.add_ref(&s.labels, s.drop_name, i, v)?;
                         }
                     }
                     for (k, s) in rhs.iter().enumerate() {
                         if let Some(v) = s.vals[i] {
                             if !set.contains(rsigs[k].as_str()) {
-                                c.add_flag(s.labels.clone(), s.drop_name, i, v)?;
+                                c.add_ref(&s.labels, s.drop_name, i, v)?;
                             }
                         }
                     }

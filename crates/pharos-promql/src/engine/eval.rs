@@ -136,6 +136,72 @@ impl Collector {
         Ok(())
     }
 
+    /// Like [`Collector::add_flag`], cloning `labels` only for a new series.
+    pub fn add_ref(
+        &mut self,
+        labels: &Labels,
+        drop: bool,
+        i: usize,
+        v: f64,
+    ) -> Result<(), EvalError> {
+        let idx = match self.index.get(labels) {
+            Some(&idx) => idx,
+            None => {
+                let idx = self.out.len();
+                self.index.insert(labels.clone(), idx);
+                self.out
+                    .push(SeriesV::new(labels.clone(), vec![None; self.n]));
+                idx
+            }
+        };
+        if drop {
+            self.out[idx].drop_name = true;
+        }
+        let slot = &mut self.out[idx].vals[i];
+        if slot.is_some() {
+            return Err(EvalError::exec(DUP_LABELSET));
+        }
+        *slot = Some(v);
+        self.points += 1;
+        Ok(())
+    }
+
+    /// Adds the values of `labels` at several steps with one label-set lookup;
+    /// like calling [`Collector::add_flag`] for each `(step, value)`.
+    pub fn add_points(
+        &mut self,
+        labels: Labels,
+        drop: bool,
+        pts: impl IntoIterator<Item = (usize, f64)>,
+    ) -> Result<(), EvalError> {
+        let mut pts = pts.into_iter().peekable();
+        if pts.peek().is_none() {
+            return Ok(());
+        }
+        let idx = match self.index.get(&labels) {
+            Some(&idx) => idx,
+            None => {
+                let idx = self.out.len();
+                self.index.insert(labels.clone(), idx);
+                self.out.push(SeriesV::new(labels, vec![None; self.n]));
+                idx
+            }
+        };
+        let series = &mut self.out[idx];
+        if drop {
+            series.drop_name = true;
+        }
+        for (i, v) in pts {
+            let slot = &mut series.vals[i];
+            if slot.is_some() {
+                return Err(EvalError::exec(DUP_LABELSET));
+            }
+            *slot = Some(v);
+            self.points += 1;
+        }
+        Ok(())
+    }
+
     /// Points added so far.
     pub fn points(&self) -> usize {
         self.points

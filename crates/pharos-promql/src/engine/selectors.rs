@@ -150,11 +150,11 @@ impl Evaluator<'_> {
             .map_err(|e| EvalError::exec(e.to_string()))?;
         let mut out = Vec::with_capacity(series.len());
         let mut total = 0usize;
+        let mut buf: Vec<Sample> = Vec::new();
         for s in series {
-            let samples: Vec<Sample> = s
-                .samples()
-                .filter(|p| p.t > mint_excl && p.t <= maxt)
-                .collect();
+            buf.clear();
+            buf.extend(s.samples().filter(|p| p.t > mint_excl && p.t <= maxt));
+            let samples = buf.as_slice().to_vec();
             total += samples.len();
             self.check_samples(total)?;
             out.push(RawSeries {
@@ -240,21 +240,39 @@ impl Evaluator<'_> {
         }
         let first = input.window_end(r.start);
         let last = input.window_end(r.ts(n - 1));
-        let raw = self.select_raw(vs, input.start_excl(first), last)?;
-        input.series = raw
-            .into_iter()
-            .map(|s| {
-                (
-                    s.labels,
-                    s.samples
-                        .into_iter()
-                        .filter(|p| !stale(p.v))
-                        .map(|p| (p.t, p.v))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .filter(|(_, p)| !p.is_empty())
-            .collect();
+        let (mint_excl, maxt) = (input.start_excl(first), last);
+        let querier = self
+            .q
+            .querier(mint_excl.saturating_add(1), maxt)
+            .map_err(|e| EvalError::exec(e.to_string()))?;
+        let series = querier
+            .select(&vs.matchers)
+            .map_err(|e| EvalError::exec(e.to_string()))?;
+        let mut out = Vec::with_capacity(series.len());
+        let mut total = 0usize;
+        // Decoded into a reused buffer, then copied out at its exact size.
+        let mut buf: Vec<(i64, f64)> = Vec::new();
+        for s in series {
+            let mut stale_seen = 0usize;
+            buf.clear();
+            buf.extend(
+                s.samples()
+                    .filter(|p| p.t > mint_excl && p.t <= maxt)
+                    .filter(|p| {
+                        let st = stale(p.v);
+                        stale_seen += usize::from(st);
+                        !st
+                    })
+                    .map(|p| (p.t, p.v)),
+            );
+            // The sample limit counts stale markers too, as reading them does.
+            total += buf.len() + stale_seen;
+            self.check_samples(total)?;
+            if !buf.is_empty() {
+                out.push((s.labels().clone(), buf.as_slice().to_vec()));
+            }
+        }
+        input.series = out;
         Ok(input)
     }
 }

@@ -79,14 +79,30 @@ impl<'a> BitReader<'a> {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn read_bit(&mut self) -> Result<bool, ChunkError> {
         Ok(self.read_bits(1)? == 1)
     }
 
     /// Reads `n` bits (n <= 64), most significant first.
+    #[inline]
     pub(crate) fn read_bits(&mut self, n: u32) -> Result<u64, ChunkError> {
         if n > 64 || self.pos + u64::from(n) > self.end {
             return Err(ChunkError::Truncated);
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        let byte = (self.pos / 8) as usize;
+        if n <= 56 {
+            if let Some(b) = self.data.get(byte..byte + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(b);
+                let used = (self.pos % 8) as u32;
+                let out = (u64::from_be_bytes(w) << used) >> (64 - n);
+                self.pos += u64::from(n);
+                return Ok(out);
+            }
         }
         let mut out: u64 = 0;
         let mut n = n;
@@ -106,6 +122,33 @@ impl<'a> BitReader<'a> {
         Ok(out)
     }
 
+    /// Counts one bits up to `limit`, consuming them and the zero bit that ends a run
+    /// shorter than `limit` (the same bits as a loop of `read_bit` would).
+    #[inline]
+    pub(crate) fn read_unary(&mut self, limit: u32) -> Result<u32, ChunkError> {
+        let byte = (self.pos / 8) as usize;
+        if limit <= 56 && self.end.saturating_sub(self.pos) > u64::from(limit) {
+            if let Some(b) = self.data.get(byte..byte + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(b);
+                let used = (self.pos % 8) as u32;
+                let ones = (!(u64::from_be_bytes(w) << used)).leading_zeros();
+                if ones < limit {
+                    self.pos += u64::from(ones) + 1;
+                    return Ok(ones);
+                }
+                self.pos += u64::from(limit);
+                return Ok(limit);
+            }
+        }
+        let mut q = 0;
+        while q < limit && self.read_bit()? {
+            q += 1;
+        }
+        Ok(q)
+    }
+
+    #[inline]
     pub(crate) fn read_varint(&mut self) -> Result<i64, ChunkError> {
         let mut u: u64 = 0;
         for i in 0..10 {
@@ -120,10 +163,12 @@ impl<'a> BitReader<'a> {
 }
 
 /// Maps a signed integer to an unsigned one with small magnitudes first (0, -1, 1, -2, ...).
+#[inline]
 pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
+#[inline]
 pub(crate) fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
@@ -148,26 +193,47 @@ pub(crate) enum Code {
 pub(crate) struct Rice {
     sum: u64,
     count: u64,
+    /// Cached parameter, a function of `sum` and `count` (see [`Rice::compute_k`]).
+    k: u32,
 }
 
 impl Default for Rice {
     fn default() -> Self {
-        Rice { sum: 0, count: 1 }
+        Rice {
+            sum: 0,
+            count: 1,
+            k: 0,
+        }
     }
 }
 
 impl Rice {
     const RESET: u64 = 16;
 
+    #[inline]
     fn k(&self) -> u32 {
-        let mut k = 0;
-        while k < 62 && (u128::from(self.count) << k) < u128::from(self.sum) {
-            k += 1;
+        self.k
+    }
+
+    /// The smallest `k <= 62` with `count << k >= sum`.
+    #[inline]
+    fn compute_k(sum: u64, count: u64) -> u32 {
+        if sum <= count {
+            return 0;
         }
-        k
+        // `count << k0` has the bit length of `sum`, so `k0 - 1` is too small and
+        // `k0 + 1` is enough.
+        let k0 = count.leading_zeros() - sum.leading_zeros();
+        let k = if (u128::from(count) << k0) < u128::from(sum) {
+            k0 + 1
+        } else {
+            k0
+        };
+        k.min(62)
     }
 
     /// Folds `u` into the running statistics.
+    #[inline]
     pub(crate) fn update(&mut self, u: u64) {
         self.sum = self.sum.saturating_add(u);
         self.count += 1;
@@ -175,9 +241,11 @@ impl Rice {
             self.sum >>= 1;
             self.count >>= 1;
         }
+        self.k = Self::compute_k(self.sum, self.count);
     }
 
     /// Bits `write(u)` would take now.
+    #[inline]
     pub(crate) fn cost(&self, u: u64) -> u64 {
         let k = self.k();
         let q = u >> k;
@@ -208,11 +276,9 @@ impl Rice {
         w.write_bits(mask(RICE_LIMIT + 1), RICE_LIMIT + 1);
     }
 
+    #[inline]
     pub(crate) fn read(&self, r: &mut BitReader<'_>) -> Result<Code, ChunkError> {
-        let mut q = 0;
-        while q < RICE_LIMIT && r.read_bit()? {
-            q += 1;
-        }
+        let q = r.read_unary(RICE_LIMIT)?;
         if q < RICE_LIMIT {
             let k = self.k();
             let low = r.read_bits(k)?;
@@ -226,6 +292,7 @@ impl Rice {
     }
 }
 
+#[inline]
 pub(crate) fn mask(n: u32) -> u64 {
     if n >= 64 {
         u64::MAX
@@ -253,6 +320,75 @@ mod tests {
         assert_eq!(r.read_varint().unwrap(), -1_700_000_000_000);
         assert_eq!(r.read_bits(13).unwrap(), 0x1234);
         assert!(r.read_bit().is_err());
+    }
+
+    #[test]
+    fn rice_k_matches_search() {
+        let slow = |sum: u64, count: u64| {
+            let mut k = 0;
+            while k < 62 && (u128::from(count) << k) < u128::from(sum) {
+                k += 1;
+            }
+            k
+        };
+        let vals = [
+            0u64,
+            1,
+            2,
+            3,
+            4,
+            5,
+            7,
+            8,
+            9,
+            15,
+            16,
+            17,
+            100,
+            1 << 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for &sum in &vals {
+            for count in 1..40u64 {
+                assert_eq!(
+                    Rice::compute_k(sum, count),
+                    slow(sum, count),
+                    "{sum} {count}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unary_matches_bits() {
+        let mut w = BitBuf::default();
+        for q in [0u32, 1, 5, 16, 20, 3, 0, 15, 16] {
+            w.write_bits(mask(q) << 1, q + 1);
+        }
+        for limit in [16u32, 4] {
+            let mut fast = BitReader::new(&w.bytes, 0, w.bits);
+            let mut slow = BitReader::new(&w.bytes, 0, w.bits);
+            loop {
+                let a = fast.read_unary(limit);
+                let mut q = 0;
+                let b = loop {
+                    if q >= limit {
+                        break Ok(q);
+                    }
+                    match slow.read_bit() {
+                        Ok(true) => q += 1,
+                        Ok(false) => break Ok(q),
+                        Err(e) => break Err(e),
+                    }
+                };
+                assert_eq!(a, b);
+                assert_eq!(fast.pos(), slow.pos());
+                if a.is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

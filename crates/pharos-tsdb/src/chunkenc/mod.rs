@@ -91,6 +91,8 @@ pub struct Chunk {
     min_t: i64,
     ts: TsCodec,
     val: ValueCodec,
+    /// Built by [`Chunk::from_bytes_unchecked`]: codec state not restored, no appends.
+    read_only: bool,
 }
 
 impl Default for Chunk {
@@ -128,6 +130,7 @@ impl Chunk {
             min_t: 0,
             ts: TsCodec::default(),
             val,
+            read_only: false,
         }
     }
 
@@ -159,6 +162,21 @@ impl Chunk {
         }
         let bits = r.pos();
         chunk.num = num;
+        chunk.buf = BitBuf { bytes: b, bits };
+        Ok(chunk)
+    }
+
+    /// Wraps encoded bytes whose time range is already known (from an index or the head)
+    /// without decoding them: only the header is checked. Corrupt sample data shows up when
+    /// iterating (one `Err`, then the end). The result is read-only: appending fails.
+    pub fn from_bytes_unchecked(b: Vec<u8>, min_t: i64, max_t: i64) -> Result<Chunk, ChunkError> {
+        let (enc, num) = parse_header(&b)?;
+        let mut chunk = Chunk::with_encoding(enc);
+        chunk.num = num;
+        chunk.min_t = min_t;
+        chunk.ts.prev_t = max_t;
+        chunk.read_only = true;
+        let bits = b.len() as u64 * 8;
         chunk.buf = BitBuf { bytes: b, bits };
         Ok(chunk)
     }
@@ -221,6 +239,9 @@ impl Chunk {
 
     /// Appends a sample, or reports why it cannot be appended (full, out of order).
     pub fn try_append(&mut self, t: i64, v: f64) -> Result<(), ChunkError> {
+        if self.read_only {
+            return Err(ChunkError::Corrupt("chunk opened read-only"));
+        }
         if self.is_full() {
             return Err(ChunkError::Full);
         }
@@ -357,6 +378,7 @@ pub struct ChunkIter<'a> {
 impl Iterator for ChunkIter<'_> {
     type Item = Result<(i64, f64), ChunkError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
             return None;

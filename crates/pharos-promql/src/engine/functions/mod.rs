@@ -68,7 +68,6 @@ impl Evaluator<'_> {
         let mut col = Collector::new(n);
         for idx in 0..input.series.len() {
             self.check_timeout()?;
-            let labels = input.series[idx].0.clone();
             let drop = !keep_name || input.drops.get(idx).copied().unwrap_or(false);
             let mut out: Vec<(usize, f64)> = Vec::new();
             let base = col.points();
@@ -91,9 +90,8 @@ impl Evaluator<'_> {
                 }
                 Ok(())
             })?;
-            for (i, v) in out {
-                col.add_flag(labels.clone(), drop, i, v)?;
-            }
+            let labels = input.series[idx].0.clone();
+            col.add_points(labels, drop, out)?;
         }
         Ok(Val::Vector(col.finish()))
     }
