@@ -22,7 +22,7 @@ use crate::error::{ApiError, ErrorType};
 use crate::timeparse::{parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use crate::AppState;
 
-type Params = BTreeMap<String, Vec<String>>;
+use crate::params::Params;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

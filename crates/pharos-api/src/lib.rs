@@ -16,6 +16,7 @@ pub mod admin_tsdb;
 pub mod body;
 pub mod error;
 pub mod otlp;
+mod params;
 pub mod prometheus;
 pub mod query;
 pub mod selector;

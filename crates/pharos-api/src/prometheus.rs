@@ -261,15 +261,6 @@ fn fmt_pairs(pairs: &[(&str, &str)]) -> String {
     Labels::from_pairs(pairs).to_string()
 }
 
-/// Collects repeated `match[]`, `start`, `end` from a query string or form body.
-fn params(raw: &[u8]) -> BTreeMap<String, Vec<String>> {
-    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in form_pairs(raw) {
-        m.entry(k).or_default().push(v);
-    }
-    m
-}
-
 pub(crate) fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
     fn dec(s: &[u8]) -> String {
         let mut out = Vec::with_capacity(s.len());
@@ -308,11 +299,7 @@ async fn series_get(
     State(s): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in q {
-        m.entry(k).or_default().push(v);
-    }
-    series(s, m).await
+    series(s, crate::params::collect(q, None)).await
 }
 
 async fn series_post(
@@ -320,11 +307,7 @@ async fn series_post(
     Query(q): Query<Vec<(String, String)>>,
     RawForm(form): RawForm,
 ) -> Result<Response, ApiError> {
-    let mut m = params(&form);
-    for (k, v) in q {
-        m.entry(k).or_default().push(v);
-    }
-    series(s, m).await
+    series(s, crate::params::collect(q, Some(&form))).await
 }
 
 fn time_param(
@@ -382,19 +365,4 @@ async fn series(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Respons
         })
         .collect();
     Ok(Json(serde_json::json!({"status": "success", "data": data})).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn form_decoding() {
-        let p = params(b"match%5B%5D=up%7Bjob%3D%22a%22%7D&match[]=x&start=1");
-        assert_eq!(
-            p["match[]"],
-            vec!["up{job=\"a\"}".to_string(), "x".to_string()]
-        );
-        assert_eq!(p["start"], vec!["1".to_string()]);
-    }
 }

@@ -4,7 +4,6 @@
 //! queries wait), the per-query timeout and sample limit of the engine, and
 //! 11,000 points per series for range queries.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use pharos_promql::value::{QueryResult, Value};
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ErrorType};
+use crate::params::{collect, first, Params};
 use crate::timeparse::{parse_duration_param, parse_time};
 use crate::AppState;
 
@@ -91,28 +91,6 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/query_exemplars",
             get(exemplars_get).post(exemplars_post),
         )
-}
-
-type Params = BTreeMap<String, Vec<String>>;
-
-fn collect(q: Vec<(String, String)>, form: Option<&[u8]>) -> Params {
-    let mut m: Params = BTreeMap::new();
-    if let Some(f) = form {
-        for (k, v) in crate::prometheus::form_pairs(f) {
-            m.entry(k).or_default().push(v);
-        }
-    }
-    for (k, v) in q {
-        m.entry(k).or_default().push(v);
-    }
-    m
-}
-
-fn first<'a>(m: &'a Params, k: &str) -> Option<&'a str> {
-    m.get(k)
-        .and_then(|v| v.first())
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
 }
 
 fn now_ms() -> i64 {

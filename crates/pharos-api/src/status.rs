@@ -15,6 +15,7 @@ use pharos_model::{Labels, Matcher};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
+use crate::params::{collect, first, Params};
 use crate::timeparse::{format_rfc3339, parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use crate::AppState;
 
@@ -48,28 +49,6 @@ pub fn routes() -> Router<AppState> {
 
 fn success(data: Value) -> Response {
     Json(json!({"status": "success", "data": data})).into_response()
-}
-
-type Params = BTreeMap<String, Vec<String>>;
-
-fn collect(q: Vec<(String, String)>, form: Option<&[u8]>) -> Params {
-    let mut m: Params = BTreeMap::new();
-    if let Some(f) = form {
-        for (k, v) in crate::prometheus::form_pairs(f) {
-            m.entry(k).or_default().push(v);
-        }
-    }
-    for (k, v) in q {
-        m.entry(k).or_default().push(v);
-    }
-    m
-}
-
-fn first<'a>(m: &'a Params, k: &str) -> Option<&'a str> {
-    m.get(k)
-        .and_then(|v| v.first())
-        .map(String::as_str)
-        .filter(|s| !s.is_empty())
 }
 
 fn time_range(m: &Params) -> Result<(i64, i64), ApiError> {
