@@ -16,6 +16,7 @@
 //! ```
 
 pub mod duration;
+pub mod histogram;
 mod labels;
 mod matcher;
 mod sample;

@@ -162,6 +162,12 @@ pub trait Series: Send {
     fn labels(&self) -> &Labels;
     /// Samples in ascending time order within the querier's range.
     fn samples(&self) -> Box<dyn Iterator<Item = Sample> + '_>;
+    /// Native histogram samples in ascending time order within the
+    /// querier's range. A series may hold floats and histograms at
+    /// different times; stores without histogram support return none.
+    fn histograms(&self) -> Box<dyn Iterator<Item = (i64, crate::histogram::FloatHistogram)> + '_> {
+        Box::new(std::iter::empty())
+    }
 }
 
 /// Read access to one time range `[mint, maxt]` (milliseconds, inclusive).

@@ -1,7 +1,8 @@
 //! Query results: the four PromQL value types and the result envelope.
 //!
-//! Float samples only for now; native histogram values are not modelled yet.
+//! A point holds a float or a native histogram.
 
+use pharos_model::histogram::FloatHistogram;
 use pharos_model::Labels;
 
 /// One point of an instant vector.
@@ -10,7 +11,10 @@ pub struct VecSample {
     pub labels: Labels,
     /// Evaluation timestamp (ms).
     pub t: i64,
+    /// The float value (0 when `h` is set).
     pub v: f64,
+    /// A native histogram value instead of a float.
+    pub h: Option<Box<FloatHistogram>>,
 }
 
 /// One series of a range vector (matrix) or of a range query's result.
@@ -19,6 +23,8 @@ pub struct RangeSeries {
     pub labels: Labels,
     /// Points in ascending time order (ms, value).
     pub points: Vec<(i64, f64)>,
+    /// Native histogram points in ascending time order.
+    pub histograms: Vec<(i64, FloatHistogram)>,
 }
 
 /// A PromQL value.

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
+use pharos_model::histogram::FloatHistogram;
 use pharos_model::{is_valid_label_name, Labels, LabelsBuilder, METRIC_NAME};
 
-use super::eval::{Collector, Evaluator, Range, Val};
+use super::eval::{Collector, Evaluator, Po, Pv, Range, Val};
 use super::functions::math::{kahan_inc, quantile, Mean};
+use super::functions::native;
 use super::hash::labels_hash;
 use super::EvalError;
 use crate::ast::{AggregateExpr, AggregateOp, PosRange};
@@ -46,6 +48,11 @@ struct State {
     wmean: f64,
     members: Vec<(usize, f64)>,
     drop: bool,
+    /// `sum`/`avg`: floats and histograms seen (both: no result).
+    has_float: bool,
+    has_hist: bool,
+    /// Input series whose histograms `sum`/`avg` combine at this step.
+    hmembers: Vec<usize>,
 }
 
 /// Formats a float as Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
@@ -103,9 +110,13 @@ impl Evaluator<'_> {
                 let mut order: Vec<Labels> = Vec::new();
                 let mut counts: HashMap<Labels, f64> = HashMap::new();
                 for s in &input {
-                    let Some(v) = s.vals[i] else { continue };
+                    let value = match s.get(i) {
+                        Some(Pv::F(v)) => format_float(v),
+                        Some(Pv::H(h)) => h.to_string(),
+                        None => continue,
+                    };
                     let mut b = s.labels.builder();
-                    b.set(&label, &format_float(v));
+                    b.set(&label, &value);
                     let g = group_labels(&b.build(), &grouping, a.without);
                     let e = counts.entry(g.clone()).or_insert_with(|| {
                         order.push(g);
@@ -193,7 +204,22 @@ impl Evaluator<'_> {
                 _ => {}
             }
             for (si, s) in input.iter().enumerate() {
-                let Some(v) = s.vals[i] else { continue };
+                let Some(p) = s.get(i) else { continue };
+                let v = match p {
+                    Pv::F(v) => v,
+                    Pv::H(_) => {
+                        self.aggregate_histogram(
+                            a,
+                            &mut states,
+                            &mut order,
+                            series_group[si],
+                            si,
+                            s,
+                            ratio,
+                        )?;
+                        continue;
+                    }
+                };
                 let g = series_group[si];
                 let st = &mut states[g];
                 if !st.seen {
@@ -204,6 +230,7 @@ impl Evaluator<'_> {
                 }
                 st.count += 1.0;
                 st.drop |= s.drop_name;
+                st.has_float = true;
                 match op {
                     AggregateOp::Sum => {
                         let (s2, c2) = kahan_inc(v, st.sum, st.c);
@@ -245,6 +272,42 @@ impl Evaluator<'_> {
             }
             for &g in &order {
                 let st = &mut states[g];
+                if matches!(op, AggregateOp::Sum | AggregateOp::Avg) && st.has_hist {
+                    let pos = pos_suffix(expr_pos(&a.expr));
+                    if st.has_float {
+                        self.warn(format!(
+                            "PromQL warning: encountered a mix of histograms and floats for aggregation {pos}"
+                        ));
+                        continue;
+                    }
+                    let hs: Vec<&FloatHistogram> = st
+                        .hmembers
+                        .iter()
+                        .filter_map(|&si| input[si].h(i))
+                        .collect();
+                    let out = if op == AggregateOp::Avg {
+                        native::histogram_avg_over_time(&hs)
+                    } else {
+                        native::histogram_sum_over_time(&hs)
+                    };
+                    let name = st
+                        .hmembers
+                        .first()
+                        .and_then(|&si| input[si].labels.metric_name())
+                        .unwrap_or("");
+                    for n in &out.notes {
+                        let msg = format!("{} {pos}", n.message(name));
+                        if n.is_warning() {
+                            self.warn(msg);
+                        } else {
+                            self.info(msg);
+                        }
+                    }
+                    if let Some(h) = out.value {
+                        c.add_po(&glabels[g], st.drop, i, Po::H(Box::new(h)))?;
+                    }
+                    continue;
+                }
                 let out = match op {
                     AggregateOp::Sum => {
                         if st.sum.is_infinite() {
@@ -299,8 +362,10 @@ impl Evaluator<'_> {
                         } else {
                             m.len()
                         };
-                        for (si, v) in m.into_iter().take(take) {
-                            c.add_ref(&input[si].labels, input[si].drop_name, i, v)?;
+                        for (si, _) in m.into_iter().take(take) {
+                            if let Some(p) = input[si].get(i) {
+                                c.add_po(&input[si].labels, input[si].drop_name, i, p.to_owned())?;
+                            }
                         }
                         continue;
                     }
@@ -310,6 +375,67 @@ impl Evaluator<'_> {
             }
         }
         Ok(Val::Vector(c.finish()))
+    }
+}
+
+impl Evaluator<'_> {
+    /// Folds the histogram `h` of input series `si` into its group's state.
+    #[allow(clippy::too_many_arguments)]
+    fn aggregate_histogram(
+        &mut self,
+        a: &AggregateExpr,
+        states: &mut [State],
+        order: &mut Vec<usize>,
+        g: usize,
+        si: usize,
+        s: &super::eval::SeriesV,
+        ratio: f64,
+    ) -> Result<(), EvalError> {
+        let op = a.op;
+        let ignored = match op {
+            AggregateOp::Min => Some("min"),
+            AggregateOp::Max => Some("max"),
+            AggregateOp::Stddev => Some("stddev"),
+            AggregateOp::Stdvar => Some("stdvar"),
+            AggregateOp::Quantile => Some("quantile"),
+            AggregateOp::TopK => Some("topk"),
+            AggregateOp::BottomK => Some("bottomk"),
+            _ => None,
+        };
+        if let Some(name) = ignored {
+            let pos = if matches!(op, AggregateOp::TopK | AggregateOp::BottomK) {
+                a.pos
+            } else {
+                expr_pos(&a.expr)
+            };
+            self.info(format!(
+                "PromQL info: ignored histogram in {name} aggregation {}",
+                pos_suffix(pos)
+            ));
+            return Ok(());
+        }
+        if op == AggregateOp::LimitRatio {
+            let off = labels_hash(&s.labels) as f64 / u64::MAX as f64;
+            if !((ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio)) {
+                return Ok(());
+            }
+        }
+        let st = &mut states[g];
+        if !st.seen {
+            st.seen = true;
+            order.push(g);
+        }
+        st.count += 1.0;
+        st.drop |= s.drop_name;
+        match op {
+            AggregateOp::Sum | AggregateOp::Avg => {
+                st.has_hist = true;
+                st.hmembers.push(si);
+            }
+            AggregateOp::LimitK | AggregateOp::LimitRatio => st.members.push((si, f64::NAN)),
+            _ => {}
+        }
+        Ok(())
     }
 }
 

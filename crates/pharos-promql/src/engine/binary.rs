@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use pharos_model::{Labels, LabelsBuilder, METRIC_NAME};
 
-use super::eval::{Collector, Evaluator, Range, SeriesV, Val};
+use super::aggregate::pos_suffix;
+use super::eval::{Collector, Evaluator, Po, Pv, Range, SeriesV, Val};
+use super::functions::native;
 use super::EvalError;
 use crate::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
 
@@ -25,18 +27,107 @@ pub(crate) fn scalar_op(op: BinaryOp, l: f64, r: f64) -> Result<(f64, bool), Eva
         BinaryOp::Lss => (l, l < r),
         BinaryOp::Gte => (l, l >= r),
         BinaryOp::Lte => (l, l <= r),
-        BinaryOp::TrimUpper | BinaryOp::TrimLower => {
-            return Err(EvalError::exec(format!(
-                "operator {:?} is only defined for native histograms, which are not supported",
-                op.as_str()
-            )))
-        }
+        // Trimming is defined for a histogram and a float only.
+        BinaryOp::TrimUpper | BinaryOp::TrimLower => (l, false),
         BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => {
             return Err(EvalError::exec(format!(
                 "set operator {:?} not allowed in binary scalar expression",
                 op.as_str()
             )))
         }
+    })
+}
+
+/// The outcome of an operator applied to two points.
+pub(crate) enum Elem {
+    /// A value and whether a comparison kept it.
+    Val(Po, bool),
+    /// The operator is not defined for these sample types (an info annotation).
+    Incompatible(&'static str, &'static str),
+    /// Histograms with exponential and custom buckets met (a warning).
+    MixedSchemas,
+}
+
+fn kind(p: Pv<'_>) -> &'static str {
+    match p {
+        Pv::F(_) => "float",
+        Pv::H(_) => "histogram",
+    }
+}
+
+/// Applies a binary operator to two points, floats or histograms, as
+/// Prometheus does; `notes` receives the annotations of histogram arithmetic
+/// as (is_warning, text without position).
+pub(crate) fn elem_op(
+    op: BinaryOp,
+    l: Pv<'_>,
+    r: Pv<'_>,
+    notes: &mut Vec<(bool, String)>,
+) -> Result<Elem, EvalError> {
+    use BinaryOp::*;
+    let incompatible = Elem::Incompatible(kind(l), kind(r));
+    Ok(match (l, r) {
+        (Pv::F(a), Pv::F(b)) => {
+            let (v, keep) = scalar_op(op, a, b)?;
+            Elem::Val(Po::F(v), keep)
+        }
+        (Pv::F(f), Pv::H(h)) => match op {
+            Mul => {
+                let mut h = h.clone();
+                h.mul(f);
+                h.compact(0);
+                Elem::Val(Po::H(Box::new(h)), true)
+            }
+            _ => incompatible,
+        },
+        (Pv::H(h), Pv::F(f)) => match op {
+            Mul | Div => {
+                let mut h = h.clone();
+                if op == Mul {
+                    h.mul(f);
+                } else {
+                    h.div(f);
+                }
+                h.compact(0);
+                Elem::Val(Po::H(Box::new(h)), true)
+            }
+            TrimUpper => Elem::Val(Po::H(Box::new(native::trim_upper(h, f))), true),
+            TrimLower => Elem::Val(Po::H(Box::new(native::trim_lower(h, f))), true),
+            _ => incompatible,
+        },
+        (Pv::H(a), Pv::H(b)) => match op {
+            Add | Sub => {
+                let mut h = a.clone();
+                let res = if op == Add { h.add(b) } else { h.sub(b) };
+                let what = if op == Add { "addition" } else { "subtraction" };
+                match res {
+                    Ok(outcome) => {
+                        if outcome.counter_reset_collision {
+                            notes.push((
+                                true,
+                                format!("PromQL warning: conflicting counter resets during histogram {what}"),
+                            ));
+                        }
+                        if outcome.nhcb_bounds_reconciled {
+                            notes.push((
+                                false,
+                                format!("PromQL info: mismatched custom buckets were reconciled during {what}"),
+                            ));
+                        }
+                        if op == Sub {
+                            // A difference can go down: it is a gauge.
+                            h.counter_reset_hint = pharos_model::histogram::CounterResetHint::Gauge;
+                        }
+                        h.compact(0);
+                        Elem::Val(Po::H(Box::new(h)), true)
+                    }
+                    Err(_) => Elem::MixedSchemas,
+                }
+            }
+            Eql => Elem::Val(Po::H(Box::new(a.clone())), a.equals(b)),
+            Neq => Elem::Val(Po::H(Box::new(a.clone())), !a.equals(b)),
+            _ => incompatible,
+        },
     })
 }
 
@@ -181,6 +272,24 @@ struct PairCtx<'a, 'b> {
     matched: &'a mut HashMap<&'b str, HashSet<Labels>>,
     i: usize,
     compat: super::Compat,
+    notes: &'a mut Vec<(bool, String)>,
+}
+
+/// Prometheus's info for an operator applied to incompatible sample types.
+fn incompatible_msg(op: BinaryOp, l: &str, r: &str) -> String {
+    format!(
+        "PromQL info: incompatible sample types encountered for binary operator {:?}: {l} {} {r}",
+        op.as_str(),
+        op.as_str()
+    )
+}
+
+/// Prometheus's warning for exponential and custom bucket histograms combined.
+pub(crate) fn mixed_schemas_msg(labels: &Labels) -> String {
+    format!(
+        "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
+        labels.metric_name().unwrap_or("")
+    )
 }
 
 impl<'b> PairCtx<'_, 'b> {
@@ -188,13 +297,23 @@ impl<'b> PairCtx<'_, 'b> {
     fn pair(
         &mut self,
         sig: &'b str,
-        mv: f64,
-        ov: f64,
+        mv: Pv<'_>,
+        ov: Pv<'_>,
         labels: Labels,
         many_drop: bool,
     ) -> Result<(), EvalError> {
         let (fl, fr) = if self.swapped { (ov, mv) } else { (mv, ov) };
-        let (mut v, keep) = scalar_op(self.b.op, fl, fr)?;
+        let (v, keep) = match elem_op(self.b.op, fl, fr, self.notes)? {
+            Elem::Val(v, keep) => (v, keep),
+            Elem::Incompatible(a, b) => {
+                self.notes.push((false, incompatible_msg(self.b.op, a, b)));
+                return Ok(());
+            }
+            Elem::MixedSchemas => {
+                self.notes.push((true, mixed_schemas_msg(&labels)));
+                return Ok(());
+            }
+        };
         let set = self.matched.entry(sig).or_default();
         if self.m.card == Cardinality::OneToOne {
             if !set.is_empty() {
@@ -208,17 +327,31 @@ impl<'b> PairCtx<'_, 'b> {
                 "multiple matches for matching labels in many-to-one matching: labels of the many side must be unique",
             ));
         }
-        if self.b.return_bool {
-            v = if keep { 1.0 } else { 0.0 };
+        let v = if self.b.return_bool {
+            Po::F(if keep { 1.0 } else { 0.0 })
         } else if !keep {
             return Ok(());
-        }
+        } else {
+            v
+        };
         let drop = drops_name(self.b.op, self.compat) || self.b.return_bool || many_drop;
-        self.c.add_flag(labels, drop, self.i, v)
+        self.c.add_po(&labels, drop, self.i, v)
     }
 }
 
 impl Evaluator<'_> {
+    /// Emits the annotations of histogram operations with the operator's position.
+    fn binop_notes(&mut self, notes: Vec<(bool, String)>, b: &BinaryExpr) {
+        for (warn, msg) in notes {
+            let msg = format!("{msg} {}", pos_suffix(b.pos));
+            if warn {
+                self.warn(msg);
+            } else {
+                self.info(msg);
+            }
+        }
+    }
+
     /// Evaluates a binary expression for all steps.
     pub(crate) fn eval_binary(&mut self, b: &BinaryExpr, r: Range) -> Result<Val, EvalError> {
         let lhs = self.eval(&b.lhs, r)?;
@@ -274,6 +407,7 @@ impl Evaluator<'_> {
             )));
         }
         let mut c = Collector::new(n);
+        let mut notes: Vec<(bool, String)> = Vec::new();
         for series in v {
             let drop = drops_name(b.op, self.opts.compat) || b.return_bool || series.drop_name;
             let labels = series.labels.clone();
@@ -290,7 +424,27 @@ impl Evaluator<'_> {
                     c.add_flag(labels.clone(), drop, i, out)?;
                 }
             }
+            for (i, h) in series.hvals.iter().enumerate() {
+                let Some(h) = h.as_deref() else { continue };
+                let (l, rr) = if scalar_left {
+                    (Pv::F(s[i]), Pv::H(h))
+                } else {
+                    (Pv::H(h), Pv::F(s[i]))
+                };
+                match elem_op(b.op, l, rr, &mut notes)? {
+                    Elem::Val(v, keep) => {
+                        if b.return_bool {
+                            c.add_flag(labels.clone(), drop, i, if keep { 1.0 } else { 0.0 })?;
+                        } else if keep {
+                            c.add_po(&labels, drop, i, v)?;
+                        }
+                    }
+                    Elem::Incompatible(x, y) => notes.push((false, incompatible_msg(b.op, x, y))),
+                    Elem::MixedSchemas => notes.push((true, mixed_schemas_msg(&labels))),
+                }
+            }
         }
+        self.binop_notes(notes, b);
         Ok(Val::Vector(c.finish()))
     }
 
@@ -320,10 +474,11 @@ impl Evaluator<'_> {
         let mut cache = PairCache::default();
         let mut one_map: HashMap<&str, usize> = HashMap::new();
         let mut matched: HashMap<&str, HashSet<Labels>> = HashMap::new();
+        let mut notes: Vec<(bool, String)> = Vec::new();
         for i in 0..n {
             self.check_timeout()?;
-            let many_any = many.iter().any(|s| s.vals[i].is_some());
-            let one_any = one.iter().any(|s| s.vals[i].is_some());
+            let many_any = many.iter().any(|s| s.present(i));
+            let one_any = one.iter().any(|s| s.present(i));
             if (!many_any && !one_any)
                 || ((!many_any || !one_any) && fill_one.is_none() && fill_many.is_none())
             {
@@ -331,7 +486,7 @@ impl Evaluator<'_> {
             }
             one_map.clear();
             for (k, s) in one.iter().enumerate() {
-                if s.vals[i].is_none() {
+                if !s.present(i) {
                     continue;
                 }
                 if let Some(&prev) = one_map.get(one_sigs[k].as_str()) {
@@ -357,13 +512,14 @@ impl Evaluator<'_> {
                 matched: &mut matched,
                 i,
                 compat: self.opts.compat,
+                notes: &mut notes,
             };
             for (k, s) in many.iter().enumerate() {
-                let Some(mv) = s.vals[i] else { continue };
+                let Some(mv) = s.get(i) else { continue };
                 let sig = many_sigs[k].as_str();
                 let (ov, labels) = match one_map.get(sig) {
                     Some(&o) => {
-                        let ov = one[o].vals[i].unwrap_or(f64::NAN);
+                        let ov = one[o].get(i).unwrap_or(Pv::F(f64::NAN));
                         let labels = cache.get((Some(k), Some(o)), || {
                             result_labels(&s.labels, &one[o].labels, b.op, m, b.return_bool)
                         });
@@ -375,14 +531,14 @@ impl Evaluator<'_> {
                             let filled = match_labels(&s.labels, m);
                             result_labels(&s.labels, &filled, b.op, m, b.return_bool)
                         });
-                        (fv, labels)
+                        (Pv::F(fv), labels)
                     }
                 };
                 ctx.pair(sig, mv, ov, labels, s.drop_name)?;
             }
             if let Some(fv) = fill_many {
                 for (o, s) in one.iter().enumerate() {
-                    let Some(ov) = s.vals[i] else { continue };
+                    let Some(ov) = s.get(i) else { continue };
                     let sig = one_sigs[o].as_str();
                     if ctx.matched.get(sig).is_some_and(|set| !set.is_empty()) {
                         continue;
@@ -391,10 +547,11 @@ impl Evaluator<'_> {
                         let filled = match_labels(&s.labels, m);
                         result_labels(&filled, &s.labels, b.op, m, b.return_bool)
                     });
-                    ctx.pair(sig, fv, ov, labels, false)?;
+                    ctx.pair(sig, Pv::F(fv), ov, labels, false)?;
                 }
             }
         }
+        self.binop_notes(notes, b);
         Ok(Val::Vector(c.finish()))
     }
 
@@ -417,30 +574,30 @@ impl Evaluator<'_> {
             match op {
                 BinaryOp::And | BinaryOp::Unless => {
                     for (k, s) in rhs.iter().enumerate() {
-                        if s.vals[i].is_some() {
+                        if s.present(i) {
                             set.insert(rsigs[k].as_str());
                         }
                     }
                     let want = op == BinaryOp::And;
                     for (k, s) in lhs.iter().enumerate() {
-                        if let Some(v) = s.vals[i] {
+                        if let Some(v) = s.get(i) {
                             if set.contains(lsigs[k].as_str()) == want {
-                                c.add_ref(&s.labels, s.drop_name, i, v)?;
+                                c.add_po(&s.labels, s.drop_name, i, v.to_owned())?;
                             }
                         }
                     }
                 }
                 _ => {
                     for (k, s) in lhs.iter().enumerate() {
-                        if let Some(v) = s.vals[i] {
+                        if let Some(v) = s.get(i) {
                             set.insert(lsigs[k].as_str());
-                            c.add_ref(&s.labels, s.drop_name, i, v)?;
+                            c.add_po(&s.labels, s.drop_name, i, v.to_owned())?;
                         }
                     }
                     for (k, s) in rhs.iter().enumerate() {
-                        if let Some(v) = s.vals[i] {
+                        if let Some(v) = s.get(i) {
                             if !set.contains(rsigs[k].as_str()) {
-                                c.add_ref(&s.labels, s.drop_name, i, v)?;
+                                c.add_po(&s.labels, s.drop_name, i, v.to_owned())?;
                             }
                         }
                     }

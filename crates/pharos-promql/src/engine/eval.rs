@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use pharos_model::histogram::FloatHistogram;
 use pharos_model::{is_stale_nan, Labels, Queryable};
 
 use super::{EngineOptions, EvalError};
@@ -46,9 +47,36 @@ impl Range {
 pub(crate) struct SeriesV {
     pub labels: Labels,
     pub vals: Vec<Option<f64>>,
+    /// Native histogram values per step: empty when the series has none,
+    /// otherwise one slot per step. A step holds a float or a histogram,
+    /// never both.
+    pub hvals: Vec<Option<Box<FloatHistogram>>>,
     /// The metric name is to be removed at the end of evaluation
     /// (Prometheus's delayed name removal).
     pub drop_name: bool,
+}
+
+/// A borrowed point of an instant vector: a float or a histogram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pv<'a> {
+    F(f64),
+    H(&'a FloatHistogram),
+}
+
+/// An owned point of an instant vector.
+#[derive(Debug, Clone)]
+pub(crate) enum Po {
+    F(f64),
+    H(Box<FloatHistogram>),
+}
+
+impl Pv<'_> {
+    pub fn to_owned(self) -> Po {
+        match self {
+            Pv::F(v) => Po::F(v),
+            Pv::H(h) => Po::H(Box::new(h.clone())),
+        }
+    }
 }
 
 impl SeriesV {
@@ -56,7 +84,50 @@ impl SeriesV {
         SeriesV {
             labels,
             vals,
+            hvals: Vec::new(),
             drop_name: false,
+        }
+    }
+
+    /// The histogram at step `i`, if any.
+    pub fn h(&self, i: usize) -> Option<&FloatHistogram> {
+        self.hvals.get(i).and_then(|h| h.as_deref())
+    }
+
+    /// The point at step `i`, if any.
+    pub fn get(&self, i: usize) -> Option<Pv<'_>> {
+        match self.vals[i] {
+            Some(v) => Some(Pv::F(v)),
+            None => self.h(i).map(Pv::H),
+        }
+    }
+
+    /// Whether step `i` holds a point.
+    pub fn present(&self, i: usize) -> bool {
+        self.vals[i].is_some() || self.h(i).is_some()
+    }
+
+    /// Whether any step holds a histogram.
+    pub fn has_histograms(&self) -> bool {
+        self.hvals.iter().any(Option::is_some)
+    }
+
+    /// Number of steps holding a point.
+    pub fn count(&self) -> usize {
+        self.vals.iter().filter(|v| v.is_some()).count()
+            + self.hvals.iter().filter(|v| v.is_some()).count()
+    }
+
+    /// Sets step `i` to an owned point.
+    pub fn set(&mut self, i: usize, p: Po) {
+        match p {
+            Po::F(v) => self.vals[i] = Some(v),
+            Po::H(h) => {
+                if self.hvals.is_empty() {
+                    self.hvals = vec![None; self.vals.len()];
+                }
+                self.hvals[i] = Some(h);
+            }
         }
     }
 }
@@ -102,6 +173,36 @@ impl Collector {
         }
     }
 
+    /// Adds an owned point (float or histogram) of `labels` at step `i`.
+    pub fn add_po(
+        &mut self,
+        labels: &Labels,
+        drop: bool,
+        i: usize,
+        p: Po,
+    ) -> Result<(), EvalError> {
+        let idx = match self.index.get(labels) {
+            Some(&idx) => idx,
+            None => {
+                let idx = self.out.len();
+                self.index.insert(labels.clone(), idx);
+                self.out
+                    .push(SeriesV::new(labels.clone(), vec![None; self.n]));
+                idx
+            }
+        };
+        let s = &mut self.out[idx];
+        if drop {
+            s.drop_name = true;
+        }
+        if s.present(i) {
+            return Err(EvalError::exec(DUP_LABELSET));
+        }
+        s.set(i, p);
+        self.points += 1;
+        Ok(())
+    }
+
     /// Adds the value of `labels` at step `i`; a second value at the same step is an error.
     pub fn add(&mut self, labels: Labels, i: usize, v: f64) -> Result<(), EvalError> {
         self.add_flag(labels, false, i, v)
@@ -127,11 +228,11 @@ impl Collector {
         if drop {
             self.out[idx].drop_name = true;
         }
-        let slot = &mut self.out[idx].vals[i];
-        if slot.is_some() {
+        let s = &mut self.out[idx];
+        if s.present(i) {
             return Err(EvalError::exec(DUP_LABELSET));
         }
-        *slot = Some(v);
+        s.vals[i] = Some(v);
         self.points += 1;
         Ok(())
     }
@@ -157,11 +258,11 @@ impl Collector {
         if drop {
             self.out[idx].drop_name = true;
         }
-        let slot = &mut self.out[idx].vals[i];
-        if slot.is_some() {
+        let s = &mut self.out[idx];
+        if s.present(i) {
             return Err(EvalError::exec(DUP_LABELSET));
         }
-        *slot = Some(v);
+        s.vals[i] = Some(v);
         self.points += 1;
         Ok(())
     }
@@ -192,11 +293,10 @@ impl Collector {
             series.drop_name = true;
         }
         for (i, v) in pts {
-            let slot = &mut series.vals[i];
-            if slot.is_some() {
+            if series.present(i) {
                 return Err(EvalError::exec(DUP_LABELSET));
             }
-            *slot = Some(v);
+            series.vals[i] = Some(v);
             self.points += 1;
         }
         Ok(())
@@ -224,6 +324,9 @@ pub(crate) struct Evaluator<'a> {
     pub query_step: i64,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// A range argument evaluated ahead of its function (to look for native
+    /// histograms), keyed by the argument's address.
+    pub pending_range: Option<(usize, super::selectors::RangeInput)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -244,6 +347,7 @@ impl<'a> Evaluator<'a> {
             query_step,
             warnings: Vec::new(),
             infos: Vec::new(),
+            pending_range: None,
         }
     }
 
@@ -390,9 +494,15 @@ impl<'a> Evaluator<'a> {
                     (UnaryOp::Neg, Val::Vector(series)) => {
                         let mut c = Collector::new(n);
                         for s in series {
-                            for (i, v) in s.vals.iter().enumerate() {
-                                if let Some(v) = v {
-                                    c.add_flag(s.labels.clone(), true, i, -v)?;
+                            for i in 0..s.vals.len() {
+                                match s.get(i) {
+                                    Some(Pv::F(v)) => c.add_flag(s.labels.clone(), true, i, -v)?,
+                                    Some(Pv::H(h)) => {
+                                        let mut h = h.clone();
+                                        h.mul(-1.0);
+                                        c.add_po(&s.labels, true, i, Po::H(Box::new(h)))?
+                                    }
+                                    None => {}
                                 }
                             }
                         }
@@ -407,15 +517,17 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Expr::Vector(vs) => {
-                let series = self.eval_vector_selector(vs, r)?;
+                let series = self.eval_vector_selector_mixed(vs, r)?;
                 Val::Vector(
                     series
                         .into_iter()
-                        .map(|(labels, vals)| {
-                            SeriesV::new(
+                        .map(|(labels, vals, hvals)| {
+                            let mut s = SeriesV::new(
                                 labels,
                                 vals.into_iter().map(|p| p.map(|(_, v)| v)).collect(),
-                            )
+                            );
+                            s.hvals = hvals.into_iter().map(|p| p.map(|(_, h)| h)).collect();
+                            s
                         })
                         .collect(),
                 )
@@ -451,10 +563,7 @@ impl<'a> Evaluator<'a> {
             }
         };
         if let Val::Vector(series) = &v {
-            let pts: usize = series
-                .iter()
-                .map(|s| s.vals.iter().filter(|v| v.is_some()).count())
-                .sum();
+            let pts: usize = series.iter().map(SeriesV::count).sum();
             self.check_samples(pts)?;
         }
         Ok(v)

@@ -298,6 +298,7 @@ impl Evaluator<'_> {
                 (!points.is_empty()).then(|| RangeSeries {
                     labels: labels.clone(),
                     points,
+                    histograms: Vec::new(),
                 })
             })
             .collect())

@@ -192,12 +192,23 @@ impl Engine {
             Val::Vector(series) => Value::Vector(
                 series
                     .into_iter()
-                    .filter_map(|s| {
-                        s.vals.first().copied().flatten().map(|v| VecSample {
+                    .filter_map(|mut s| match s.vals.first().copied().flatten() {
+                        Some(v) => Some(VecSample {
                             labels: s.labels,
                             t: t_ms,
                             v,
-                        })
+                            h: None,
+                        }),
+                        None => s
+                            .hvals
+                            .get_mut(0)
+                            .and_then(Option::take)
+                            .map(|h| VecSample {
+                                labels: s.labels,
+                                t: t_ms,
+                                v: 0.0,
+                                h: Some(h),
+                            }),
                     })
                     .collect(),
             ),
@@ -240,6 +251,7 @@ impl Engine {
                     .enumerate()
                     .map(|(i, v)| (r.ts(i), *v))
                     .collect(),
+                histograms: Vec::new(),
             }],
             Val::Vector(series) => series
                 .into_iter()
@@ -250,9 +262,15 @@ impl Engine {
                         .enumerate()
                         .filter_map(|(i, v)| v.map(|v| (r.ts(i), v)))
                         .collect(),
+                    histograms: s
+                        .hvals
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, h)| h.map(|h| (r.ts(i), *h)))
+                        .collect(),
                     labels: s.labels,
                 })
-                .filter(|s| !s.points.is_empty())
+                .filter(|s| !s.points.is_empty() || !s.histograms.is_empty())
                 .collect(),
             Val::String(_) => {
                 return Err(EvalError::exec(
@@ -288,13 +306,17 @@ fn finalize(v: Val) -> Result<Val, EvalError> {
         match index.get(&s.labels) {
             Some(&i) => {
                 let dst = &mut out[i];
-                for (a, b) in dst.vals.iter_mut().zip(s.vals) {
-                    if b.is_some() {
-                        if a.is_some() {
-                            return Err(EvalError::exec(eval::DUP_LABELSET));
-                        }
-                        *a = b;
+                let mut hvals = s.hvals.into_iter();
+                for (k, b) in s.vals.into_iter().enumerate() {
+                    let p = match (b, hvals.next().flatten()) {
+                        (Some(v), _) => eval::Po::F(v),
+                        (None, Some(h)) => eval::Po::H(h),
+                        (None, None) => continue,
+                    };
+                    if dst.present(k) {
+                        return Err(EvalError::exec(eval::DUP_LABELSET));
                     }
+                    dst.set(k, p);
                 }
             }
             None => {

@@ -10,6 +10,7 @@
 //! Each selector reads storage once for the whole query range and walks the
 //! samples of each series with a cursor as the steps advance.
 
+use pharos_model::histogram::FloatHistogram;
 use pharos_model::{Labels, Sample};
 
 use super::eval::{stale, Evaluator, Range};
@@ -21,14 +22,25 @@ use crate::value::RangeSeries;
 pub(crate) struct RawSeries {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// Native histogram samples (stale markers included).
+    pub hists: Vec<(i64, FloatHistogram)>,
 }
 
 /// Per-step sample `(sample time, value)` of each series of an instant selector.
 pub(crate) type SelectedVector = Vec<(Labels, Vec<Option<(i64, f64)>>)>;
 
+/// Per-step histogram `(sample time, histogram)` of a series (empty if it has none).
+pub(crate) type SelectedHists = Vec<Option<(i64, Box<FloatHistogram>)>>;
+
+/// One series of an instant selector: labels, per-step floats and histograms.
+pub(crate) type SelectedSeries = (Labels, Vec<Option<(i64, f64)>>, SelectedHists);
+
 /// The input of a range function: series of points and how each step's window is found.
 pub(crate) struct RangeInput {
     pub series: Vec<(Labels, Vec<(i64, f64)>)>,
+    /// Native histogram points of each series (parallel to `series`; empty
+    /// vectors for float-only series).
+    pub hists: Vec<Vec<(i64, FloatHistogram)>>,
     /// Per series: the metric name is to be removed (from a subquery's inner result).
     pub drops: Vec<bool>,
     pub range_ms: i64,
@@ -54,6 +66,7 @@ impl RangeInput {
     pub fn new(range_ms: i64, offset_ms: i64, at: Option<i64>, closed: bool) -> RangeInput {
         RangeInput {
             series: Vec::new(),
+            hists: Vec::new(),
             drops: Vec::new(),
             range_ms,
             offset_ms,
@@ -98,18 +111,66 @@ impl RangeInput {
         Ok(())
     }
 
+    /// The histograms of series `idx` (empty if it has none).
+    pub fn hists_of(&self, idx: usize) -> &[(i64, FloatHistogram)] {
+        self.hists.get(idx).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Like [`RangeInput::for_each_window`], passing the float and the
+    /// histogram points of each window; called when either is non-empty.
+    pub fn for_each_window_mixed(
+        &self,
+        idx: usize,
+        r: Range,
+        mut f: impl FnMut(usize, &[(i64, f64)], &[(i64, FloatHistogram)]) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let pts = &self.series[idx].1;
+        let hs = self.hists_of(idx);
+        let (mut lo, mut hi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+        for i in 0..r.len() {
+            let end = self.window_end(r.ts(i));
+            let start = self.start_excl(end);
+            while hi < pts.len() && pts[hi].0 <= end {
+                hi += 1;
+            }
+            while lo < hi && pts[lo].0 <= start {
+                lo += 1;
+            }
+            while hhi < hs.len() && hs[hhi].0 <= end {
+                hhi += 1;
+            }
+            while hlo < hhi && hs[hlo].0 <= start {
+                hlo += 1;
+            }
+            if lo < hi || hlo < hhi {
+                f(i, &pts[lo..hi], &hs[hlo..hhi])?;
+            }
+        }
+        Ok(())
+    }
+
     /// The points in the window of `t` for every series (top-level range selector).
     pub fn into_matrix(self, t: i64) -> Vec<RangeSeries> {
         let end = self.window_end(t);
         let start = self.start_excl(end);
+        let mut hists = self.hists.into_iter();
         self.series
             .into_iter()
             .filter_map(|(labels, pts)| {
+                let hs = hists.next().unwrap_or_default();
                 let points: Vec<(i64, f64)> = pts
                     .into_iter()
                     .filter(|(pt, _)| *pt > start && *pt <= end)
                     .collect();
-                (!points.is_empty()).then_some(RangeSeries { labels, points })
+                let histograms: Vec<(i64, FloatHistogram)> = hs
+                    .into_iter()
+                    .filter(|(pt, _)| *pt > start && *pt <= end)
+                    .collect();
+                (!points.is_empty() || !histograms.is_empty()).then_some(RangeSeries {
+                    labels,
+                    points,
+                    histograms,
+                })
             })
             .collect()
     }
@@ -117,17 +178,20 @@ impl RangeInput {
     /// All points (top-level subquery).
     pub fn into_raw_matrix(self) -> Vec<RangeSeries> {
         let drops = self.drops;
+        let mut hists = self.hists.into_iter();
         self.series
             .into_iter()
             .enumerate()
-            .filter(|(_, (_, p))| !p.is_empty())
-            .map(|(i, (labels, points))| RangeSeries {
+            .map(|(i, (labels, points))| (i, labels, points, hists.next().unwrap_or_default()))
+            .filter(|(_, _, p, h)| !p.is_empty() || !h.is_empty())
+            .map(|(i, labels, points, histograms)| RangeSeries {
                 labels: if drops.get(i).copied().unwrap_or(false) {
                     super::binary::drop_reserved(&labels)
                 } else {
                     labels
                 },
                 points,
+                histograms,
             })
             .collect()
     }
@@ -155,11 +219,16 @@ impl Evaluator<'_> {
             buf.clear();
             buf.extend(s.samples().filter(|p| p.t > mint_excl && p.t <= maxt));
             let samples = buf.as_slice().to_vec();
-            total += samples.len();
+            let hists: Vec<(i64, FloatHistogram)> = s
+                .histograms()
+                .filter(|(t, _)| *t > mint_excl && *t <= maxt)
+                .collect();
+            total += samples.len() + hists.len();
             self.check_samples(total)?;
             out.push(RawSeries {
                 labels: s.labels().clone(),
                 samples,
+                hists,
             });
         }
         Ok(out)
@@ -167,14 +236,19 @@ impl Evaluator<'_> {
 
     /// Evaluates an instant vector selector at every step: the latest sample
     /// in `(t - lookback, t]` (`[t - lookback, t]` for Prometheus 2.x) unless
-    /// it is a staleness marker.
-    pub(crate) fn eval_vector_selector(
+    /// it is a staleness marker. Floats and histograms are both read; at a
+    /// step, the later of the latest float and the latest histogram wins.
+    pub(crate) fn eval_vector_selector_mixed(
         &mut self,
         vs: &VectorSelector,
         r: Range,
-    ) -> Result<SelectedVector, EvalError> {
+    ) -> Result<Vec<SelectedSeries>, EvalError> {
         if vs.smoothed {
-            return self.eval_smoothed_vector(vs, r);
+            return Ok(self
+                .eval_smoothed_vector(vs, r)?
+                .into_iter()
+                .map(|(l, v)| (l, v, Vec::new()))
+                .collect());
         }
         let off = self.dur_ms(&vs.offset)?;
         let at = self.at_ms(&vs.at);
@@ -193,26 +267,45 @@ impl Evaluator<'_> {
         for s in raw {
             self.check_timeout()?;
             let mut vals = vec![None; n];
+            let mut hvals: SelectedHists = Vec::new();
             let mut any = false;
-            let mut j = 0usize;
-            for (i, slot) in vals.iter_mut().enumerate() {
+            let (mut j, mut k) = (0usize, 0usize);
+            for i in 0..n {
                 let t = eff(r.ts(i));
                 while j < s.samples.len() && s.samples[j].t <= t {
                     j += 1;
                 }
-                if j == 0 {
+                while k < s.hists.len() && s.hists[k].0 <= t {
+                    k += 1;
+                }
+                let ft = if j > 0 { s.samples[j - 1].t } else { i64::MIN };
+                let ht = if k > 0 { s.hists[k - 1].0 } else { i64::MIN };
+                if j == 0 && k == 0 {
+                    continue;
+                }
+                let min_t = window_start_excl(t, lookback, closed);
+                if k > 0 && ht > ft {
+                    let (pt, h) = &s.hists[k - 1];
+                    if *pt > min_t && !h.is_stale() {
+                        if hvals.is_empty() {
+                            hvals = vec![None; n];
+                        }
+                        hvals[i] = Some((*pt, Box::new(h.clone())));
+                        any = true;
+                        points += 1;
+                    }
                     continue;
                 }
                 let p = s.samples[j - 1];
-                if p.t > window_start_excl(t, lookback, closed) && !stale(p.v) {
-                    *slot = Some((p.t, p.v));
+                if p.t > min_t && !stale(p.v) {
+                    vals[i] = Some((p.t, p.v));
                     any = true;
                     points += 1;
                 }
             }
             self.check_samples(points)?;
             if any {
-                out.push((s.labels, vals));
+                out.push((s.labels, vals, hvals));
             }
         }
         Ok(out)
@@ -252,6 +345,7 @@ impl Evaluator<'_> {
         let mut total = 0usize;
         // Decoded into a reused buffer, then copied out at its exact size.
         let mut buf: Vec<(i64, f64)> = Vec::new();
+        let mut hists_all: Vec<Vec<(i64, FloatHistogram)>> = Vec::new();
         for s in series {
             let mut stale_seen = 0usize;
             buf.clear();
@@ -265,14 +359,20 @@ impl Evaluator<'_> {
                     })
                     .map(|p| (p.t, p.v)),
             );
+            let hs: Vec<(i64, FloatHistogram)> = s
+                .histograms()
+                .filter(|(t, h)| *t > mint_excl && *t <= maxt && !h.is_stale())
+                .collect();
             // The sample limit counts stale markers too, as reading them does.
-            total += buf.len() + stale_seen;
+            total += buf.len() + stale_seen + hs.len();
             self.check_samples(total)?;
-            if !buf.is_empty() {
+            if !buf.is_empty() || !hs.is_empty() {
                 out.push((s.labels().clone(), buf.as_slice().to_vec()));
+                hists_all.push(hs);
             }
         }
         input.series = out;
+        input.hists = hists_all;
         Ok(input)
     }
 }

@@ -5,6 +5,7 @@
 //! does), covering the windows of all outer steps; the resulting points
 //! feed range functions exactly like samples from a range selector.
 
+use pharos_model::histogram::{CounterResetHint, FloatHistogram};
 use pharos_model::Labels;
 
 use super::eval::{Evaluator, Range, Val};
@@ -12,8 +13,8 @@ use super::selectors::RangeInput;
 use super::EvalError;
 use crate::ast::Subquery;
 
-/// A series of points and whether its name is to be removed.
-type Flagged = (Labels, Vec<(i64, f64)>, bool);
+/// A series of points and histogram points, and whether its name is to be removed.
+type Flagged = (Labels, Vec<(i64, f64)>, bool, Vec<(i64, FloatHistogram)>);
 
 impl Evaluator<'_> {
     /// Evaluates a subquery for all steps of `r`.
@@ -67,6 +68,7 @@ impl Evaluator<'_> {
                     .map(|(i, v)| (inner.ts(i), *v))
                     .collect(),
                 false,
+                Vec::new(),
             )],
             Val::Vector(series) => series
                 .into_iter()
@@ -77,9 +79,25 @@ impl Evaluator<'_> {
                         .enumerate()
                         .filter_map(|(i, v)| v.map(|v| (inner.ts(i), v)))
                         .collect::<Vec<_>>();
-                    (s.labels, pts, s.drop_name)
+                    let hs = s
+                        .hvals
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, h)| {
+                            h.map(|mut h| {
+                                // Points of a subquery carry no reliable
+                                // counter-reset information: let consumers
+                                // detect resets themselves.
+                                if h.counter_reset_hint != CounterResetHint::Gauge {
+                                    h.counter_reset_hint = CounterResetHint::Unknown;
+                                }
+                                (inner.ts(i), *h)
+                            })
+                        })
+                        .collect::<Vec<_>>();
+                    (s.labels, pts, s.drop_name, hs)
                 })
-                .filter(|(_, p, _)| !p.is_empty())
+                .filter(|(_, p, _, h)| !p.is_empty() || !h.is_empty())
                 .collect(),
             v => {
                 return Err(EvalError::exec(format!(
@@ -90,7 +108,15 @@ impl Evaluator<'_> {
         };
         all.sort_by(|a, b| a.0.cmp(&b.0));
         input.drops = all.iter().map(|x| x.2).collect();
-        input.series = all.into_iter().map(|(l, p, _)| (l, p)).collect();
+        let mut hists = Vec::with_capacity(all.len());
+        input.series = all
+            .into_iter()
+            .map(|(l, p, _, h)| {
+                hists.push(h);
+                (l, p)
+            })
+            .collect();
+        input.hists = hists;
         Ok(input)
     }
 }

@@ -4,27 +4,45 @@
 //! blocks. Values expand as Prometheus's series-description grammar does:
 //! `a+bxN` / `a-bxN` give N+1 values built by repeated addition, `axN`
 //! repeats `a` N+1 times, `_` is one missing point and `_xN` N of them,
-//! `stale` is the staleness marker. Native histograms (`{{...}}`, with the
-//! same expanders) are recognised and skipped: they become
-//! [`SeqValue::Histogram`] placeholders, because the engine only knows floats.
+//! `stale` is the staleness marker. Native histograms are written
+//! `{{schema:0 sum:5 count:4 buckets:[1 2 1] ...}}` and take the same
+//! expanders: `{{a}}xN` repeats, `{{a}}+{{b}}xN` / `{{a}}-{{b}}xN` build
+//! N+1 values by repeatedly adding (subtracting) `b` with the histogram
+//! `add` (`sub`), as Prometheus's parser does, so the layout of the results
+//! is that of histogram arithmetic.
 
+use pharos_model::histogram::{CounterResetHint, FloatHistogram, Span};
 use pharos_model::{Label, Labels, STALE_NAN};
 
 /// One position of an expanded value sequence.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SeqValue {
     /// `_`: no point at this position.
     Omitted,
     /// A float value (including NaN, ±Inf and the stale marker).
     Float(f64),
-    /// A native histogram value (not modelled; only its position is kept).
-    Histogram,
+    /// A native histogram value.
+    Histogram {
+        h: Box<FloatHistogram>,
+        /// Whether the literal spelled `counter_reset_hint:` (for the
+        /// increments of `{{a}}+{{b}}xN`: whether `b` did). An expected
+        /// histogram's hint is only compared when it was given.
+        hint_set: bool,
+    },
 }
 
 impl SeqValue {
     /// True for [`SeqValue::Histogram`].
     pub fn is_histogram(&self) -> bool {
-        matches!(self, SeqValue::Histogram)
+        matches!(self, SeqValue::Histogram { .. })
+    }
+
+    /// The histogram of a [`SeqValue::Histogram`].
+    pub fn as_histogram(&self) -> Option<&FloatHistogram> {
+        match self {
+            SeqValue::Histogram { h, .. } => Some(h),
+            _ => None,
+        }
     }
 }
 
@@ -246,41 +264,277 @@ pub fn parse_values(s: &str) -> Result<Vec<SeqValue>, String> {
     Ok(out)
 }
 
-/// Skips one `{{...}}` literal at the start of `s`; returns the rest.
-fn skip_histogram(s: &str) -> Result<&str, String> {
-    match s.find("}}") {
-        Some(i) if s.starts_with("{{") => Ok(&s[i + 2..]),
-        _ => Err(format!("unterminated native histogram {s:?}")),
-    }
-}
-
 /// `{{h}}`, `{{h}}xN`, `{{h}}+{{d}}xN`, `{{h}}-{{d}}xN`.
 fn parse_histogram_item<'a>(s: &'a str, out: &mut Vec<SeqValue>) -> Result<&'a str, String> {
-    let rest = skip_histogram(s)?;
-    let (count, rest) = if let Some(r) = rest.strip_prefix(['+', '-']) {
-        let r = skip_histogram(r)?;
+    let (base, base_hint, rest) = parse_histogram_literal(s)?;
+    let start_len = out.len();
+    let rest = if let Some(r) = rest.strip_prefix(['+', '-']) {
+        let add = rest.starts_with('+');
+        let (inc, inc_hint, r) = parse_histogram_literal(r)?;
         let Some(r) = r.strip_prefix('x') else {
             return Err("expected 'x<count>' after a histogram increment".into());
         };
         let (n, r) = take_uint(r)?;
-        (n + 1, r)
+        if n >= MAX_EXPANSION {
+            return Err("expansion count too large".into());
+        }
+        // As in Prometheus, every value carries the increment's "hint set"
+        // flag (the last histogram its parser built).
+        out.push(SeqValue::Histogram {
+            h: Box::new(base.clone()),
+            hint_set: inc_hint,
+        });
+        let mut cur = base;
+        for _ in 0..n {
+            if cur.schema > inc.schema {
+                return Err(format!(
+                    "error combining histograms: cannot merge from schema {} to {}",
+                    inc.schema, cur.schema
+                ));
+            }
+            let mut next = cur.clone();
+            let res = if add { next.add(&inc) } else { next.sub(&inc) };
+            res.map_err(|e| format!("error combining histograms: {e}"))?;
+            out.push(SeqValue::Histogram {
+                h: Box::new(next.clone()),
+                hint_set: inc_hint,
+            });
+            cur = next;
+        }
+        r
     } else if let Some(r) = rest.strip_prefix('x') {
         let (n, r) = take_uint(r)?;
-        (n + 1, r)
+        if n >= MAX_EXPANSION {
+            return Err("expansion count too large".into());
+        }
+        for _ in 0..=n {
+            out.push(SeqValue::Histogram {
+                h: Box::new(base.clone()),
+                hint_set: base_hint,
+            });
+        }
+        r
     } else {
-        (1, rest)
+        out.push(SeqValue::Histogram {
+            h: Box::new(base),
+            hint_set: base_hint,
+        });
+        rest
     };
-    if count > MAX_EXPANSION {
-        return Err("expansion count too large".into());
-    }
     if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        out.truncate(start_len);
         return Err(format!(
             "unexpected {:?} after a histogram",
             first_word(rest)
         ));
     }
-    out.extend(std::iter::repeat_n(SeqValue::Histogram, count as usize));
     Ok(rest)
+}
+
+/// Parses one `{{...}}` literal at the start of `s`: returns the histogram,
+/// whether `counter_reset_hint` was given, and the text after `}}`.
+///
+/// Keys (each at most once): `schema` (integer), `sum`, `count`,
+/// `z_bucket` (numbers, may be signed), `z_bucket_w` (unsigned number),
+/// `buckets`, `n_buckets`, `custom_values` (`[n n ...]`), `offset`,
+/// `n_offset` (integers), `counter_reset_hint`
+/// (`unknown`/`reset`/`not_reset`/`gauge`). The buckets given form one span
+/// starting at the offset (0 by default).
+pub fn parse_histogram_literal(s: &str) -> Result<(FloatHistogram, bool, &str), String> {
+    let Some(body_start) = s.strip_prefix("{{") else {
+        return Err(format!("expected '{{{{' at {:?}", first_word(s)));
+    };
+    let Some(end) = body_start.find("}}") else {
+        return Err(format!("unterminated native histogram {s:?}"));
+    };
+    let body = &body_start[..end];
+    let rest = &body_start[end + 2..];
+    let mut desc = HistDesc::default();
+    let mut r = body.trim_start();
+    while !r.is_empty() {
+        let kend = r
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(r.len());
+        let key = &r[..kend];
+        if key.is_empty() {
+            return Err(format!(
+                "unexpected {:?} in histogram description, expected a key such as buckets:[5 10 7]",
+                first_word(r)
+            ));
+        }
+        let Some(after) = r[kend..].strip_prefix(':') else {
+            return Err(format!(
+                "expected ':' after histogram description key {key:?}"
+            ));
+        };
+        let after_value = match key {
+            "buckets" | "n_buckets" | "custom_values" => {
+                let (list, r2) = parse_bucket_set(after, key)?;
+                let slot = match key {
+                    "buckets" => &mut desc.buckets,
+                    "n_buckets" => &mut desc.n_buckets,
+                    _ => &mut desc.custom_values,
+                };
+                set_once(slot, list, key)?;
+                r2
+            }
+            _ => {
+                let vend = after.find(char::is_whitespace).unwrap_or(after.len());
+                let word = &after[..vend];
+                match key {
+                    "schema" => set_once(&mut desc.schema, hist_int(word, key)?, key)?,
+                    "offset" => set_once(&mut desc.offset, hist_int(word, key)?, key)?,
+                    "n_offset" => set_once(&mut desc.n_offset, hist_int(word, key)?, key)?,
+                    "sum" => set_once(&mut desc.sum, hist_float(word, key, true)?, key)?,
+                    "count" => set_once(&mut desc.count, hist_float(word, key, true)?, key)?,
+                    "z_bucket" => set_once(&mut desc.z_bucket, hist_float(word, key, true)?, key)?,
+                    "z_bucket_w" => {
+                        set_once(&mut desc.z_bucket_w, hist_float(word, key, false)?, key)?
+                    }
+                    "counter_reset_hint" => {
+                        let hint = match word {
+                            "unknown" => CounterResetHint::Unknown,
+                            "reset" => CounterResetHint::CounterReset,
+                            "not_reset" => CounterResetHint::NotCounterReset,
+                            "gauge" => CounterResetHint::Gauge,
+                            other => {
+                                return Err(format!(
+                                    "invalid counter_reset_hint {other:?} (expected unknown, reset, not_reset or gauge)"
+                                ))
+                            }
+                        };
+                        set_once(&mut desc.hint, hint, key)?
+                    }
+                    other => return Err(format!("unknown histogram description key {other:?}")),
+                }
+                &after[vend..]
+            }
+        };
+        if !(after_value.is_empty() || after_value.starts_with(char::is_whitespace)) {
+            return Err(format!(
+                "unexpected {:?} after histogram description key {key:?}",
+                first_word(after_value)
+            ));
+        }
+        r = after_value.trim_start();
+    }
+    let hint_set = desc.hint.is_some();
+    Ok((desc.build(), hint_set, rest))
+}
+
+#[derive(Default)]
+struct HistDesc {
+    schema: Option<i64>,
+    sum: Option<f64>,
+    count: Option<f64>,
+    z_bucket: Option<f64>,
+    z_bucket_w: Option<f64>,
+    buckets: Option<Vec<f64>>,
+    offset: Option<i64>,
+    n_buckets: Option<Vec<f64>>,
+    n_offset: Option<i64>,
+    custom_values: Option<Vec<f64>>,
+    hint: Option<CounterResetHint>,
+}
+
+impl HistDesc {
+    fn build(self) -> FloatHistogram {
+        let spans = |buckets: &[f64], offset: Option<i64>| {
+            if buckets.is_empty() {
+                Vec::new()
+            } else {
+                vec![Span::new(offset.unwrap_or(0) as i32, buckets.len() as u32)]
+            }
+        };
+        let positive_buckets = self.buckets.unwrap_or_default();
+        let negative_buckets = self.n_buckets.unwrap_or_default();
+        FloatHistogram {
+            counter_reset_hint: self.hint.unwrap_or_default(),
+            schema: self.schema.unwrap_or(0) as i32,
+            zero_threshold: self.z_bucket_w.unwrap_or(0.0),
+            zero_count: self.z_bucket.unwrap_or(0.0),
+            count: self.count.unwrap_or(0.0),
+            sum: self.sum.unwrap_or(0.0),
+            positive_spans: spans(&positive_buckets, self.offset),
+            negative_spans: spans(&negative_buckets, self.n_offset),
+            positive_buckets,
+            negative_buckets,
+            custom_values: self.custom_values.unwrap_or_default(),
+        }
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, v: T, key: &str) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("duplicate key \"{key}\" in histogram"));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+/// An integer of a histogram description (`schema`, `offset`, `n_offset`):
+/// decimal digits with an optional `-`.
+fn hist_int(word: &str, key: &str) -> Result<i64, String> {
+    let (neg, digits) = match word.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, word),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "invalid integer {word:?} for histogram key {key:?}"
+        ));
+    }
+    let v: i64 = digits
+        .parse()
+        .map_err(|_| format!("invalid integer {word:?} for histogram key {key:?}"))?;
+    let v = if neg { -v } else { v };
+    if i32::try_from(v).is_err() {
+        return Err(format!(
+            "integer {word:?} out of range for histogram key {key:?}"
+        ));
+    }
+    Ok(v)
+}
+
+/// A number of a histogram description: as in PromQL (integers in any Go
+/// base, floats, `Inf`, `NaN`, or a duration in seconds), optionally signed.
+fn hist_float(word: &str, key: &str, signed: bool) -> Result<f64, String> {
+    let bad = || format!("invalid number {word:?} for histogram key {key:?}");
+    let (neg, body) = match word.as_bytes().first() {
+        Some(b'-') if signed => (true, &word[1..]),
+        Some(b'+') if signed => (false, &word[1..]),
+        _ => (false, word),
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return Err(bad());
+    }
+    let v = match parse_number(body) {
+        Some(v) => v,
+        None => {
+            let d = pharos_model::duration::parse_duration(body).map_err(|_| bad())?;
+            d.as_secs_f64()
+        }
+    };
+    Ok(if neg { -v } else { v })
+}
+
+/// `[n n ...]` right after `key:`; returns the numbers and the rest.
+fn parse_bucket_set<'a>(s: &'a str, key: &str) -> Result<(Vec<f64>, &'a str), String> {
+    let Some(inner) = s.strip_prefix('[') else {
+        return Err(format!(
+            "expected '[' after histogram description key {key:?}"
+        ));
+    };
+    let Some(end) = inner.find(']') else {
+        return Err(format!(
+            "unterminated bucket list for histogram key {key:?}"
+        ));
+    };
+    let list = inner[..end]
+        .split_whitespace()
+        .map(|w| hist_float(w, key, true))
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok((list, &inner[end + 1..]))
 }
 
 fn take_uint(s: &str) -> Result<(u64, &str), String> {
@@ -485,17 +739,91 @@ mod tests {
         }
     }
 
+    fn hist(s: &str) -> (FloatHistogram, bool) {
+        let (h, set, rest) = parse_histogram_literal(s).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+        (h, set)
+    }
+
     #[test]
-    fn histograms_are_skipped_with_positions() {
+    fn histogram_literals() {
+        let (h, set) = hist(
+            "{{schema:1 sum:-5.5 count:4 z_bucket:1 z_bucket_w:0.001 buckets:[1 2 0x1] offset:-2 n_buckets:[ 3 ] n_offset:4 counter_reset_hint:gauge}}",
+        );
+        assert!(set);
+        assert_eq!(h.schema, 1);
+        assert_eq!((h.sum, h.count), (-5.5, 4.0));
+        assert_eq!((h.zero_count, h.zero_threshold), (1.0, 0.001));
+        assert_eq!(h.positive_buckets, vec![1.0, 2.0, 1.0]);
+        assert_eq!(h.positive_spans, vec![Span::new(-2, 3)]);
+        assert_eq!(h.negative_buckets, vec![3.0]);
+        assert_eq!(h.negative_spans, vec![Span::new(4, 1)]);
+        assert_eq!(h.counter_reset_hint, CounterResetHint::Gauge);
+
+        let (h, set) = hist("{{}}");
+        assert!(!set);
+        assert_eq!(h, FloatHistogram::default());
+        assert_eq!(hist("{{ }}").0, FloatHistogram::default());
+
+        let (h, _) = hist("{{schema:-53 sum:1 count:1 custom_values:[5 10] buckets:[1] counter_reset_hint:not_reset}}");
+        assert!(h.uses_custom_buckets());
+        assert_eq!(h.custom_values, vec![5.0, 10.0]);
+        assert_eq!(h.counter_reset_hint, CounterResetHint::NotCounterReset);
+        // An explicit `unknown` counts as set.
+        assert!(hist("{{counter_reset_hint:unknown}}").1);
+        assert_eq!(hist("{{count:Inf sum:NaN}}").0.count, f64::INFINITY);
+        assert!(hist("{{sum:NaN}}").0.sum.is_nan());
+    }
+
+    #[test]
+    fn histogram_literal_errors() {
+        for bad in [
+            "{{schema:1",
+            "{{schema:1 schema:2}}",
+            "{{bogus:1}}",
+            "{{schema:x}}",
+            "{{schema:1.5}}",
+            "{{buckets:1}}",
+            "{{buckets:[1 2}}",
+            "{{counter_reset_hint:maybe}}",
+            "{{sum}}",
+            "{{z_bucket_w:-1}}",
+        ] {
+            assert!(parse_histogram_literal(bad).is_err(), "{bad}");
+        }
+        assert!(parse_values("{{sum:1}}y").is_err());
+        assert!(parse_values("{{sum:1}}+{{sum:1}}").is_err());
+        assert!(parse_values("{{sum:1}}+3x2").is_err());
+    }
+
+    #[test]
+    fn histogram_sequences() {
         let v = parse_values(
             "{{schema:0 sum:5 count:4 buckets:[1 2 1]}} 1 {{}}x2 {{sum:1}}+{{sum:2}}x1 _",
         )
         .unwrap();
         assert_eq!(v.len(), 1 + 1 + 3 + 2 + 1);
-        assert!(v[0].is_histogram());
+        assert_eq!(v[0].as_histogram().map(|h| h.count), Some(4.0));
         assert_eq!(v[1], SeqValue::Float(1.0));
         assert!(v[2..7].iter().all(SeqValue::is_histogram));
         assert_eq!(v[7], SeqValue::Omitted);
+        // `{{a}}+{{b}}xN`: the base, then N sums (histogram addition).
+        assert_eq!(v[5].as_histogram().map(|h| h.sum), Some(1.0));
+        assert_eq!(v[6].as_histogram().map(|h| h.sum), Some(3.0));
+        let v =
+            parse_values("{{sum:1 count:2}}+{{sum:2 count:1 counter_reset_hint:gauge}}x2").unwrap();
+        assert_eq!(v.len(), 3);
+        // Every value carries the increment's "hint set" flag.
+        assert!(v
+            .iter()
+            .all(|x| matches!(x, SeqValue::Histogram { hint_set: true, .. })));
+        let v = parse_values("{{sum:1 counter_reset_hint:reset}}x1").unwrap();
+        assert!(v
+            .iter()
+            .all(|x| matches!(x, SeqValue::Histogram { hint_set: true, .. })));
+        // Combining into a higher schema is refused.
+        let err = parse_values("{{schema:1}}+{{schema:0}}x1").unwrap_err();
+        assert!(err.contains("cannot merge from schema 0 to 1"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use pharos_model::histogram::{FloatHistogram, Span};
 use pharos_model::{is_stale_nan, Labels, Queryable};
 
 use crate::ast::Expr;
@@ -179,23 +180,22 @@ pub fn run_source(backend: &dyn Backend, name: &str, src: &str) -> FileReport {
     for cmd in &file.commands {
         match cmd {
             Command::Clear => storage.clear(),
-            Command::Load(l) => storage.apply_load(l),
+            Command::Load(l) => {
+                if let Err(e) = storage.apply_load(l) {
+                    report.outcomes.push(EvalOutcome {
+                        line: l.line,
+                        expr: String::new(),
+                        failure: Some(format!("error loading data: {e}")),
+                    });
+                }
+            }
             Command::Invalid { line, message } => report.outcomes.push(EvalOutcome {
                 line: *line,
                 expr: String::new(),
                 failure: Some(format!("invalid test block: {message}")),
             }),
             Command::Eval(ev) => {
-                storage.reset_touched();
-                let res = run_eval(backend, &storage, ev);
-                let failure = if storage.touched_histograms() {
-                    Some(match res {
-                        Ok(()) => "query reads native histogram samples, which are not supported yet".to_string(),
-                        Err(e) => format!("query reads native histogram samples, which are not supported yet ({e})"),
-                    })
-                } else {
-                    res.err()
-                };
+                let failure = run_eval(backend, &storage, ev).err();
                 report.outcomes.push(EvalOutcome {
                     line: ev.line,
                     expr: ev.expr.clone(),
@@ -318,19 +318,26 @@ fn run_instant_query(
     if !v2 {
         assert_sorted(m)?;
     }
-    let vec: Vec<VecSample> = m
-        .iter()
-        .filter_map(|s| {
-            s.points
-                .iter()
-                .find(|(pt, _)| *pt == t)
-                .map(|(_, v)| VecSample {
-                    labels: s.labels.clone(),
-                    t,
-                    v: *v,
-                })
-        })
-        .collect();
+    // The point at the middle step of each series: a float or a histogram.
+    let mut vec: Vec<VecSample> = Vec::new();
+    for s in m {
+        if let Some((_, v)) = s.points.iter().find(|(pt, _)| *pt == t) {
+            vec.push(VecSample {
+                labels: s.labels.clone(),
+                t,
+                v: *v,
+                h: None,
+            });
+        }
+        if let Some((_, h)) = s.histograms.iter().find(|(pt, _)| *pt == t) {
+            vec.push(VecSample {
+                labels: s.labels.clone(),
+                t,
+                v: 0.0,
+                h: Some(Box::new(h.clone())),
+            });
+        }
+    }
     let middle = if matches!(res.value, Value::Scalar { .. }) {
         match vec.first() {
             Some(s) => Value::Scalar { t, v: s.v },
@@ -438,9 +445,93 @@ fn find_expected<'a>(ev: &'a Eval, labels: &Labels) -> Option<&'a ExpectedSeries
     expected_series(ev).iter().find(|e| &e.labels == labels)
 }
 
-fn fmt_points(p: &[(i64, f64)]) -> String {
-    let items: Vec<String> = p.iter().map(|(t, v)| format!("{v} @[{t}]")).collect();
-    format!("[{}]", items.join(" "))
+/// The points of a result series, as the reference reports them.
+fn format_series_result(s: &RangeSeries) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let floats: Vec<String> = s
+        .points
+        .iter()
+        .map(|(t, v)| format!("{v} @[{t}]"))
+        .collect();
+    let hists: Vec<String> = s
+        .histograms
+        .iter()
+        .map(|(t, h)| format!("{} @[{t}]", h.test_expression()))
+        .collect();
+    format!(
+        "{} float point{} [{}] and {} histogram point{} [{}]",
+        s.points.len(),
+        plural(s.points.len()),
+        floats.join(" "),
+        s.histograms.len(),
+        plural(s.histograms.len()),
+        hists.join(", ")
+    )
+}
+
+/// The value of an instant-vector sample for reports.
+fn format_sample_value(s: &VecSample) -> String {
+    match &s.h {
+        Some(h) => h.test_expression(),
+        None => s.v.to_string(),
+    }
+}
+
+/// Prometheus's `compareNativeHistogram` on both histograms compacted with
+/// `compact(0)`: the schema and the zero threshold match exactly, counts,
+/// sums and bucket counts within [`EPSILON`], custom bounds exactly, spans
+/// ignoring empty ones. The counter-reset hint only counts when the
+/// expectation spelled one (`hint_set`).
+pub fn histograms_match(exp: &FloatHistogram, got: &FloatHistogram, hint_set: bool) -> bool {
+    let mut exp = exp.clone();
+    exp.compact(0);
+    let mut got = got.clone();
+    got.compact(0);
+    if exp.schema != got.schema
+        || !almost_equal(exp.count, got.count, EPSILON)
+        || !almost_equal(exp.sum, got.sum, EPSILON)
+    {
+        return false;
+    }
+    if exp.uses_custom_buckets() && exp.custom_values != got.custom_values {
+        return false;
+    }
+    if exp.zero_threshold != got.zero_threshold
+        || !almost_equal(exp.zero_count, got.zero_count, EPSILON)
+    {
+        return false;
+    }
+    if !spans_match(&exp.negative_spans, &got.negative_spans)
+        || !buckets_match(&exp.negative_buckets, &got.negative_buckets)
+        || !spans_match(&exp.positive_spans, &got.positive_spans)
+        || !buckets_match(&exp.positive_buckets, &got.positive_buckets)
+    {
+        return false;
+    }
+    !hint_set || exp.counter_reset_hint == got.counter_reset_hint
+}
+
+fn buckets_match(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| almost_equal(*x, *y, EPSILON))
+}
+
+/// Spans equal once zero-length spans are folded into the next span's
+/// offset (trailing empty spans are ignored).
+fn spans_match(a: &[Span], b: &[Span]) -> bool {
+    fn normalize(spans: &[Span]) -> Vec<Span> {
+        let mut out = Vec::new();
+        let mut carry = 0i32;
+        for s in spans {
+            if s.length == 0 {
+                carry += s.offset;
+            } else {
+                out.push(Span::new(s.offset + carry, s.length));
+                carry = 0;
+            }
+        }
+        out
+    }
+    normalize(a) == normalize(b)
 }
 
 /// Compares a result with the expectation. `spec` is (start, end, step)
@@ -461,10 +552,11 @@ fn compare_result(ev: &Eval, value: &Value, spec: (i64, i64, i64)) -> Result<(),
                     return Err(format!(
                         "unexpected metric {} in result, has {}",
                         s.labels,
-                        fmt_points(&s.points)
+                        format_series_result(s)
                     ));
                 };
                 let mut floats = Vec::new();
+                let mut hists = Vec::new();
                 for (i, v) in exp.values.iter().enumerate() {
                     let ts = start.saturating_add((i as i64).saturating_mul(step));
                     if ts > end {
@@ -475,22 +567,18 @@ fn compare_result(ev: &Eval, value: &Value, spec: (i64, i64, i64)) -> Result<(),
                         ));
                     }
                     match v {
-                        SeqValue::Histogram => {
-                            return Err(format!(
-                            "expected native histogram values for {}, which are not supported yet",
-                            exp.labels
-                        ))
-                        }
+                        SeqValue::Histogram { h, hint_set } => hists.push((ts, &**h, *hint_set)),
                         SeqValue::Float(f) => floats.push((ts, *f)),
                         SeqValue::Omitted => {}
                     }
                 }
-                if floats.len() != s.points.len() {
+                if floats.len() != s.points.len() || hists.len() != s.histograms.len() {
                     return Err(format!(
-                        "expected {} float points for {}, but got {}",
+                        "expected {} float points and {} histogram points for {}, but got {}",
                         floats.len(),
+                        hists.len(),
                         exp.labels,
-                        fmt_points(&s.points)
+                        format_series_result(s)
                     ));
                 }
                 for (i, ((et, ev_), (at, av))) in floats.iter().zip(&s.points).enumerate() {
@@ -498,14 +586,34 @@ fn compare_result(ev: &Eval, value: &Value, spec: (i64, i64, i64)) -> Result<(),
                         return Err(format!(
                             "expected float value at index {i} for {} to have timestamp {et}, but it had timestamp {at} (result has {})",
                             exp.labels,
-                            fmt_points(&s.points)
+                            format_series_result(s)
                         ));
                     }
                     if !almost_equal(*av, *ev_, EPSILON) {
                         return Err(format!(
                             "expected float value at index {i} (t={at}) for {} to be {ev_}, but got {av} (result has {})",
                             exp.labels,
-                            fmt_points(&s.points)
+                            format_series_result(s)
+                        ));
+                    }
+                }
+                for (i, ((et, eh, hint_set), (at, ah))) in
+                    hists.iter().zip(&s.histograms).enumerate()
+                {
+                    if et != at {
+                        return Err(format!(
+                            "expected histogram value at index {i} for {} to have timestamp {et}, but it had timestamp {at} (result has {})",
+                            exp.labels,
+                            format_series_result(s)
+                        ));
+                    }
+                    if !histograms_match(eh, ah, *hint_set) {
+                        return Err(format!(
+                            "expected histogram value at index {i} (t={at}) for {} to be {}, but got {} (result has {})",
+                            exp.labels,
+                            eh.test_expression(),
+                            ah.test_expression(),
+                            format_series_result(s)
                         ));
                     }
                 }
@@ -533,7 +641,8 @@ fn compare_result(ev: &Eval, value: &Value, spec: (i64, i64, i64)) -> Result<(),
                 let Some(exp) = find_expected(ev, &s.labels) else {
                     return Err(format!(
                         "unexpected metric {} in result, has value {}",
-                        s.labels, s.v
+                        s.labels,
+                        format_sample_value(s)
                     ));
                 };
                 if ev.is_ordered() && exp.pos != pos + 1 {
@@ -544,26 +653,59 @@ fn compare_result(ev: &Eval, value: &Value, spec: (i64, i64, i64)) -> Result<(),
                         pos + 1
                     ));
                 }
-                let want = match exp.values.first() {
-                    Some(SeqValue::Float(f)) => *f,
-                    Some(SeqValue::Omitted) => 0.0,
-                    Some(SeqValue::Histogram) => {
-                        return Err(format!(
-                            "expected a native histogram for {}, which is not supported yet",
-                            s.labels
-                        ))
-                    }
-                    None => return Err(format!("no expected value given for {}", s.labels)),
+                let Some(want) = exp.values.first() else {
+                    return Err(format!("no expected value given for {}", s.labels));
                 };
-                if !almost_equal(want, s.v, EPSILON) {
-                    return Err(format!("expected {want} for {} but got {}", s.labels, s.v));
+                match (want, &s.h) {
+                    (SeqValue::Histogram { h, hint_set }, Some(got)) => {
+                        if !histograms_match(h, got, *hint_set) {
+                            return Err(format!(
+                                "expected {} for {} but got {}",
+                                h.test_expression(),
+                                s.labels,
+                                got.test_expression()
+                            ));
+                        }
+                    }
+                    (SeqValue::Histogram { h, .. }, None) => {
+                        return Err(format!(
+                            "expected histogram {} for {} but got float value {}",
+                            h.test_expression(),
+                            s.labels,
+                            s.v
+                        ));
+                    }
+                    (want, Some(got)) => {
+                        let want = match want {
+                            SeqValue::Float(f) => f.to_string(),
+                            _ => "_".to_string(),
+                        };
+                        return Err(format!(
+                            "expected float value {want} for {} but got histogram {}",
+                            s.labels,
+                            got.test_expression()
+                        ));
+                    }
+                    (want, None) => {
+                        // `_` expects 0, as the reference's zero value does.
+                        let want = match want {
+                            SeqValue::Float(f) => *f,
+                            _ => 0.0,
+                        };
+                        if !almost_equal(want, s.v, EPSILON) {
+                            return Err(format!(
+                                "expected {want} for {} but got {}",
+                                s.labels, s.v
+                            ));
+                        }
+                    }
                 }
             }
             for e in expected_series(ev) {
                 if !vec.iter().any(|s| s.labels == e.labels) {
                     let got: Vec<String> = vec
                         .iter()
-                        .map(|s| format!("{} {}", s.labels, s.v))
+                        .map(|s| format!("{} {}", s.labels, format_sample_value(s)))
                         .collect();
                     return Err(format!(
                         "expected metric {} not found; result has [{}]",
@@ -615,6 +757,7 @@ mod tests {
             labels: Labels::from_pairs(labels),
             t: 0,
             v,
+            h: None,
         }
     }
 
@@ -675,6 +818,7 @@ mod tests {
             Value::Matrix(vec![RangeSeries {
                 labels: Labels::from_pairs(&[("__name__", "x")]),
                 points,
+                histograms: vec![],
             }])
         };
         let spec = (0, 120_000, 60_000);

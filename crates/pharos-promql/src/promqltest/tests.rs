@@ -95,25 +95,84 @@ eval instant at 2m m
 }
 
 #[test]
-fn histogram_data_is_reported_unsupported() {
-    let r = run(r#"
+fn native_histograms_load_and_compare() {
+    assert_all_pass(
+        r#"
 load 1m
-  h {{schema:0 sum:1 count:1}}x2
-  f 1
+  h {{schema:0 sum:1 count:1 buckets:[1]}}+{{schema:0 sum:1 count:1 buckets:[1]}}x4
+  f 1 2 3
+  mix 1 {{sum:5 count:5}} 3
 
 eval instant at 1m h
+  h {{schema:0 sum:2 count:2 buckets:[2]}}
+
+eval instant at 2m h
+  h {{schema:0 sum:3 count:3 buckets:[3] counter_reset_hint:not_reset}}
+
+eval instant at 0m h
+  h {{schema:0 sum:1 count:1 buckets:[1] counter_reset_hint:unknown}}
+
+eval range from 0 to 2m step 1m h
+  h {{schema:0 sum:1 count:1 buckets:[1]}}+{{schema:0 sum:1 count:1 buckets:[1]}}x2
+
+eval range from 0 to 2m step 1m mix
+  mix 1 {{sum:5 count:5}} 3
 
 eval instant at 1m f
-  f 1
+  f 2
+"#,
+    );
+}
+
+#[test]
+fn native_histogram_mismatches_fail() {
+    let r = run(r#"
+load 1m
+  h {{schema:0 sum:1 count:1 buckets:[1]}}x3
+  f 1 2 3
+
+eval instant at 1m h
+  h {{schema:0 sum:1 count:1 buckets:[2]}}
+
+eval instant at 1m h
+  h {{schema:1 sum:1 count:1 buckets:[1]}}
+
+eval instant at 1m h
+  h 1
+
+eval instant at 1m f
+  f {{sum:2 count:2}}
+
+eval instant at 1m h
+  h {{schema:0 sum:1 count:1 buckets:[1] counter_reset_hint:reset}}
+
+eval range from 0 to 1m step 1m h
+  h {{schema:0 sum:1 count:1 buckets:[1]}} 1
+
+eval range from 0 to 1m step 1m h
+  h {{schema:0 sum:1 count:1 buckets:[1]}}
+"#);
+    assert_eq!(r.total(), 7);
+    assert_eq!(r.passed(), 0, "{:?}", r.outcomes);
+    let why = r.outcomes[0].failure.clone().unwrap_or_default();
+    assert!(
+        why.contains("{{"),
+        "mismatches are reported as histograms: {why}"
+    );
+}
+
+#[test]
+fn load_failures_are_reported() {
+    let r = run(r#"
+load_with_nhcb 1m
+  m_bucket{le="1"} 5
+  m_bucket{le="2"} 3
+
+eval instant at 0 m_bucket
 "#);
     assert_eq!(r.total(), 2);
-    assert_eq!(r.passed(), 1);
-    let why = r
-        .failures()
-        .next()
-        .and_then(|f| f.failure.clone())
-        .unwrap_or_default();
-    assert!(why.contains("native histogram"), "{why}");
+    let why = r.outcomes[0].failure.clone().unwrap_or_default();
+    assert!(why.contains("error loading data"), "{why}");
 }
 
 /// Runs `src` with Prometheus 2.42's semantics and runner.

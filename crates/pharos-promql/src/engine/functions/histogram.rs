@@ -10,7 +10,7 @@ use pharos_model::Labels;
 use super::super::aggregate::{expr_pos, go_g, pos_suffix};
 use super::super::eval::{Collector, Evaluator, Range, SeriesV, Val};
 use super::super::EvalError;
-use super::arg;
+use super::{arg, native};
 use crate::ast::{Call, Expr};
 
 const SMALL_DELTA: f64 = 1e-12;
@@ -216,7 +216,82 @@ impl Classic {
     }
 }
 
+/// What a native histogram function computes at one step.
+enum NativeOp<'a> {
+    Quantile(f64),
+    Quantiles(&'a [Vec<f64>], &'a str),
+    Fraction(f64, f64),
+}
+
 impl Evaluator<'_> {
+    /// Evaluates the native histograms of step `i` (`cl.load_step(i)` done):
+    /// a native histogram whose labels equal a classic bucket group's at
+    /// the same step conflicts with it, and both are dropped with a warning.
+    fn native_step(
+        &mut self,
+        cl: &mut Classic,
+        i: usize,
+        op: NativeOp<'_>,
+        col: &mut Collector,
+    ) -> Result<(), EvalError> {
+        for si in 0..cl.v.len() {
+            let Some(h) = cl.v[si].h(i) else { continue };
+            let labels = &cl.v[si].labels;
+            if let Some(g) = cl.glabels.iter().position(|g| g == labels) {
+                if !cl.buckets[g].is_empty() {
+                    cl.buckets[g].clear();
+                    let name = labels.metric_name().unwrap_or("").to_string();
+                    self.warn(format!(
+                        "PromQL warning: vector contains a mix of classic and native histograms for metric name {:?} {}",
+                        name, cl.vpos
+                    ));
+                    continue;
+                }
+            }
+            let name = labels.metric_name().unwrap_or("").to_string();
+            let mut nan_note = None;
+            let labels = labels.clone();
+            match op {
+                NativeOp::Quantile(q) => {
+                    let (v, note) = native::histogram_quantile(q, h);
+                    nan_note = note;
+                    col.add_flag(labels, true, i, v)?;
+                }
+                NativeOp::Quantiles(qs, label) => {
+                    let h = h.clone();
+                    for q in qs {
+                        let (v, note) = native::histogram_quantile(q[i], &h);
+                        nan_note = nan_note.or(note);
+                        let mut b = labels.builder();
+                        b.set(label, &quantile_label(q[i]));
+                        col.add_flag(b.build(), true, i, v)?;
+                    }
+                }
+                NativeOp::Fraction(lo, hi) => {
+                    let (v, nan) = native::histogram_fraction(lo, hi, h);
+                    col.add_flag(labels, true, i, v)?;
+                    if nan {
+                        self.info(format!(
+                            "PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions for metric name {:?} {}",
+                            name, cl.vpos
+                        ));
+                    }
+                }
+            }
+            if let Some(note) = nan_note {
+                let what = match note {
+                    native::NanObservations::SkewedHigher => "result is skewed higher",
+                    native::NanObservations::ResultNaN => "result is NaN",
+                };
+                self.info(format!(
+                    "PromQL info: input to histogram_quantile has NaN observations, {what} for metric name {:?} {}",
+                    name, cl.vpos
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn classic_input(&mut self, vexpr: &Expr, r: Range) -> Result<Classic, EvalError> {
         let v = self.eval_vector(vexpr, r)?;
         let vpos = pos_suffix(expr_pos(vexpr));
@@ -225,6 +300,11 @@ impl Evaluator<'_> {
         let mut gname: Vec<String> = Vec::new();
         let mut meta: Vec<Option<(usize, f64)>> = Vec::with_capacity(v.len());
         for s in &v {
+            if s.vals.iter().all(Option::is_none) {
+                // Only native histograms: not a classic bucket series.
+                meta.push(None);
+                continue;
+            }
             let le = s.labels.get("le").unwrap_or("");
             let Ok(ub) = le.trim().parse::<f64>() else {
                 self.warn(format!(
@@ -284,8 +364,12 @@ impl Evaluator<'_> {
         for (i, &qi) in q.iter().enumerate().take(n) {
             self.check_timeout()?;
             cl.load_step(i);
+            self.native_step(&mut cl, i, NativeOp::Quantile(qi), &mut col)?;
             for k in 0..cl.order.len() {
                 let g = cl.order[k];
+                if cl.buckets[g].is_empty() {
+                    continue;
+                }
                 let (res, forced) = bucket_quantile(qi, &mut cl.buckets[g]);
                 if forced {
                     self.info_forced(&cl, g);
@@ -313,8 +397,12 @@ impl Evaluator<'_> {
         for i in 0..n {
             self.check_timeout()?;
             cl.load_step(i);
+            self.native_step(&mut cl, i, NativeOp::Quantiles(&qs, &label), &mut col)?;
             for k in 0..cl.order.len() {
                 let g = cl.order[k];
+                if cl.buckets[g].is_empty() {
+                    continue;
+                }
                 let mut forced_any = false;
                 for q in &qs {
                     scratch.clear();
@@ -343,8 +431,12 @@ impl Evaluator<'_> {
         for i in 0..n {
             self.check_timeout()?;
             cl.load_step(i);
+            self.native_step(&mut cl, i, NativeOp::Fraction(lower[i], upper[i]), &mut col)?;
             for k in 0..cl.order.len() {
                 let g = cl.order[k];
+                if cl.buckets[g].is_empty() {
+                    continue;
+                }
                 let res = bucket_fraction(lower[i], upper[i], &mut cl.buckets[g]);
                 col.add_flag(cl.glabels[g].clone(), true, i, res)?;
             }

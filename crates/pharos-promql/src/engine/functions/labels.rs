@@ -54,9 +54,9 @@ impl Evaluator<'_> {
                 None => s.labels.clone(),
             };
             let drop = s.drop_name && dst != METRIC_NAME;
-            for (i, x) in s.vals.iter().enumerate() {
-                if let Some(x) = x {
-                    col.add_flag(labels.clone(), drop, i, *x)?;
+            for i in 0..s.vals.len() {
+                if let Some(p) = s.get(i) {
+                    col.add_po(&labels, drop, i, p.to_owned())?;
                 }
             }
         }
@@ -94,9 +94,9 @@ impl Evaluator<'_> {
             b.set(&dst, &joined);
             let labels = b.build();
             let drop = s.drop_name && dst != METRIC_NAME;
-            for (i, x) in s.vals.iter().enumerate() {
-                if let Some(x) = x {
-                    col.add_flag(labels.clone(), drop, i, *x)?;
+            for i in 0..s.vals.len() {
+                if let Some(p) = s.get(i) {
+                    col.add_po(&labels, drop, i, p.to_owned())?;
                 }
             }
         }

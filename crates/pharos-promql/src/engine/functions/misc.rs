@@ -1,14 +1,15 @@
 //! `absent`, `absent_over_time`, `timestamp`, the sort functions, and the
-//! native-histogram functions (not supported: they find no histograms).
+//! native-histogram accessors (`histogram_count`, `histogram_sum`, ...).
 
 use std::cmp::Ordering;
 
+use pharos_model::histogram::FloatHistogram;
 use pharos_model::{Labels, LabelsBuilder, MatchOp, Matcher, METRIC_NAME};
 
 use super::super::aggregate::pos_suffix;
 use super::super::eval::{unparen, Collector, Evaluator, Range, SeriesV, Val};
 use super::super::EvalError;
-use super::arg;
+use super::{arg, native};
 use crate::ast::{Call, Expr};
 
 /// Labels of `absent`'s output: the equality matchers of the selector.
@@ -75,7 +76,7 @@ impl Evaluator<'_> {
         let v = self.eval_vector(e, r)?;
         let n = r.len();
         let vals: Vec<Option<f64>> = (0..n)
-            .map(|i| (!v.iter().any(|s| s.vals[i].is_some())).then_some(1.0))
+            .map(|i| (!v.iter().any(|s| s.present(i))).then_some(1.0))
             .collect();
         Ok(absent_result(absent_labels(e), vals))
     }
@@ -86,7 +87,7 @@ impl Evaluator<'_> {
         let n = r.len();
         let mut present = vec![false; n];
         for idx in 0..input.series.len() {
-            input.for_each_window(idx, r, |i, _| {
+            input.for_each_window_mixed(idx, r, |i, _, _| {
                 present[i] = true;
                 Ok(())
             })?;
@@ -99,12 +100,15 @@ impl Evaluator<'_> {
         let e = arg(c, 0)?;
         let n = r.len();
         if let Expr::Vector(vs) = unparen(e) {
-            let sel = self.eval_vector_selector(vs, r)?;
+            let sel = self.eval_vector_selector_mixed(vs, r)?;
             let mut col = Collector::new(n);
-            for (labels, vals) in sel {
+            for (labels, vals, hvals) in sel {
                 for (i, p) in vals.iter().enumerate() {
-                    if let Some((t, _)) = p {
-                        col.add_flag(labels.clone(), true, i, *t as f64 / 1000.0)?;
+                    let t = p
+                        .map(|(t, _)| t)
+                        .or_else(|| hvals.get(i).and_then(|h| h.as_ref()).map(|(t, _)| *t));
+                    if let Some(t) = t {
+                        col.add_flag(labels.clone(), true, i, t as f64 / 1000.0)?;
                     }
                 }
             }
@@ -128,6 +132,8 @@ impl Evaluator<'_> {
         let val = |s: &SeriesV| s.vals[0].unwrap_or(f64::NAN);
         match c.name.as_str() {
             "sort" | "sort_desc" => {
+                // Histogram samples are dropped by the value sorts.
+                v.retain(|s| s.vals[0].is_some());
                 let desc = c.name == "sort_desc";
                 v.sort_by(|a, b| {
                     let (x, y) = (val(a), val(b));
@@ -168,14 +174,31 @@ impl Evaluator<'_> {
         Ok(Val::Vector(v))
     }
 
-    /// Native-histogram functions: with float-only storage there is nothing to compute.
+    /// `histogram_count|sum|avg|stddev|stdvar(v)`: a float per native
+    /// histogram sample; float samples are ignored.
     pub(crate) fn native_histogram_call(&mut self, c: &Call, r: Range) -> Result<Val, EvalError> {
-        for a in &c.args {
-            if !matches!(unparen(a), Expr::Number(..)) {
-                let _ = self.eval(a, r)?;
-            }
-        }
-        Ok(Val::Vector(Vec::new()))
+        let v = self.eval_vector(arg(c, 0)?, r)?;
+        let f: fn(&FloatHistogram) -> f64 = match c.name.as_str() {
+            "histogram_count" => |h| h.count,
+            "histogram_sum" => |h| h.sum,
+            "histogram_avg" => |h| h.sum / h.count,
+            "histogram_stddev" => native::histogram_stddev,
+            _ => native::histogram_stdvar,
+        };
+        let out = v
+            .into_iter()
+            .filter(SeriesV::has_histograms)
+            .map(|s| {
+                let vals = (0..s.vals.len()).map(|i| s.h(i).map(f)).collect();
+                SeriesV {
+                    labels: s.labels,
+                    vals,
+                    hvals: Vec::new(),
+                    drop_name: true,
+                }
+            })
+            .collect();
+        Ok(Val::Vector(out))
     }
 }
 

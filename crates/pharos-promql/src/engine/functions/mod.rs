@@ -1,19 +1,22 @@
 //! Function calls: dispatch by name to element-wise functions, range
 //! functions (a window of samples per step), and the special ones.
 
+pub(crate) mod hist_range;
 pub(crate) mod histogram;
 pub(crate) mod info;
 pub(crate) mod labels;
 pub(crate) mod math;
 pub(crate) mod misc;
+pub(crate) mod native;
 pub(crate) mod over_time;
 pub(crate) mod rate;
 pub(crate) mod time;
 
+use pharos_model::histogram::FloatHistogram;
 use pharos_model::Labels;
 
 use super::aggregate::{expr_pos, go_g, pos_suffix};
-use super::eval::{unparen, Collector, Evaluator, Range, SeriesV, Val};
+use super::eval::{unparen, Collector, Evaluator, Po, Range, SeriesV, Val};
 use super::selectors::RangeInput;
 use super::EvalError;
 use crate::ast::{Call, Expr};
@@ -28,6 +31,147 @@ pub(crate) struct Win {
     /// Inclusive end of the window.
     pub end: i64,
     pub range_ms: i64,
+}
+
+/// The position of the range argument of a range function.
+fn range_arg_of(name: &str) -> Option<usize> {
+    Some(match name {
+        "quantile_over_time" => 1,
+        "rate"
+        | "increase"
+        | "delta"
+        | "irate"
+        | "idelta"
+        | "deriv"
+        | "resets"
+        | "changes"
+        | "predict_linear"
+        | "sum_over_time"
+        | "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "count_over_time"
+        | "present_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_min_over_time"
+        | "stdvar_over_time"
+        | "stddev_over_time"
+        | "mad_over_time"
+        | "holt_winters"
+        | "double_exponential_smoothing"
+        | "absent_over_time" => 0,
+        _ => return None,
+    })
+}
+
+impl Evaluator<'_> {
+    /// Evaluates the range functions that take native histograms into
+    /// account; `None` for the float-only ones.
+    fn hist_range_call(
+        &mut self,
+        c: &Call,
+        r: Range,
+        marg: usize,
+        input: &RangeInput,
+    ) -> Result<Option<Val>, EvalError> {
+        let name = c.name.as_str();
+        let v = match name {
+            "rate" | "increase" | "delta" => {
+                let (counter, is_rate) = (name != "delta", name == "rate");
+                self.range_call_mixed(c, input, r, marg, false, |w, m, fl, hs, notes| {
+                    hist_range::rate(w, m, fl, hs, counter, is_rate, notes)
+                })?
+            }
+            "irate" | "idelta" => {
+                let is_rate = name == "irate";
+                self.range_call_mixed(c, input, r, marg, false, |_, m, fl, hs, notes| {
+                    hist_range::instant(m, fl, hs, is_rate, notes)
+                })?
+            }
+            "sum_over_time" | "avg_over_time" => {
+                let avg = name == "avg_over_time";
+                self.range_call_mixed(c, input, r, marg, false, |_, m, fl, hs, notes| {
+                    hist_range::sum_avg(m, fl, hs, avg, notes)
+                })?
+            }
+            "count_over_time" => {
+                self.range_call_mixed(c, input, r, marg, false, |_, _, fl, hs, _| {
+                    Some(Po::F((fl.len() + hs.len()) as f64))
+                })?
+            }
+            "present_over_time" => {
+                self.range_call_mixed(c, input, r, marg, false, |_, _, _, _, _| Some(Po::F(1.0)))?
+            }
+            "last_over_time" | "first_over_time" => {
+                let first = name == "first_over_time";
+                self.range_call_mixed(c, input, r, marg, true, |_, _, fl, hs, _| {
+                    hist_range::select(fl, hs, first).map(|p| p.1)
+                })?
+            }
+            "ts_of_last_over_time" | "ts_of_first_over_time" => {
+                let first = name == "ts_of_first_over_time";
+                self.range_call_mixed(c, input, r, marg, false, |_, _, fl, hs, _| {
+                    hist_range::select(fl, hs, first).map(|p| Po::F(p.0 as f64 / 1000.0))
+                })?
+            }
+            "resets" => self.range_call_mixed(c, input, r, marg, false, |_, _, fl, hs, _| {
+                Some(Po::F(hist_range::resets(fl, hs)))
+            })?,
+            "changes" => self.range_call_mixed(c, input, r, marg, false, |_, _, fl, hs, _| {
+                Some(Po::F(hist_range::changes(fl, hs)))
+            })?,
+            _ => return Ok(None),
+        };
+        Ok(Some(v))
+    }
+
+    /// Drops the histograms of a float-only function's input, with
+    /// Prometheus's info for windows that held both kinds.
+    fn ignore_histograms(&mut self, c: &Call, marg: usize, input: &mut RangeInput, r: Range) {
+        let mut mixed: Vec<String> = Vec::new();
+        for idx in 0..input.series.len() {
+            if input.hists_of(idx).is_empty() || input.series[idx].1.is_empty() {
+                continue;
+            }
+            let name = input.series[idx].0.metric_name().unwrap_or("").to_string();
+            let _ = input.for_each_window_mixed(idx, r, |_, fl, hs| {
+                if !fl.is_empty() && !hs.is_empty() && !mixed.contains(&name) {
+                    mixed.push(name.clone());
+                }
+                Ok(())
+            });
+        }
+        if let Some(a) = c.args.get(marg) {
+            let pos = pos_suffix(expr_pos(a));
+            for name in mixed {
+                self.info(format!(
+                    "PromQL info: ignored histograms in a range containing both floats and histograms for metric name {name:?} {pos}"
+                ));
+            }
+        }
+        input.hists.clear();
+    }
+}
+
+/// Annotations gathered while evaluating windows: `(is_warning, text)`.
+#[derive(Default)]
+pub(crate) struct Notes(pub Vec<(bool, String)>);
+
+impl Notes {
+    pub fn warn(&mut self, msg: String) {
+        if !self.0.iter().any(|(_, m)| *m == msg) {
+            self.0.push((true, msg));
+        }
+    }
+    pub fn info(&mut self, msg: String) {
+        if !self.0.iter().any(|(_, m)| *m == msg) {
+            self.0.push((false, msg));
+        }
+    }
 }
 
 /// Argument `i` of a call, or an error naming the function.
@@ -45,6 +189,11 @@ pub(crate) fn arg(c: &Call, i: usize) -> Result<&Expr, EvalError> {
 impl Evaluator<'_> {
     /// The series of a range argument (range selector or subquery).
     pub(crate) fn range_input(&mut self, e: &Expr, r: Range) -> Result<RangeInput, EvalError> {
+        if let Some((key, input)) = self.pending_range.take() {
+            if key == e as *const Expr as usize {
+                return Ok(input);
+            }
+        }
         match unparen(e) {
             Expr::Matrix(ms) => self.select_range(ms, r),
             Expr::Subquery(sq) => self.eval_subquery(sq, r),
@@ -96,6 +245,59 @@ impl Evaluator<'_> {
         Ok(Val::Vector(col.finish()))
     }
 
+    /// Like [`Evaluator::range_call`] for an input that holds native
+    /// histograms: `f` sees the float and the histogram points of each
+    /// window and may answer with either; annotations it pushes to `notes`
+    /// as `(is_warning, text)` get the range argument's position.
+    pub(crate) fn range_call_mixed(
+        &mut self,
+        c: &Call,
+        input: &RangeInput,
+        r: Range,
+        marg: usize,
+        keep_name: bool,
+        mut f: impl FnMut(&Win, &str, &[(i64, f64)], &[(i64, FloatHistogram)], &mut Notes) -> Option<Po>,
+    ) -> Result<Val, EvalError> {
+        let n = r.len();
+        let mut col = Collector::new(n);
+        let mut notes = Notes::default();
+        for idx in 0..input.series.len() {
+            self.check_timeout()?;
+            let drop = !keep_name || input.drops.get(idx).copied().unwrap_or(false);
+            let labels = &input.series[idx].0;
+            let name = labels.metric_name().unwrap_or("");
+            let mut out: Vec<(usize, Po)> = Vec::new();
+            input.for_each_window_mixed(idx, r, |i, fl, hs| {
+                let ts = r.ts(i);
+                let end = input.window_end(ts);
+                let win = Win {
+                    step: i,
+                    ts,
+                    start: end - input.range_ms,
+                    end,
+                    range_ms: input.range_ms,
+                };
+                if let Some(p) = f(&win, name, fl, hs, &mut notes) {
+                    out.push((i, p));
+                }
+                Ok(())
+            })?;
+            for (i, p) in out {
+                col.add_po(labels, drop, i, p)?;
+            }
+        }
+        let pos = pos_suffix(expr_pos(arg(c, marg)?));
+        for (warn, msg) in notes.0 {
+            let msg = format!("{msg} {pos}");
+            if warn {
+                self.warn(msg);
+            } else {
+                self.info(msg);
+            }
+        }
+        Ok(Val::Vector(col.finish()))
+    }
+
     /// Maps every sample of an instant vector; `f(step, value)`.
     pub(crate) fn map_vector(
         &mut self,
@@ -115,6 +317,7 @@ impl Evaluator<'_> {
                     .map(|(i, x)| x.and_then(|x| f(i, x)))
                     .collect(),
                 labels: s.labels,
+                hvals: Vec::new(),
                 drop_name: s.drop_name || drop_name,
             })
             .collect();
@@ -142,6 +345,22 @@ impl Evaluator<'_> {
         }
         let n = r.len();
         let name = c.name.as_str();
+        if let Some(marg) = range_arg_of(name) {
+            let e = arg(c, marg)?;
+            if matches!(unparen(e), Expr::Matrix(_) | Expr::Subquery(_)) {
+                let mut input = self.range_input(e, r)?;
+                if input.hists.iter().any(|h| !h.is_empty()) {
+                    if let Some(v) = self.hist_range_call(c, r, marg, &input)? {
+                        return Ok(v);
+                    }
+                    // A float-only function: histograms are ignored.
+                    if name != "absent_over_time" {
+                        self.ignore_histograms(c, marg, &mut input, r);
+                    }
+                }
+                self.pending_range = Some((e as *const Expr as usize, input));
+            }
+        }
         if let Some(f) = math::unary_math(name) {
             let v = self.eval_vector(arg(c, 0)?, r)?;
             return self.map_vector(v, n, true, |_, x| Some(f(x)));
