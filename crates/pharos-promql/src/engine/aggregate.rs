@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use pharos_model::histogram::FloatHistogram;
+use pharos_model::histogram::{CounterResetHint, FloatHistogram};
 use pharos_model::{is_valid_label_name, Labels, LabelsBuilder, METRIC_NAME};
 
 use super::eval::{Collector, Evaluator, Po, Pv, Range, Val};
@@ -303,7 +303,14 @@ impl Evaluator<'_> {
                             self.info(msg);
                         }
                     }
-                    if let Some(h) = out.value {
+                    if let Some(mut h) = out.value {
+                        // A gauge among the inputs makes the result a gauge.
+                        if hs
+                            .iter()
+                            .any(|h| h.counter_reset_hint == CounterResetHint::Gauge)
+                        {
+                            h.counter_reset_hint = CounterResetHint::Gauge;
+                        }
                         c.add_po(&glabels[g], st.drop, i, Po::H(Box::new(h)))?;
                     }
                     continue;
