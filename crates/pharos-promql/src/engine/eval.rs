@@ -173,24 +173,24 @@ impl Collector {
         }
     }
 
-    /// Adds an owned point (float or histogram) of `labels` at step `i`.
-    pub fn add_po(
-        &mut self,
-        labels: &Labels,
-        drop: bool,
-        i: usize,
-        p: Po,
-    ) -> Result<(), EvalError> {
-        let idx = match self.index.get(labels) {
+    /// Index of the output series of `labels`, created if new.
+    fn series_index(&mut self, labels: &Labels) -> usize {
+        match self.index.get(labels) {
             Some(&idx) => idx,
-            None => {
-                let idx = self.out.len();
-                self.index.insert(labels.clone(), idx);
-                self.out
-                    .push(SeriesV::new(labels.clone(), vec![None; self.n]));
-                idx
-            }
-        };
+            None => self.insert_series(labels.clone()),
+        }
+    }
+
+    /// Starts a new output series.
+    fn insert_series(&mut self, labels: Labels) -> usize {
+        let idx = self.out.len();
+        self.index.insert(labels.clone(), idx);
+        self.out.push(SeriesV::new(labels, vec![None; self.n]));
+        idx
+    }
+
+    /// Sets step `i` of output series `idx`; a second value at a step is an error.
+    fn put(&mut self, idx: usize, drop: bool, i: usize, p: Po) -> Result<(), EvalError> {
         let s = &mut self.out[idx];
         if drop {
             s.drop_name = true;
@@ -201,6 +201,18 @@ impl Collector {
         s.set(i, p);
         self.points += 1;
         Ok(())
+    }
+
+    /// Adds an owned point (float or histogram) of `labels` at step `i`.
+    pub fn add_po(
+        &mut self,
+        labels: &Labels,
+        drop: bool,
+        i: usize,
+        p: Po,
+    ) -> Result<(), EvalError> {
+        let idx = self.series_index(labels);
+        self.put(idx, drop, i, p)
     }
 
     /// Adds the value of `labels` at step `i`; a second value at the same step is an error.
@@ -218,23 +230,9 @@ impl Collector {
     ) -> Result<(), EvalError> {
         let idx = match self.index.get(&labels) {
             Some(&idx) => idx,
-            None => {
-                let idx = self.out.len();
-                self.index.insert(labels.clone(), idx);
-                self.out.push(SeriesV::new(labels, vec![None; self.n]));
-                idx
-            }
+            None => self.insert_series(labels),
         };
-        if drop {
-            self.out[idx].drop_name = true;
-        }
-        let s = &mut self.out[idx];
-        if s.present(i) {
-            return Err(EvalError::exec(DUP_LABELSET));
-        }
-        s.vals[i] = Some(v);
-        self.points += 1;
-        Ok(())
+        self.put(idx, drop, i, Po::F(v))
     }
 
     /// Like [`Collector::add_flag`], cloning `labels` only for a new series.
@@ -245,26 +243,7 @@ impl Collector {
         i: usize,
         v: f64,
     ) -> Result<(), EvalError> {
-        let idx = match self.index.get(labels) {
-            Some(&idx) => idx,
-            None => {
-                let idx = self.out.len();
-                self.index.insert(labels.clone(), idx);
-                self.out
-                    .push(SeriesV::new(labels.clone(), vec![None; self.n]));
-                idx
-            }
-        };
-        if drop {
-            self.out[idx].drop_name = true;
-        }
-        let s = &mut self.out[idx];
-        if s.present(i) {
-            return Err(EvalError::exec(DUP_LABELSET));
-        }
-        s.vals[i] = Some(v);
-        self.points += 1;
-        Ok(())
+        self.add_po(labels, drop, i, Po::F(v))
     }
 
     /// Adds the values of `labels` at several steps with one label-set lookup;
@@ -281,23 +260,10 @@ impl Collector {
         }
         let idx = match self.index.get(&labels) {
             Some(&idx) => idx,
-            None => {
-                let idx = self.out.len();
-                self.index.insert(labels.clone(), idx);
-                self.out.push(SeriesV::new(labels, vec![None; self.n]));
-                idx
-            }
+            None => self.insert_series(labels),
         };
-        let series = &mut self.out[idx];
-        if drop {
-            series.drop_name = true;
-        }
         for (i, v) in pts {
-            if series.present(i) {
-                return Err(EvalError::exec(DUP_LABELSET));
-            }
-            series.vals[i] = Some(v);
-            self.points += 1;
+            self.put(idx, drop, i, Po::F(v))?;
         }
         Ok(())
     }
