@@ -27,7 +27,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pharos_model::histogram::{CounterResetHint, FloatHistogram, Span, CUSTOM_BUCKETS_SCHEMA};
+use pharos_model::histogram::{
+    BucketIter, CounterResetHint, FloatHistogram, Span, CUSTOM_BUCKETS_SCHEMA,
+};
 use pharos_model::{
     is_stale_nan, Labels, Matcher, Querier, Queryable, Sample, Series, StorageError, STALE_NAN,
 };
@@ -288,17 +290,9 @@ fn appendable(c: &HistChunk, h: &FloatHistogram) -> Appendable {
     if h.zero_count < a.zero_count {
         return Appendable::CounterReset;
     }
-    if bucket_reset(
-        &a.positive_spans,
-        &a.positive_buckets,
-        &h.positive_spans,
-        &h.positive_buckets,
-    ) || bucket_reset(
-        &a.negative_spans,
-        &a.negative_buckets,
-        &h.negative_spans,
-        &h.negative_buckets,
-    ) {
+    if bucket_reset(a.positive_buckets(), h.positive_buckets())
+        || bucket_reset(a.negative_buckets(), h.negative_buckets())
+    {
         return Appendable::CounterReset;
     }
     Appendable::Ok
@@ -322,45 +316,15 @@ fn appendable_gauge(c: &HistChunk, h: &FloatHistogram) -> bool {
     !(h.schema == CUSTOM_BUCKETS_SCHEMA && h.custom_values != a.custom_values)
 }
 
-/// Absolute bucket indexes and counts described by spans: the first
-/// span's offset is the index of its first bucket, later offsets are gaps.
-fn indexed_buckets(spans: &[Span], counts: &[f64]) -> Vec<(i64, f64)> {
-    let mut out = Vec::with_capacity(counts.len());
-    let mut idx: i64 = 0;
-    let mut k = 0usize;
-    for s in spans {
-        idx += i64::from(s.offset);
-        for _ in 0..s.length {
-            if let Some(c) = counts.get(k) {
-                out.push((idx, *c));
-            }
-            k += 1;
-            idx += 1;
-        }
-    }
-    out
-}
-
-/// Whether going from buckets `a` to buckets `b` is a counter reset: a
-/// bucket of `a` in use is missing from `b`, or its count went down
-/// (`expandFloatSpansAndBuckets`).
-fn bucket_reset(a_spans: &[Span], a: &[f64], b_spans: &[Span], b: &[f64]) -> bool {
-    let bmap: BTreeMap<i64, f64> = indexed_buckets(b_spans, b).into_iter().collect();
-    for (i, ac) in indexed_buckets(a_spans, a) {
-        match bmap.get(&i) {
-            Some(bc) => {
-                if ac > *bc {
-                    return true;
-                }
-            }
-            None => {
-                if ac != 0.0 {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+/// Whether going from buckets `a` to buckets `b` (one side of two histograms
+/// of the same schema) is a counter reset: a bucket of `a` in use is missing
+/// from `b`, or its count went down (`expandFloatSpansAndBuckets`).
+fn bucket_reset(a: BucketIter<'_>, b: BucketIter<'_>) -> bool {
+    let bmap: BTreeMap<i32, f64> = b.map(|bk| (bk.index, bk.count)).collect();
+    a.into_iter().any(|ak| match bmap.get(&ak.index) {
+        Some(bc) => ak.count > *bc,
+        None => ak.count != 0.0,
+    })
 }
 
 /// Collects the classic histogram samples of one base series at one time,
