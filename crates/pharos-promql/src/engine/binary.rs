@@ -286,10 +286,7 @@ fn incompatible_msg(op: BinaryOp, l: &str, r: &str) -> String {
 
 /// Prometheus's warning for exponential and custom bucket histograms combined.
 pub(crate) fn mixed_schemas_msg(labels: &Labels) -> String {
-    format!(
-        "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {:?}",
-        labels.metric_name().unwrap_or("")
-    )
+    native::HistNote::MixedExponentialCustom.message(labels.metric_name().unwrap_or(""))
 }
 
 impl<'b> PairCtx<'_, 'b> {

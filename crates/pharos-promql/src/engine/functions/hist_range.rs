@@ -24,8 +24,8 @@ fn take(out: native::HistOutcome, name: &str, notes: &mut Notes) -> Option<Float
     out.value
 }
 
-pub(crate) fn mixed_msg(name: &str) -> String {
-    format!("PromQL warning: encountered a mix of histograms and floats for metric name {name:?}")
+fn mixed_msg(name: &str) -> String {
+    native::HistNote::MixedFloatsHistograms.message(name)
 }
 
 /// `rate` / `increase` / `delta` of a window (Prometheus's `extrapolatedRate`).

@@ -96,7 +96,6 @@ pub(crate) enum HistNote {
     /// Warning: "encountered a mix of histograms and floats for metric name %q"
     /// (comes with no result). Never produced by this module's functions, which
     /// only see histograms: the caller checks for floats in the range.
-    #[allow(dead_code)]
     MixedFloatsHistograms,
     /// Info: "mismatched custom buckets were reconciled during {op}" (no metric name).
     MismatchedCustomBuckets(HistOp),
