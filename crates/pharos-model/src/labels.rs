@@ -5,6 +5,7 @@
 //! names and values against Prometheus's rules is [`Labels::validate`].
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The label holding the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -19,8 +20,11 @@ pub struct Label {
 }
 
 /// A sorted set of label pairs with unique names.
+///
+/// Immutable and shared: cloning is a reference-count increment, so a query
+/// can hand the same label set through every stage without copying strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 /// Why a label set is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +75,7 @@ pub fn is_valid_metric_name(s: &str) -> bool {
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Labels {
-        Labels(Vec::new())
+        Labels::default()
     }
 
     /// Builds a label set from pairs; sorts them, and on duplicate names keeps the last.
@@ -86,7 +90,7 @@ impl Labels {
     /// Wraps a vector that the caller has already sorted and de-duplicated.
     /// Use [`Labels::validate`] when the vector comes from outside the process.
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Labels {
-        Labels(v)
+        Labels(v.into())
     }
 
     /// Builds from a vector in any order; on duplicate names keeps the last one.
@@ -94,7 +98,7 @@ impl Labels {
         v.reverse();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v.dedup_by(|a, b| a.name == b.name);
-        Labels(v)
+        Labels(v.into())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -130,13 +134,13 @@ impl Labels {
     }
 
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     /// A builder seeded with these labels.
     pub fn builder(&self) -> LabelsBuilder {
         LabelsBuilder {
-            labels: self.0.clone(),
+            labels: self.0.to_vec(),
         }
     }
 
@@ -158,7 +162,8 @@ impl Labels {
                 .iter()
                 .filter(|l| l.name != METRIC_NAME)
                 .cloned()
-                .collect(),
+                .collect::<Vec<Label>>()
+                .into(),
         )
     }
 }
@@ -323,7 +328,7 @@ impl LabelsBuilder {
     pub fn build(&self) -> Labels {
         let mut v = self.labels.clone();
         v.sort_by(|a, b| a.name.cmp(&b.name));
-        Labels(v)
+        Labels(v.into())
     }
 }
 

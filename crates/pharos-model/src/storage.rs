@@ -162,6 +162,16 @@ pub trait Series: Send {
     fn labels(&self) -> &Labels;
     /// Samples in ascending time order within the querier's range.
     fn samples(&self) -> Box<dyn Iterator<Item = Sample> + '_>;
+    /// Appends the float samples with `mint <= t <= maxt` to `out` in time
+    /// order, staleness markers included. The default walks
+    /// [`Series::samples`]; a store overrides it with a tighter loop.
+    fn append_floats(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        out.extend(
+            self.samples()
+                .filter(|s| s.t >= mint && s.t <= maxt)
+                .map(|s| (s.t, s.v)),
+        );
+    }
     /// Native histogram samples in ascending time order within the
     /// querier's range. A series may hold floats and histograms at
     /// different times; stores without histogram support return none.

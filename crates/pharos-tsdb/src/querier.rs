@@ -123,6 +123,48 @@ impl Series for SnapSeries {
         &self.labels
     }
 
+    /// Decodes whole chunks with [`Chunk::decode_into`] and trims the first
+    /// and the last to the range; series with loose samples (out-of-order
+    /// or tombstoned) take the merging iterator. A corrupt chunk contributes
+    /// the samples before the damage, as the iterator does, and is logged.
+    fn append_floats(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
+        let (lo, hi) = (mint.max(self.mint), maxt.min(self.maxt));
+        if lo > hi {
+            return;
+        }
+        if !self.extra.is_empty() {
+            out.extend(
+                self.samples()
+                    .filter(|s| s.t >= lo && s.t <= hi)
+                    .map(|s| (s.t, s.v)),
+            );
+            return;
+        }
+        for c in &self.chunks {
+            if c.max_time().is_some_and(|m| m < lo) {
+                continue;
+            }
+            if c.min_time().is_some_and(|m| m > hi) {
+                break;
+            }
+            let start = out.len();
+            if let Err(e) = c.decode_into(out) {
+                tracing::warn!(series = %self.labels, error = %e, "corrupt chunk: samples after the damage are skipped");
+            }
+            let new = &out[start..];
+            if new.first().is_some_and(|p| p.0 < lo) {
+                let k = new.partition_point(|p| p.0 < lo);
+                out.drain(start..start + k);
+            }
+            let new = &out[start..];
+            if new.last().is_some_and(|p| p.0 > hi) {
+                let k = new.partition_point(|p| p.0 <= hi);
+                out.truncate(start + k);
+                break;
+            }
+        }
+    }
+
     fn samples(&self) -> Box<dyn Iterator<Item = Sample> + '_> {
         Box::new(SnapIter {
             chunks: self.chunks.iter(),
@@ -256,6 +298,34 @@ mod tests {
         );
         let ts: Vec<i64> = s.samples().map(|s| s.t).collect();
         assert_eq!(ts, vec![1, 3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn append_floats_matches_iterator() {
+        let l = Labels::from_pairs(&[("a", "1")]);
+        let chunks = || vec![chunk(&[1, 2, 3]), chunk(&[10, 20, 30]), chunk(&[40, 50])];
+        for (mint, maxt) in [
+            (0, 100),
+            (2, 25),
+            (3, 40),
+            (11, 19),
+            (31, 39),
+            (60, 70),
+            (20, 20),
+        ] {
+            for extra in [vec![], vec![Sample::new(15, 0.5)]] {
+                let s = SnapSeries::new(l.clone(), chunks(), extra, 0, 45);
+                let want: Vec<(i64, f64)> = s
+                    .samples()
+                    .filter(|p| p.t >= mint && p.t <= maxt)
+                    .map(|p| (p.t, p.v))
+                    .collect();
+                let mut got = vec![(-1, -1.0)];
+                s.append_floats(mint, maxt, &mut got);
+                assert_eq!(got[0], (-1, -1.0));
+                assert_eq!(&got[1..], &want[..], "[{mint}, {maxt}]");
+            }
+        }
     }
 
     #[test]

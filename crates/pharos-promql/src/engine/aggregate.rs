@@ -2,7 +2,7 @@
 //! `stddev`, `stdvar`, `topk`, `bottomk`, `quantile`, `count_values`,
 //! `limitk`, `limit_ratio`) with `by` / `without`.
 
-use std::collections::HashMap;
+use super::hash::FastMap;
 
 use pharos_model::histogram::{CounterResetHint, FloatHistogram};
 use pharos_model::{is_valid_label_name, Labels, LabelsBuilder, METRIC_NAME};
@@ -108,7 +108,7 @@ impl Evaluator<'_> {
             for i in 0..n {
                 self.check_timeout()?;
                 let mut order: Vec<Labels> = Vec::new();
-                let mut counts: HashMap<Labels, f64> = HashMap::new();
+                let mut counts: FastMap<Labels, f64> = FastMap::default();
                 for s in &input {
                     let value = match s.get(i) {
                         Some(Pv::F(v)) => format_float(v),
@@ -133,7 +133,7 @@ impl Evaluator<'_> {
         }
 
         // Group of each input series, fixed across steps.
-        let mut gindex: HashMap<Labels, usize> = HashMap::new();
+        let mut gindex: FastMap<Labels, usize> = FastMap::default();
         let mut glabels: Vec<Labels> = Vec::new();
         let series_group: Vec<usize> = input
             .iter()

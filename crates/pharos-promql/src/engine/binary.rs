@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic, comparison (with and without `bool`), set
 //! operators, and vector matching (`on`/`ignoring`, `group_left`/`group_right`).
 
-use std::collections::{HashMap, HashSet};
+use super::hash::{FastMap as HashMap, FastSet as HashSet};
 
 use pharos_model::{Labels, LabelsBuilder, METRIC_NAME};
 
@@ -469,8 +469,8 @@ impl Evaluator<'_> {
         let one_sigs: Vec<String> = one.iter().map(|s| signature(&s.labels, m)).collect();
         let mut c = Collector::new(n);
         let mut cache = PairCache::default();
-        let mut one_map: HashMap<&str, usize> = HashMap::new();
-        let mut matched: HashMap<&str, HashSet<Labels>> = HashMap::new();
+        let mut one_map: HashMap<&str, usize> = HashMap::default();
+        let mut matched: HashMap<&str, HashSet<Labels>> = HashMap::default();
         let mut notes: Vec<(bool, String)> = Vec::new();
         for i in 0..n {
             self.check_timeout()?;
@@ -564,7 +564,7 @@ impl Evaluator<'_> {
         let lsigs: Vec<String> = lhs.iter().map(|s| signature(&s.labels, m)).collect();
         let rsigs: Vec<String> = rhs.iter().map(|s| signature(&s.labels, m)).collect();
         let mut c = Collector::new(n);
-        let mut set: HashSet<&str> = HashSet::new();
+        let mut set: HashSet<&str> = HashSet::default();
         for i in 0..n {
             self.check_timeout()?;
             set.clear();

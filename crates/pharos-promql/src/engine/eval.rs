@@ -7,7 +7,7 @@
 //! in a [`Collector`], which also rejects duplicate label sets at a step as
 //! Prometheus does.
 
-use std::collections::HashMap;
+use super::hash::FastMap;
 use std::time::Instant;
 
 use pharos_model::histogram::FloatHistogram;
@@ -156,7 +156,7 @@ impl Val {
 /// Gathers per-step outputs by label set.
 pub(crate) struct Collector {
     n: usize,
-    index: HashMap<Labels, usize>,
+    index: FastMap<Labels, usize>,
     out: Vec<SeriesV>,
     points: usize,
 }
@@ -167,7 +167,7 @@ impl Collector {
     pub fn new(n: usize) -> Collector {
         Collector {
             n,
-            index: HashMap::new(),
+            index: FastMap::default(),
             out: Vec::new(),
             points: 0,
         }
@@ -293,6 +293,9 @@ pub(crate) struct Evaluator<'a> {
     /// A range argument evaluated ahead of its function (to look for native
     /// histograms), keyed by the argument's address.
     pub pending_range: Option<(usize, super::selectors::RangeInput)>,
+    /// A range selector opened ahead of its function (no histograms in it),
+    /// keyed by the argument's address: the function streams through it.
+    pub pending_source: Option<(usize, super::stream::RangeSource)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -314,6 +317,7 @@ impl<'a> Evaluator<'a> {
             warnings: Vec::new(),
             infos: Vec::new(),
             pending_range: None,
+            pending_source: None,
         }
     }
 
@@ -328,6 +332,11 @@ impl<'a> Evaluator<'a> {
             warnings,
             infos,
         }
+    }
+
+    /// When the query runs out of time (`None`: too far away to represent).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.started.checked_add(self.opts.timeout)
     }
 
     /// Fails if the query ran out of time.

@@ -1,8 +1,70 @@
-//! XXH64 over label pairs, the hash Prometheus's `labels.Hash` computes
-//! (names and values each followed by `0xff`, seed 0). `limit_ratio` picks
-//! series by it, so it must match bit for bit.
+//! Hashing in the engine: XXH64 over label pairs, the hash Prometheus's
+//! `labels.Hash` computes (names and values each followed by `0xff`, seed 0;
+//! `limit_ratio` picks series by it, so it must match bit for bit), and
+//! [`FastMap`] / [`FastSet`], hash tables keyed by label sets or strings that
+//! need speed rather than SipHash's resistance to chosen keys (the keys are
+//! series the query itself selected).
+
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pharos_model::Labels;
+
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A multiply-rotate hasher reading 8 bytes at a time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(MIX);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let x = self.0;
+        x ^ (x >> 29) ^ (x << 17)
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            self.add(u64::from_le_bytes(a));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut a = [0u8; 8];
+            a[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(a) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// A `HashSet` with [`FastHasher`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, BuildHasherDefault<FastHasher>>;
 
 const P1: u64 = 11_400_714_785_074_694_791;
 const P2: u64 = 14_029_467_366_897_019_727;

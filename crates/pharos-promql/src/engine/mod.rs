@@ -16,6 +16,7 @@ mod extended;
 mod functions;
 mod hash;
 mod selectors;
+mod stream;
 mod subquery;
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,9 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Which Prometheus version's semantics to follow (see [`Compat`]).
     pub compat: Compat,
+    /// Threads one query may use to read and evaluate series (1: only the
+    /// calling thread). Small selections stay on the calling thread.
+    pub threads: usize,
 }
 
 /// The Prometheus version whose PromQL semantics the engine reproduces.
@@ -100,8 +104,15 @@ impl Default for EngineOptions {
             default_subquery_step_ms: 60_000,
             timeout: Duration::from_secs(120),
             compat: Compat::Latest,
+            threads: default_threads(),
         }
     }
+}
+
+/// The machine's parallelism, at most 4 (a query shares the machine with
+/// ingestion and other queries).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// What went wrong while evaluating.
@@ -295,8 +306,7 @@ fn finalize(v: Val) -> Result<Val, EvalError> {
     if !series.iter().any(|s| s.drop_name) {
         return Ok(Val::Vector(series));
     }
-    let mut index: std::collections::HashMap<pharos_model::Labels, usize> =
-        std::collections::HashMap::new();
+    let mut index: hash::FastMap<pharos_model::Labels, usize> = hash::FastMap::default();
     let mut out: Vec<eval::SeriesV> = Vec::with_capacity(series.len());
     for mut s in series {
         if s.drop_name {

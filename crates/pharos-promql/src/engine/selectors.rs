@@ -91,9 +91,19 @@ impl RangeInput {
         &self,
         idx: usize,
         r: Range,
+        f: impl FnMut(usize, &[(i64, f64)]) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        self.windows_of(&self.series[idx].1, r, f)
+    }
+
+    /// Like [`RangeInput::for_each_window`] over the points `pts` of a
+    /// series that is not held in the input (streaming evaluation).
+    pub fn windows_of(
+        &self,
+        pts: &[(i64, f64)],
+        r: Range,
         mut f: impl FnMut(usize, &[(i64, f64)]) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let pts = &self.series[idx].1;
         let (mut lo, mut hi) = (0usize, 0usize);
         for i in 0..r.len() {
             let end = self.window_end(r.ts(i));
@@ -205,32 +215,23 @@ impl Evaluator<'_> {
         mint_excl: i64,
         maxt: i64,
     ) -> Result<Vec<RawSeries>, EvalError> {
-        let querier = self
-            .q
-            .querier(mint_excl.saturating_add(1), maxt)
-            .map_err(|e| EvalError::exec(e.to_string()))?;
-        let series = querier
-            .select(&vs.matchers)
-            .map_err(|e| EvalError::exec(e.to_string()))?;
-        let mut out = Vec::with_capacity(series.len());
-        let mut total = 0usize;
-        let mut buf: Vec<Sample> = Vec::new();
-        for s in series {
+        let series = self.select_series(vs, mint_excl, maxt)?;
+        let reader = self.reader();
+        let out = reader.map_series(series, |s, buf| {
             buf.clear();
-            buf.extend(s.samples().filter(|p| p.t > mint_excl && p.t <= maxt));
-            let samples = buf.as_slice().to_vec();
+            s.append_floats(mint_excl.saturating_add(1), maxt, buf);
+            let samples: Vec<Sample> = buf.iter().map(|&(t, v)| Sample::new(t, v)).collect();
             let hists: Vec<(i64, FloatHistogram)> = s
                 .histograms()
                 .filter(|(t, _)| *t > mint_excl && *t <= maxt)
                 .collect();
-            total += samples.len() + hists.len();
-            self.check_samples(total)?;
-            out.push(RawSeries {
+            reader.count_samples(samples.len() + hists.len())?;
+            Ok(RawSeries {
                 labels: s.labels().clone(),
                 samples,
                 hists,
-            });
-        }
+            })
+        })?;
         Ok(out)
     }
 
@@ -311,72 +312,16 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    /// Reads a range selector for all steps of `r`.
+    /// Reads a range selector for all steps of `r` into memory.
     pub(crate) fn select_range(
         &mut self,
         ms: &MatrixSelector,
         r: Range,
     ) -> Result<RangeInput, EvalError> {
-        if ms.anchored || ms.smoothed {
-            return Err(EvalError::exec(
-                "anchored and smoothed range selectors are not supported",
-            ));
-        }
-        let vs = &ms.selector;
-        let off = self.dur_ms(&vs.offset)?;
-        let at = self.at_ms(&vs.at);
-        let range_ms = self.duration_ms(&ms.range)?;
-        let mut input = RangeInput::new(range_ms, off, at, self.opts.compat.closed_windows());
-        let n = r.len();
-        if n == 0 {
-            return Ok(input);
-        }
-        let first = input.window_end(r.start);
-        let last = input.window_end(r.ts(n - 1));
-        let (mint_excl, maxt) = (input.start_excl(first), last);
-        let querier = self
-            .q
-            .querier(mint_excl.saturating_add(1), maxt)
-            .map_err(|e| EvalError::exec(e.to_string()))?;
-        let series = querier
-            .select(&vs.matchers)
-            .map_err(|e| EvalError::exec(e.to_string()))?;
-        let mut out = Vec::with_capacity(series.len());
-        let mut total = 0usize;
-        // Decoded into a reused buffer, then copied out at its exact size.
-        let mut buf: Vec<(i64, f64)> = Vec::new();
-        let mut hists_all: Vec<Vec<(i64, FloatHistogram)>> = Vec::new();
-        for s in series {
-            let mut stale_seen = 0usize;
-            buf.clear();
-            buf.extend(
-                s.samples()
-                    .filter(|p| p.t > mint_excl && p.t <= maxt)
-                    .filter(|p| {
-                        let st = stale(p.v);
-                        stale_seen += usize::from(st);
-                        !st
-                    })
-                    .map(|p| (p.t, p.v)),
-            );
-            let hs: Vec<(i64, FloatHistogram)> = s
-                .histograms()
-                .filter(|(t, h)| *t > mint_excl && *t <= maxt && !h.is_stale())
-                .collect();
-            // The sample limit counts stale markers too, as reading them does.
-            total += buf.len() + stale_seen + hs.len();
-            self.check_samples(total)?;
-            if !buf.is_empty() || !hs.is_empty() {
-                out.push((s.labels().clone(), buf.as_slice().to_vec()));
-                hists_all.push(hs);
-            }
-        }
-        input.series = out;
-        input.hists = hists_all;
-        Ok(input)
+        let src = self.open_range(ms, r)?;
+        self.materialize(src)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::super::testutil::MemStore;

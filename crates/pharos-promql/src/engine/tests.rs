@@ -574,3 +574,83 @@ fn classic_histogram_quantiles_and_fraction() {
         )
         .is_ok());
 }
+
+/// 300 series: enough for several worker threads.
+fn wide_store() -> MemStore {
+    let mut s = MemStore::default();
+    for i in 0..300 {
+        let inst = format!("i{i:03}");
+        let job = ["a", "b", "c"][i % 3];
+        let vals: Vec<f64> = (0..120)
+            .map(|k| {
+                if i % 7 == 0 && k == 60 {
+                    STALE_NAN
+                } else {
+                    (k * (i + 1)) as f64 * 0.5
+                }
+            })
+            .collect();
+        s.add_seq("req_total", &[("instance", &inst), ("job", job)], 15, &vals);
+    }
+    s
+}
+
+#[test]
+fn threads_do_not_change_answers() {
+    let s = wide_store();
+    let queries = [
+        "rate(req_total[1m])",
+        "sum by (job) (rate(req_total[2m]))",
+        "topk(3, increase(req_total[5m]))",
+        "req_total",
+        "max_over_time(req_total[3m])",
+        "predict_linear(req_total[5m], 60)",
+        "quantile_over_time(0.9, req_total[5m])",
+        "req_total[1m]",
+        "max_over_time(rate(req_total[1m])[5m:30s])",
+    ];
+    let with = |threads: usize| {
+        Engine::new(EngineOptions {
+            threads,
+            ..EngineOptions::default()
+        })
+    };
+    for q in queries {
+        let e = parse(q);
+        let one = with(1).range(&s, &e, 0, 1_800_000, 30_000);
+        let four = with(4).range(&s, &e, 0, 1_800_000, 30_000);
+        match (one, four) {
+            (Ok(a), Ok(b)) => assert_eq!(a.value, b.value, "{q}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{q}"),
+            (a, b) => panic!("{q}: {a:?} vs {b:?}"),
+        }
+        let one = with(1).instant(&s, &e, 1_500_000);
+        let four = with(4).instant(&s, &e, 1_500_000);
+        assert_eq!(one.map(|r| r.value).ok(), four.map(|r| r.value).ok(), "{q}");
+    }
+}
+
+#[test]
+fn sample_limit_holds_across_threads() {
+    let s = wide_store();
+    // rate over the whole range reads 300 × 120 samples.
+    let q = parse("rate(req_total[1h])");
+    for threads in [1, 4] {
+        let tight = Engine::new(EngineOptions {
+            threads,
+            max_samples: 300 * 120 - 1,
+            ..EngineOptions::default()
+        });
+        let err = tight.instant(&s, &q, 1_785_000).unwrap_err();
+        assert_eq!(err.kind, EvalErrorKind::TooManySamples, "threads {threads}");
+        let enough = Engine::new(EngineOptions {
+            threads,
+            max_samples: 300 * 120,
+            ..EngineOptions::default()
+        });
+        assert!(
+            enough.instant(&s, &q, 1_785_000).is_ok(),
+            "threads {threads}"
+        );
+    }
+}

@@ -73,6 +73,7 @@ impl PharosBackend {
                 default_subquery_step_ms: 60_000,
                 timeout: Duration::from_secs(100),
                 compat,
+                threads: crate::engine::default_threads(),
             }),
         }
     }

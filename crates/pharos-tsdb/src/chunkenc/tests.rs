@@ -26,6 +26,10 @@ fn check_round_trip(samples: &[(i64, f64)]) -> Chunk {
     assert_eq!(collect(&c), want);
     let back = Chunk::from_bytes(c.bytes().to_vec()).unwrap();
     assert_eq!(collect(&back), want);
+    let mut decoded = Vec::new();
+    back.decode_into(&mut decoded).unwrap();
+    let decoded: Vec<(i64, u64)> = decoded.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+    assert_eq!(decoded, want);
     assert_eq!(back.num_samples(), samples.len());
     assert_eq!(back.min_time(), samples.first().map(|s| s.0));
     assert_eq!(back.max_time(), samples.last().map(|s| s.0));
@@ -280,8 +284,22 @@ proptest! {
         for (pos, x) in flips {
             b[pos % len] ^= x;
         }
-        if let Ok(c) = Chunk::from_bytes(b) {
+        if let Ok(c) = Chunk::from_bytes(b.clone()) {
             let _ = c.iter().count();
+        }
+        // The query path wraps bytes unchecked: the batch decoder must agree
+        // with the iterator on the samples before any damage.
+        if let Ok(c) = Chunk::from_bytes_unchecked(b, 0, 0) {
+            let good: Vec<(i64, u64)> = c
+                .iter()
+                .map_while(Result::ok)
+                .map(|(t, v)| (t, v.to_bits()))
+                .collect();
+            let mut out = Vec::new();
+            let res = c.decode_into(&mut out);
+            let got: Vec<(i64, u64)> = out.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+            prop_assert_eq!(got, good);
+            prop_assert_eq!(res.is_ok(), c.iter().all(|r| r.is_ok()));
         }
     }
 }

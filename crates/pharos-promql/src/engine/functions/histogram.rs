@@ -3,7 +3,7 @@
 //! buckets sorted by bound, equal bounds merged, counts forced monotonic
 //! (ignoring float noise), linear interpolation within the bucket.
 
-use std::collections::HashMap;
+use crate::engine::hash::FastMap;
 
 use pharos_model::Labels;
 
@@ -295,7 +295,7 @@ impl Evaluator<'_> {
     fn classic_input(&mut self, vexpr: &Expr, r: Range) -> Result<Classic, EvalError> {
         let v = self.eval_vector(vexpr, r)?;
         let vpos = pos_suffix(expr_pos(vexpr));
-        let mut gindex: HashMap<Labels, usize> = HashMap::new();
+        let mut gindex: FastMap<Labels, usize> = FastMap::default();
         let mut glabels: Vec<Labels> = Vec::new();
         let mut gname: Vec<String> = Vec::new();
         let mut meta: Vec<Option<(usize, f64)>> = Vec::with_capacity(v.len());

@@ -189,9 +189,15 @@ pub(crate) fn arg(c: &Call, i: usize) -> Result<&Expr, EvalError> {
 impl Evaluator<'_> {
     /// The series of a range argument (range selector or subquery).
     pub(crate) fn range_input(&mut self, e: &Expr, r: Range) -> Result<RangeInput, EvalError> {
-        if let Some((key, input)) = self.pending_range.take() {
-            if key == e as *const Expr as usize {
+        let key = e as *const Expr as usize;
+        if let Some((k, input)) = self.pending_range.take() {
+            if k == key {
                 return Ok(input);
+            }
+        }
+        if let Some((k, src)) = self.pending_source.take() {
+            if k == key {
+                return self.materialize(src);
             }
         }
         match unparen(e) {
@@ -210,9 +216,15 @@ impl Evaluator<'_> {
         r: Range,
         marg: usize,
         keep_name: bool,
-        mut f: impl FnMut(&Win, &[(i64, f64)]) -> Result<Option<f64>, EvalError>,
+        f: impl Fn(&Win, &[(i64, f64)]) -> Result<Option<f64>, EvalError> + Sync,
     ) -> Result<Val, EvalError> {
-        let input = self.range_input(arg(c, marg)?, r)?;
+        let e = arg(c, marg)?;
+        if let Some((k, src)) = self.pending_source.take() {
+            if k == e as *const Expr as usize {
+                return self.stream_range_call(src, r, keep_name, &f);
+            }
+        }
+        let input = self.range_input(e, r)?;
         let n = r.len();
         let mut col = Collector::new(n);
         for idx in 0..input.series.len() {
@@ -347,7 +359,21 @@ impl Evaluator<'_> {
         let name = c.name.as_str();
         if let Some(marg) = range_arg_of(name) {
             let e = arg(c, marg)?;
-            if matches!(unparen(e), Expr::Matrix(_) | Expr::Subquery(_)) {
+            let plain = matches!(unparen(e), Expr::Matrix(ms) if !ms.anchored && !ms.smoothed);
+            if let (true, Expr::Matrix(ms)) = (plain, unparen(e)) {
+                // Selected now, decoded by the function: streamed unless
+                // histograms need the whole input first.
+                let src = self.open_range(ms, r)?;
+                if !src.has_histograms() {
+                    self.pending_source = Some((e as *const Expr as usize, src));
+                } else {
+                    let input = self.materialize(src)?;
+                    self.pending_range = Some((e as *const Expr as usize, input));
+                }
+            }
+            if matches!(unparen(e), Expr::Matrix(_) | Expr::Subquery(_))
+                && self.pending_source.is_none()
+            {
                 let mut input = self.range_input(e, r)?;
                 if input.hists.iter().any(|h| !h.is_empty()) {
                     if let Some(v) = self.hist_range_call(c, r, marg, &input)? {

@@ -1,0 +1,304 @@
+//! Reading series from storage without holding them all: a [`Reader`] walks
+//! the series a selector matched on up to [`EngineOptions::threads`] worker
+//! threads, each with its own decode buffer, and a [`RangeSource`] is a range
+//! selector whose series are selected but not yet decoded.
+//!
+//! A range function over a plain range selector (`rate(x[5m])`, the common
+//! case) is evaluated by [`Evaluator::stream_range_call`]: each series is
+//! decoded into the worker's buffer, its windows are evaluated, and only the
+//! per-step results are kept, so a query over many series never holds more
+//! than one series' samples per worker. Everything else materialises the
+//! input with [`Evaluator::materialize`], also on the workers.
+//!
+//! Limits hold across workers: the samples read count against
+//! `max_samples` in one shared counter, every worker checks the deadline
+//! before each series, and the first error stops the others. Results come
+//! back in the order of the series, so the output does not depend on the
+//! number of threads.
+//!
+//! [`EngineOptions::threads`]: super::EngineOptions::threads
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use pharos_model::histogram::FloatHistogram;
+use pharos_model::{Labels, Series};
+
+use super::eval::{stale, Collector, Evaluator, Range, Val};
+use super::functions::Win;
+use super::selectors::RangeInput;
+use super::EvalError;
+use crate::ast::{MatrixSelector, VectorSelector};
+
+/// Fewest series worth a worker thread: below this, spawning costs more
+/// than decoding saves.
+const SERIES_PER_THREAD: usize = 32;
+
+/// Shared limits and parallelism of one read.
+pub(crate) struct Reader {
+    threads: usize,
+    deadline: Option<Instant>,
+    max_samples: usize,
+    read: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl Reader {
+    /// Counts `n` more samples read; fails past the sample limit.
+    pub fn count_samples(&self, n: usize) -> Result<(), EvalError> {
+        let total = self.read.fetch_add(n, Ordering::Relaxed) + n;
+        if total > self.max_samples {
+            return Err(EvalError::too_many_samples());
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to every series, on up to `threads` threads, each with its
+    /// own reusable buffer; results are in series order. The first error
+    /// (in series order among those that ran) is returned.
+    pub fn map_series<T: Send>(
+        &self,
+        series: Vec<Box<dyn Series>>,
+        f: impl Fn(&dyn Series, &mut Vec<(i64, f64)>) -> Result<T, EvalError> + Sync,
+    ) -> Result<Vec<T>, EvalError> {
+        let workers = self.threads.min(series.len() / SERIES_PER_THREAD).max(1);
+        if workers == 1 {
+            return self.run_share(series, &f);
+        }
+        let per = series.len().div_ceil(workers);
+        let mut shares: Vec<Vec<Box<dyn Series>>> = Vec::with_capacity(workers);
+        let mut it = series.into_iter();
+        loop {
+            let share: Vec<Box<dyn Series>> = it.by_ref().take(per).collect();
+            if share.is_empty() {
+                break;
+            }
+            shares.push(share);
+        }
+        let own = shares.remove(0);
+        let results: Vec<Result<Vec<T>, EvalError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| scope.spawn(|| self.run_share(share, &f)))
+                .collect();
+            let mut results = vec![self.run_share(own, &f)];
+            for h in handles {
+                results.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(EvalError::exec("query worker thread panicked"))),
+                );
+            }
+            results
+        });
+        let mut out = Vec::new();
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    fn run_share<T>(
+        &self,
+        share: Vec<Box<dyn Series>>,
+        f: &(impl Fn(&dyn Series, &mut Vec<(i64, f64)>) -> Result<T, EvalError> + Sync),
+    ) -> Result<Vec<T>, EvalError> {
+        let mut buf = Vec::new();
+        let mut out = Vec::with_capacity(share.len());
+        for s in share {
+            if self.failed.load(Ordering::Relaxed) {
+                // Another worker failed; its error is the one reported.
+                return Ok(out);
+            }
+            if self.deadline.is_some_and(|d| Instant::now() > d) {
+                self.failed.store(true, Ordering::Relaxed);
+                return Err(EvalError::timeout());
+            }
+            match f(s.as_ref(), &mut buf) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A range selector whose series are selected but not decoded.
+pub(crate) struct RangeSource {
+    /// Window geometry (no series).
+    pub frame: RangeInput,
+    pub series: Vec<Box<dyn Series>>,
+    /// Samples are read in `(mint_excl, maxt]`.
+    pub mint_excl: i64,
+    pub maxt: i64,
+}
+
+impl RangeSource {
+    /// Whether any selected series holds native histograms in range.
+    pub fn has_histograms(&self) -> bool {
+        self.series.iter().any(|s| {
+            s.histograms()
+                .any(|(t, _)| t > self.mint_excl && t <= self.maxt)
+        })
+    }
+}
+
+impl Evaluator<'_> {
+    /// A reader with this query's limits.
+    pub(crate) fn reader(&self) -> Reader {
+        Reader {
+            threads: self.opts.threads.max(1),
+            deadline: self.deadline(),
+            max_samples: self.opts.max_samples,
+            read: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// The series matching `vs` that have samples in `(mint_excl, maxt]`.
+    pub(crate) fn select_series(
+        &self,
+        vs: &VectorSelector,
+        mint_excl: i64,
+        maxt: i64,
+    ) -> Result<Vec<Box<dyn Series>>, EvalError> {
+        let querier = self
+            .q
+            .querier(mint_excl.saturating_add(1), maxt)
+            .map_err(|e| EvalError::exec(e.to_string()))?;
+        querier
+            .select(&vs.matchers)
+            .map_err(|e| EvalError::exec(e.to_string()))
+    }
+
+    /// Selects the series of a range selector for all steps of `r`.
+    pub(crate) fn open_range(
+        &mut self,
+        ms: &MatrixSelector,
+        r: Range,
+    ) -> Result<RangeSource, EvalError> {
+        if ms.anchored || ms.smoothed {
+            return Err(EvalError::exec(
+                "anchored and smoothed range selectors are not supported",
+            ));
+        }
+        let vs = &ms.selector;
+        let off = self.dur_ms(&vs.offset)?;
+        let at = self.at_ms(&vs.at);
+        let range_ms = self.duration_ms(&ms.range)?;
+        let frame = RangeInput::new(range_ms, off, at, self.opts.compat.closed_windows());
+        let n = r.len();
+        if n == 0 {
+            return Ok(RangeSource {
+                frame,
+                series: Vec::new(),
+                mint_excl: 0,
+                maxt: -1,
+            });
+        }
+        let first = frame.window_end(r.start);
+        let last = frame.window_end(r.ts(n - 1));
+        let (mint_excl, maxt) = (frame.start_excl(first), last);
+        let series = self.select_series(vs, mint_excl, maxt)?;
+        Ok(RangeSource {
+            frame,
+            series,
+            mint_excl,
+            maxt,
+        })
+    }
+
+    /// Decodes every series of `src` into a [`RangeInput`] (staleness
+    /// markers dropped; series without samples left out).
+    pub(crate) fn materialize(&mut self, src: RangeSource) -> Result<RangeInput, EvalError> {
+        let RangeSource {
+            mut frame,
+            series,
+            mint_excl,
+            maxt,
+        } = src;
+        type One = Option<(Labels, Vec<(i64, f64)>, Vec<(i64, FloatHistogram)>)>;
+        let reader = self.reader();
+        let all: Vec<One> = reader.map_series(series, |s, buf| {
+            buf.clear();
+            s.append_floats(mint_excl.saturating_add(1), maxt, buf);
+            let read = buf.len();
+            buf.retain(|p| !stale(p.1));
+            let hs: Vec<(i64, FloatHistogram)> = s
+                .histograms()
+                .filter(|(t, h)| *t > mint_excl && *t <= maxt && !h.is_stale())
+                .collect();
+            // The sample limit counts stale markers too, as reading them does.
+            reader.count_samples(read + hs.len())?;
+            Ok((!buf.is_empty() || !hs.is_empty())
+                .then(|| (s.labels().clone(), buf.as_slice().to_vec(), hs)))
+        })?;
+        for (labels, pts, hs) in all.into_iter().flatten() {
+            frame.series.push((labels, pts));
+            frame.hists.push(hs);
+        }
+        Ok(frame)
+    }
+
+    /// Evaluates a float range function over a range selector's series one
+    /// at a time: `f` gets each non-empty window and may give the step a
+    /// value. Equivalent to [`Evaluator::range_call`] over the materialised
+    /// input of `src`, which must hold no native histograms.
+    pub(crate) fn stream_range_call(
+        &mut self,
+        src: RangeSource,
+        r: Range,
+        keep_name: bool,
+        f: &(impl Fn(&Win, &[(i64, f64)]) -> Result<Option<f64>, EvalError> + Sync),
+    ) -> Result<Val, EvalError> {
+        let RangeSource {
+            frame,
+            series,
+            mint_excl,
+            maxt,
+        } = src;
+        let max = self.opts.max_samples;
+        let points = AtomicUsize::new(0);
+        let reader = self.reader();
+        let frame = &frame;
+        type Steps = Option<(Labels, Vec<(usize, f64)>)>;
+        let outs: Vec<Steps> = reader.map_series(series, |s, buf| {
+            buf.clear();
+            s.append_floats(mint_excl.saturating_add(1), maxt, buf);
+            reader.count_samples(buf.len())?;
+            buf.retain(|p| !stale(p.1));
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let base = points.load(Ordering::Relaxed);
+            let mut out: Vec<(usize, f64)> = Vec::new();
+            frame.windows_of(buf, r, |i, w| {
+                if base + out.len() + w.len() > max {
+                    return Err(EvalError::too_many_samples());
+                }
+                let ts = r.ts(i);
+                let end = frame.window_end(ts);
+                let win = Win {
+                    step: i,
+                    ts,
+                    start: end - frame.range_ms,
+                    end,
+                    range_ms: frame.range_ms,
+                };
+                if let Some(v) = f(&win, w)? {
+                    out.push((i, v));
+                }
+                Ok(())
+            })?;
+            points.fetch_add(out.len(), Ordering::Relaxed);
+            Ok(Some((s.labels().clone(), out)))
+        })?;
+        let mut col = Collector::new(r.len());
+        for (labels, out) in outs.into_iter().flatten() {
+            col.add_points(labels, !keep_name, out)?;
+        }
+        Ok(Val::Vector(col.finish()))
+    }
+}
