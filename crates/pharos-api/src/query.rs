@@ -160,7 +160,7 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
     let q = s.queryable.clone();
     let svc2 = svc.clone();
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || {
+    let eval = move || {
         let engine = Engine::new(pharos_promql::engine::EngineOptions {
             timeout,
             ..svc2.engine.options().clone()
@@ -169,9 +169,19 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
             Kind::Instant(t) => engine.instant(q.as_ref(), &expr, t),
             Kind::Range(a, b, st) => engine.range(q.as_ref(), &expr, a, b, st),
         }
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    };
+    // On the multi-threaded runtime the query runs on this thread, which
+    // hands its other tasks to another worker first (no hand-off of the
+    // result between threads); elsewhere on the blocking pool.
+    let result = if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        tokio::task::block_in_place(eval)
+    } else {
+        tokio::task::spawn_blocking(eval)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+    };
     drop(permit);
     use std::sync::atomic::Ordering::Relaxed;
     svc.stats.queries.fetch_add(1, Relaxed);

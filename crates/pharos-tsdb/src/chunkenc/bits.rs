@@ -215,20 +215,16 @@ impl Rice {
         self.k
     }
 
-    /// The smallest `k <= 62` with `count << k >= sum`.
+    /// The smallest `k <= 62` with `count << k >= sum`. Branch-free: `k`
+    /// changes with the data, so a branch here mispredicts on every other
+    /// sample of a noisy series.
     #[inline]
     fn compute_k(sum: u64, count: u64) -> u32 {
-        if sum <= count {
-            return 0;
-        }
-        // `count << k0` has the bit length of `sum`, so `k0 - 1` is too small and
-        // `k0 + 1` is enough.
-        let k0 = count.leading_zeros() - sum.leading_zeros();
-        let k = if (u128::from(count) << k0) < u128::from(sum) {
-            k0 + 1
-        } else {
-            k0
-        };
+        // `count << k0` has the bit length of `sum` (or `k0` is 0 when
+        // `sum` is no longer than `count`), so `k0` or `k0 + 1` is the answer.
+        // `count` stays below `RESET`, so the shift cannot overflow.
+        let k0 = count.leading_zeros().saturating_sub(sum.leading_zeros());
+        let k = k0 + u32::from((count << k0) < sum);
         k.min(62)
     }
 

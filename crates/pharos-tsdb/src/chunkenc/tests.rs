@@ -499,3 +499,36 @@ fn report_bytes_per_sample() {
         }
     }
 }
+
+/// Decoding speed on counter- and gauge-like chunks (diagnostic:
+/// `cargo test --release -p pharos-tsdb decode_speed -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn decode_speed() {
+    let mut rng = Rng(7);
+    let mut chunks = Vec::new();
+    for s in 0..2000 {
+        let mut c = Chunk::new();
+        let mut v = 0.0f64;
+        for i in 0..120i64 {
+            v += (rng.below(50) + s % 3) as f64;
+            let g = if s % 2 == 0 { v } else { (rng.below(10_000) as f64) / 100.0 };
+            c.append(1_700_000_000_000 + i * 15_000 + rng.jitter(2), g);
+        }
+        let b = c.into_bytes();
+        chunks.push(Chunk::from_bytes_unchecked(b, 0, 0).unwrap());
+    }
+    let mut out = Vec::with_capacity(200);
+    let start = std::time::Instant::now();
+    let rounds = 50;
+    let mut n = 0usize;
+    for _ in 0..rounds {
+        for c in &chunks {
+            out.clear();
+            c.decode_into(&mut out).unwrap();
+            n += out.len();
+        }
+    }
+    let dt = start.elapsed();
+    println!("decode_into: {:.2} ns/sample over {n} samples", dt.as_nanos() as f64 / n as f64);
+}
