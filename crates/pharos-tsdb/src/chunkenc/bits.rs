@@ -79,13 +79,37 @@ impl<'a> BitReader<'a> {
         self.pos
     }
 
-    #[inline]
+    /// The next bits left-aligned in a word, at least 57 of them valid
+    /// (bits past the end of the data are whatever follows in the buffer);
+    /// `None` within 8 bytes of the buffer's end.
+    #[inline(always)]
+    pub(crate) fn peek57(&self) -> Option<u64> {
+        let byte = (self.pos / 8) as usize;
+        let b = self.data.get(byte..byte + 8)?;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        Some(u64::from_be_bytes(w) << (self.pos % 8))
+    }
+
+    /// Whether `n` more bits are within the range.
+    #[inline(always)]
+    pub(crate) fn has(&self, n: u32) -> bool {
+        self.pos + u64::from(n) <= self.end
+    }
+
+    /// Consumes `n` bits that [`BitReader::has`] said are there.
+    #[inline(always)]
+    pub(crate) fn skip(&mut self, n: u32) {
+        self.pos += u64::from(n);
+    }
+
+    #[inline(always)]
     pub(crate) fn read_bit(&mut self) -> Result<bool, ChunkError> {
         Ok(self.read_bits(1)? == 1)
     }
 
     /// Reads `n` bits (n <= 64), most significant first.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_bits(&mut self, n: u32) -> Result<u64, ChunkError> {
         if n > 64 || self.pos + u64::from(n) > self.end {
             return Err(ChunkError::Truncated);
@@ -124,7 +148,7 @@ impl<'a> BitReader<'a> {
 
     /// Counts one bits up to `limit`, consuming them and the zero bit that ends a run
     /// shorter than `limit` (the same bits as a loop of `read_bit` would).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_unary(&mut self, limit: u32) -> Result<u32, ChunkError> {
         let byte = (self.pos / 8) as usize;
         if limit <= 56 && self.end.saturating_sub(self.pos) > u64::from(limit) {
@@ -148,7 +172,7 @@ impl<'a> BitReader<'a> {
         Ok(q)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_varint(&mut self) -> Result<i64, ChunkError> {
         let mut u: u64 = 0;
         for i in 0..10 {
@@ -163,12 +187,12 @@ impl<'a> BitReader<'a> {
 }
 
 /// Maps a signed integer to an unsigned one with small magnitudes first (0, -1, 1, -2, ...).
-#[inline]
+#[inline(always)]
 pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
@@ -210,7 +234,7 @@ impl Default for Rice {
 impl Rice {
     const RESET: u64 = 16;
 
-    #[inline]
+    #[inline(always)]
     fn k(&self) -> u32 {
         self.k
     }
@@ -218,7 +242,7 @@ impl Rice {
     /// The smallest `k <= 62` with `count << k >= sum`. Branch-free: `k`
     /// changes with the data, so a branch here mispredicts on every other
     /// sample of a noisy series.
-    #[inline]
+    #[inline(always)]
     fn compute_k(sum: u64, count: u64) -> u32 {
         // `count << k0` has the bit length of `sum` (or `k0` is 0 when
         // `sum` is no longer than `count`), so `k0` or `k0 + 1` is the answer.
@@ -229,7 +253,7 @@ impl Rice {
     }
 
     /// Folds `u` into the running statistics.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn update(&mut self, u: u64) {
         self.sum = self.sum.saturating_add(u);
         self.count += 1;
@@ -241,7 +265,7 @@ impl Rice {
     }
 
     /// Bits `write(u)` would take now.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cost(&self, u: u64) -> u64 {
         let k = self.k();
         let q = u >> k;
@@ -272,8 +296,24 @@ impl Rice {
         w.write_bits(mask(RICE_LIMIT + 1), RICE_LIMIT + 1);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&self, r: &mut BitReader<'_>) -> Result<Code, ChunkError> {
+        // Fast path: the unary quotient, its stop bit and the k low bits all
+        // lie in one 8-byte window (57 usable bits), read with one load.
+        let k = self.k();
+        if let Some(w) = r.peek57() {
+            let ones = (!w).leading_zeros();
+            let used = ones + 1 + k;
+            if ones < RICE_LIMIT && used <= 57 && r.has(used) {
+                let low = if k == 0 {
+                    0
+                } else {
+                    (w << (ones + 1)) >> (64 - k)
+                };
+                r.skip(used);
+                return Ok(Code::Value((u64::from(ones) << k) | low));
+            }
+        }
         let q = r.read_unary(RICE_LIMIT)?;
         if q < RICE_LIMIT {
             let k = self.k();
@@ -288,7 +328,7 @@ impl Rice {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn mask(n: u32) -> u64 {
     if n >= 64 {
         u64::MAX

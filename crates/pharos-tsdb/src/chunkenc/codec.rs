@@ -31,13 +31,13 @@ pub(crate) struct TsCodec {
 }
 
 impl TsCodec {
-    #[inline]
+    #[inline(always)]
     fn predict(&self) -> i64 {
         ((self.ema + 8) >> 4) as i64
     }
 
     /// Updates the interval estimate after a delta was coded against prediction `pred`.
-    #[inline]
+    #[inline(always)]
     fn observe(&mut self, delta: i64, pred: i64, res: i64) {
         self.rice.update(zigzag(res));
         let target = i128::from(delta) << 4;
@@ -73,7 +73,7 @@ impl TsCodec {
         self.prev_t = t;
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader<'_>) -> Result<i64, ChunkError> {
         let t = match self.seen {
             0 => r.read_varint()?,
@@ -129,7 +129,7 @@ pub(crate) fn fit(v: f64, scale: u8, shift: u8) -> Option<IntValue> {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn int_to_f64(n: i64, scale: u8) -> f64 {
     match POW10.get(scale as usize) {
         Some(&p) if scale > 0 => n as f64 / p,
@@ -169,12 +169,12 @@ impl IntCodec {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn use_dod(&self) -> bool {
         self.cost_dod <= self.cost_delta
     }
 
-    #[inline]
+    #[inline(always)]
     fn observe(&mut self, n: i64, delta: i64) {
         let u_delta = zigzag(delta);
         let u_dod = zigzag(delta.wrapping_sub(self.prev_delta));
@@ -209,7 +209,7 @@ impl IntCodec {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader<'_>) -> Result<f64, ChunkError> {
         let v = if !self.seen {
             if r.read_bit()? {
@@ -289,7 +289,7 @@ impl XorCodec {
         self.window = Some((leading, trailing));
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, r: &mut BitReader<'_>) -> Result<f64, ChunkError> {
         if !self.seen {
             self.prev = r.read_bits(64)?;

@@ -324,6 +324,27 @@ impl Chunk {
     /// (the query path's decoder). On corrupt data the samples before the
     /// damage are appended and the error is returned.
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("lzcnt") {
+                // SAFETY: the CPU has LZCNT, checked just above.
+                return unsafe { self.decode_into_lzcnt(out) };
+            }
+        }
+        self.decode_loop(out)
+    }
+
+    /// [`Chunk::decode_into`] compiled with LZCNT: the codecs count leading
+    /// zeros several times per sample, and without it that is `BSR`, several
+    /// times slower on some CPUs (measured: ~50 → see `docs/benchmarks.md`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "lzcnt")]
+    unsafe fn decode_into_lzcnt(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        self.decode_loop(out)
+    }
+
+    #[inline(always)]
+    fn decode_loop(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
         let mut r = BitReader::new(&self.buf.bytes, (HEADER_LEN * 8) as u64, self.buf.bits);
         let mut ts = TsCodec::default();
         let n = usize::from(self.num);

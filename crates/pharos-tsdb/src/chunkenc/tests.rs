@@ -512,7 +512,11 @@ fn decode_speed() {
         let mut v = 0.0f64;
         for i in 0..120i64 {
             v += (rng.below(50) + s % 3) as f64;
-            let g = if s % 2 == 0 { v } else { (rng.below(10_000) as f64) / 100.0 };
+            let g = if s % 2 == 0 {
+                v
+            } else {
+                (rng.below(10_000) as f64) / 100.0
+            };
             c.append(1_700_000_000_000 + i * 15_000 + rng.jitter(2), g);
         }
         let b = c.into_bytes();
@@ -530,5 +534,8 @@ fn decode_speed() {
         }
     }
     let dt = start.elapsed();
-    println!("decode_into: {:.2} ns/sample over {n} samples", dt.as_nanos() as f64 / n as f64);
+    println!(
+        "decode_into: {:.2} ns/sample over {n} samples",
+        dt.as_nanos() as f64 / n as f64
+    );
 }
