@@ -543,17 +543,12 @@ impl Head {
 
     /// Labels of a series.
     pub(crate) fn labels_of(&self, s: &MemSeries) -> Labels {
-        self.with_labels(s, |pairs| {
-            Labels::from_sorted_unchecked(
-                pairs
-                    .iter()
-                    .map(|(n, v)| pharos_model::Label {
-                        name: (*n).to_string(),
-                        value: (*v).to_string(),
-                    })
-                    .collect(),
-            )
-        })
+        let mut it = blob_strs(&s.labels).map(|b| String::from_utf8_lossy(b).into_owned());
+        let mut v = Vec::with_capacity(8);
+        while let (Some(name), Some(value)) = (it.next(), it.next()) {
+            v.push(pharos_model::Label { name, value });
+        }
+        Labels::from_sorted_unchecked(v)
     }
 
     /// Number of series in the head.
@@ -749,6 +744,31 @@ mod tests {
         assert_eq!(d.truncate(1000), (2, 6));
         assert_eq!(d.closed.len(), 0);
         assert!(d.open.is_some());
+    }
+
+    #[test]
+    fn large_select_is_complete_and_sorted() {
+        use pharos_model::{Matcher, Series};
+        let h = Head::new(opts(), None);
+        let o = opts();
+        for i in 0..1500 {
+            let l = Labels::from_pairs(&[("__name__", "m"), ("i", &format!("{i}"))]);
+            let (s, _) = h.get_or_create(&l, None, false);
+            let mut d = s.data.lock();
+            for t in 1..=6 {
+                d.apply(t, (i * t) as f64, None, &o).unwrap();
+            }
+        }
+        let got = h.select(2, 5, &[Matcher::equal("__name__", "m")]);
+        assert_eq!(got.len(), 1500);
+        assert!(got.windows(2).all(|w| w[0].labels < w[1].labels));
+        for s in &got {
+            let i: i64 = s.labels.get("i").unwrap().parse().unwrap();
+            let mut pts = Vec::new();
+            s.append_floats(i64::MIN, i64::MAX, &mut pts);
+            let want: Vec<(i64, f64)> = (2..=5).map(|t| (t, (i * t) as f64)).collect();
+            assert_eq!(pts, want);
+        }
     }
 
     #[test]

@@ -15,16 +15,66 @@ use crate::head::Head;
 use crate::index::{label_names_for, label_values_for, postings_for_matchers};
 use crate::querier::SnapSeries;
 
+/// Fewest series worth a snapshot thread.
+const SERIES_PER_THREAD: usize = 256;
+
 impl Head {
     /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels.
+    /// A large selection is snapshotted on several threads.
     pub(crate) fn select(&self, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<SnapSeries> {
-        let refs = postings_for_matchers(&*self.index.read(), ms);
+        let refs: Vec<u32> = postings_for_matchers(&*self.index.read(), ms)
+            .iter()
+            .collect();
         let stones = {
             let t = self.tombstones.read();
             (!t.is_empty()).then(|| t.clone())
         };
-        let mut out = Vec::new();
-        for r in &refs {
+        let stones = stones.as_ref();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().min(4))
+            .min(refs.len() / SERIES_PER_THREAD)
+            .max(1);
+        let mut out = if threads == 1 {
+            self.snapshot(&refs, mint, maxt, stones)
+        } else {
+            let per = refs.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = refs
+                    .chunks(per)
+                    .skip(1)
+                    .map(|part| {
+                        (
+                            part,
+                            scope.spawn(move || self.snapshot(part, mint, maxt, stones)),
+                        )
+                    })
+                    .collect();
+                let mut out = self.snapshot(&refs[..per.min(refs.len())], mint, maxt, stones);
+                for (part, h) in handles {
+                    // A thread that died is redone here, so no series goes
+                    // missing (and a bug that panics again, panics here).
+                    match h.join() {
+                        Ok(got) => out.extend(got),
+                        Err(_) => out.extend(self.snapshot(part, mint, maxt, stones)),
+                    }
+                }
+                out
+            })
+        };
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Snapshots the series `refs` over `[mint, maxt]`.
+    fn snapshot(
+        &self,
+        refs: &[u32],
+        mint: i64,
+        maxt: i64,
+        stones: Option<&crate::tombstones::Tombstones>,
+    ) -> Vec<SnapSeries> {
+        let mut out = Vec::with_capacity(refs.len());
+        for &r in refs {
             let Some(s) = self.series_by_ref(r) else {
                 continue;
             };
@@ -62,11 +112,10 @@ impl Head {
                 continue;
             }
             let snap = SnapSeries::new(self.labels_of(&s), chunks, extra, mint, maxt);
-            if let Some(snap) = snap.without_deleted(stones.as_ref().and_then(|t| t.get(r))) {
+            if let Some(snap) = snap.without_deleted(stones.and_then(|t| t.get(r))) {
                 out.push(snap);
             }
         }
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 

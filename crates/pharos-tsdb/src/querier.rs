@@ -105,7 +105,12 @@ impl SnapSeries {
 
 /// Merges per-source results (each sorted by labels) into one sorted list
 /// with one entry per label set.
-pub(crate) fn merge_sources(sources: Vec<Vec<SnapSeries>>) -> Vec<SnapSeries> {
+pub(crate) fn merge_sources(mut sources: Vec<Vec<SnapSeries>>) -> Vec<SnapSeries> {
+    sources.retain(|s| !s.is_empty());
+    if sources.len() <= 1 {
+        // One source is already sorted with one entry per label set.
+        return sources.pop().unwrap_or_default();
+    }
     let mut all: Vec<SnapSeries> = sources.into_iter().flatten().collect();
     all.sort_by(|a, b| a.labels.cmp(&b.labels));
     let mut out: Vec<SnapSeries> = Vec::with_capacity(all.len());

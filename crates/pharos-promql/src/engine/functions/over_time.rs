@@ -3,9 +3,17 @@
 use super::math::{kahan_inc, quantile, Mean};
 
 pub(crate) fn sum(w: &[(i64, f64)]) -> f64 {
-    let (mut s, mut c) = (0.0, 0.0);
+    let (mut s, mut c) = (0.0f64, 0.0f64);
     for &(_, v) in w {
-        (s, c) = kahan_inc(v, s, c);
+        // `kahan_inc`, written out so the loop stays branch-light.
+        let t = s + v;
+        if t.is_infinite() {
+            c = 0.0;
+        } else {
+            let (big, small) = if s.abs() >= v.abs() { (s, v) } else { (v, s) };
+            c += (big - t) + small;
+        }
+        s = t;
     }
     if s.is_infinite() {
         s
@@ -14,12 +22,30 @@ pub(crate) fn sum(w: &[(i64, f64)]) -> f64 {
     }
 }
 
+/// The mean of a window, as [`Mean`] computes it: compensated summation,
+/// and the incremental mean from the point where the sum overflows.
 pub(crate) fn avg(w: &[(i64, f64)]) -> f64 {
-    let mut m = Mean::default();
-    for &(_, v) in w {
-        m.add(v);
+    let Some(&(_, first)) = w.first() else {
+        return Mean::default().value();
+    };
+    // The common case in one tight loop; the first overflow hands the
+    // whole window to `Mean`, which then takes the same steps.
+    let (mut s, mut c) = (first, 0.0f64);
+    for &(_, v) in &w[1..] {
+        let t = s + v;
+        if t.is_infinite() {
+            let mut m = Mean::default();
+            for &(_, v) in w {
+                m.add(v);
+            }
+            return m.value();
+        }
+        let (big, small) = if s.abs() >= v.abs() { (s, v) } else { (v, s) };
+        c += (big - t) + small;
+        s = t;
     }
-    m.value()
+    let n = w.len() as f64;
+    s / n + c / n
 }
 
 pub(crate) fn min(w: &[(i64, f64)]) -> f64 {
@@ -101,4 +127,56 @@ pub(crate) fn double_exp_smoothing(w: &[(i64, f64)], sf: f64, tf: f64) -> Option
         s1 = x + y;
     }
     Some(s1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::math::{kahan_inc, Mean};
+    use proptest::prelude::*;
+
+    fn reference_sum(w: &[(i64, f64)]) -> f64 {
+        let (mut s, mut c) = (0.0, 0.0);
+        for &(_, v) in w {
+            (s, c) = kahan_inc(v, s, c);
+        }
+        if s.is_infinite() {
+            s
+        } else {
+            s + c
+        }
+    }
+
+    fn reference_avg(w: &[(i64, f64)]) -> f64 {
+        let mut m = Mean::default();
+        for &(_, v) in w {
+            m.add(v);
+        }
+        m.value()
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -1e3f64..1e3,
+            Just(f64::MAX),
+            Just(-f64::MAX),
+            Just(1e308),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            Just(1e100),
+            Just(-1e100),
+        ]
+    }
+
+    proptest! {
+        /// The tight loops give the same bits as the step-by-step reference.
+        #[test]
+        fn sum_and_avg_match_reference(vals in proptest::collection::vec(value(), 0..40)) {
+            let w: Vec<(i64, f64)> = vals.iter().enumerate().map(|(i, &v)| (i as i64, v)).collect();
+            let (a, b) = (super::sum(&w), reference_sum(&w));
+            prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{} vs {}", a, b);
+            let (a, b) = (super::avg(&w), reference_avg(&w));
+            prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{} vs {}", a, b);
+        }
+    }
 }
