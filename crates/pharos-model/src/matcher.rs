@@ -48,12 +48,7 @@ impl Matcher {
     /// Compiles a matcher; regexes are anchored as `^(?s:...)$`.
     pub fn new(op: MatchOp, name: &str, value: &str) -> Result<Matcher, MatcherError> {
         let re = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
-                regex::Regex::new(&format!("^(?s:{value})$")).map_err(|e| MatcherError {
-                    pattern: value.to_string(),
-                    reason: e.to_string(),
-                })?,
-            ),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(compiled(value)?),
             _ => None,
         };
         Ok(Matcher {
@@ -100,6 +95,33 @@ impl Matcher {
         }
         Some(self.value.split('|').map(str::to_string).collect())
     }
+}
+
+/// Most compiled patterns kept by [`compiled`].
+const REGEX_CACHE_SIZE: usize = 512;
+
+/// The anchored regex of `pattern`, from a process-wide cache: dashboards
+/// send the same matchers again and again, and compiling one costs far more
+/// than evaluating a small query. When the cache is full it starts over.
+fn compiled(pattern: &str) -> Result<regex::Regex, MatcherError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, regex::Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(re) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(re);
+    }
+    let re = regex::Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| MatcherError {
+        pattern: pattern.to_string(),
+        reason: e.to_string(),
+    })?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= REGEX_CACHE_SIZE {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Ok(re)
 }
 
 impl fmt::Display for Matcher {
