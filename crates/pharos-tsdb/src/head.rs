@@ -543,7 +543,10 @@ impl Head {
 
     /// Labels of a series.
     pub(crate) fn labels_of(&self, s: &MemSeries) -> Labels {
-        let mut it = blob_strs(&s.labels).map(|b| String::from_utf8_lossy(b).into_owned());
+        let mut it = blob_strs(&s.labels).map(|b| match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        });
         let mut v = Vec::with_capacity(8);
         while let (Some(name), Some(value)) = (it.next(), it.next()) {
             v.push(pharos_model::Label { name, value });

@@ -306,7 +306,26 @@ fn finalize(v: Val) -> Result<Val, EvalError> {
     if !series.iter().any(|s| s.drop_name) {
         return Ok(Val::Vector(series));
     }
-    let mut index: hash::FastMap<pharos_model::Labels, usize> = hash::FastMap::default();
+    // Distinct label sets that all lose the same name stay distinct (the
+    // usual `rate(x[5m])` answer): no collision to look for. Callers hand
+    // over distinct label sets (the Collector merges equal ones).
+    fn dropped(l: &pharos_model::Labels) -> [Option<&str>; 3] {
+        [l.metric_name(), l.get("__type__"), l.get("__unit__")]
+    }
+    let first = series.first().map(|s| dropped(&s.labels));
+    if series
+        .iter()
+        .all(|s| s.drop_name && Some(dropped(&s.labels)) == first)
+    {
+        let mut out = series;
+        for s in &mut out {
+            s.labels = binary::drop_reserved(&s.labels);
+            s.drop_name = false;
+        }
+        return Ok(Val::Vector(out));
+    }
+    let mut index: hash::FastMap<pharos_model::Labels, usize> =
+        hash::FastMap::with_capacity_and_hasher(series.len(), Default::default());
     let mut out: Vec<eval::SeriesV> = Vec::with_capacity(series.len());
     for mut s in series {
         if s.drop_name {

@@ -24,7 +24,7 @@ use std::time::Instant;
 use pharos_model::histogram::FloatHistogram;
 use pharos_model::{Labels, Series};
 
-use super::eval::{stale, Collector, Evaluator, Range, Val};
+use super::eval::{stale, Evaluator, Range, SeriesV, Val};
 use super::functions::Win;
 use super::selectors::RangeInput;
 use super::EvalError;
@@ -263,8 +263,10 @@ impl Evaluator<'_> {
         let points = AtomicUsize::new(0);
         let reader = self.reader();
         let frame = &frame;
-        type Steps = Option<(Labels, Vec<(usize, f64)>)>;
-        let outs: Vec<Steps> = reader.map_series(series, |s, buf| {
+        let n = r.len();
+        // Series from one selection have distinct label sets, so results
+        // go straight into the output without a label-set index.
+        let outs: Vec<Option<SeriesV>> = reader.map_series(series, |s, buf| {
             buf.clear();
             s.append_floats(mint_excl.saturating_add(1), maxt, buf);
             reader.count_samples(buf.len())?;
@@ -273,9 +275,10 @@ impl Evaluator<'_> {
                 return Ok(None);
             }
             let base = points.load(Ordering::Relaxed);
-            let mut out: Vec<(usize, f64)> = Vec::new();
+            let mut vals: Vec<Option<f64>> = Vec::new();
+            let mut got = 0usize;
             frame.windows_of(buf, r, |i, w| {
-                if base + out.len() + w.len() > max {
+                if base + got + w.len() > max {
                     return Err(EvalError::too_many_samples());
                 }
                 let ts = r.ts(i);
@@ -288,17 +291,22 @@ impl Evaluator<'_> {
                     range_ms: frame.range_ms,
                 };
                 if let Some(v) = f(&win, w)? {
-                    out.push((i, v));
+                    if vals.is_empty() {
+                        vals = vec![None; n];
+                    }
+                    vals[i] = Some(v);
+                    got += 1;
                 }
                 Ok(())
             })?;
-            points.fetch_add(out.len(), Ordering::Relaxed);
-            Ok(Some((s.labels().clone(), out)))
+            if got == 0 {
+                return Ok(None);
+            }
+            points.fetch_add(got, Ordering::Relaxed);
+            let mut sv = SeriesV::new(s.labels().clone(), vals);
+            sv.drop_name = !keep_name;
+            Ok(Some(sv))
         })?;
-        let mut col = Collector::new(r.len());
-        for (labels, out) in outs.into_iter().flatten() {
-            col.add_points(labels, !keep_name, out)?;
-        }
-        Ok(Val::Vector(col.finish()))
+        Ok(Val::Vector(outs.into_iter().flatten().collect()))
     }
 }
