@@ -314,7 +314,30 @@ fn json_response(body: String) -> Response {
 }
 
 fn json_str(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
+    let mut o = String::with_capacity(s.len() + 2);
+    push_json_str(&mut o, s);
+    o
+}
+
+/// Appends `s` as a JSON string. Label names and values rarely need
+/// escaping, so they are copied as they are unless they do.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Appends a sample value as [`format_value`] prints it.
+fn push_value(out: &mut String, v: f64) {
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_value(v));
+    }
 }
 
 /// A sample value as Prometheus prints it: Go's `FormatFloat(v, 'f', -1, 64)`.
@@ -352,29 +375,34 @@ fn labels_json(out: &mut String, l: &pharos_model::Labels) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&json_str(&x.name));
+        push_json_str(out, &x.name);
         out.push(':');
-        out.push_str(&json_str(&x.value));
+        push_json_str(out, &x.value);
     }
     out.push('}');
 }
 
-fn point(out: &mut String, t: i64, v: &str) {
+fn point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     format_ts(out, t);
     out.push_str(",\"");
-    out.push_str(v);
+    push_value(out, v);
     out.push_str("\"]");
 }
 
 /// Renders a result in Prometheus's JSON shape.
 pub fn render(r: &QueryResult) -> Response {
-    let mut o = String::with_capacity(256);
+    let size = match &r.value {
+        Value::Vector(v) => 256 + v.len() * 192,
+        Value::Matrix(m) => 256 + m.iter().map(|s| 160 + s.points.len() * 32).sum::<usize>(),
+        _ => 256,
+    };
+    let mut o = String::with_capacity(size);
     o.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"");
     o.push_str(r.value.type_name());
     o.push_str("\",\"result\":");
     match &r.value {
-        Value::Scalar { t, v } => point(&mut o, *t, &format_value(*v)),
+        Value::Scalar { t, v } => point(&mut o, *t, *v),
         Value::String { t, s } => {
             o.push('[');
             format_ts(&mut o, *t);
@@ -391,7 +419,7 @@ pub fn render(r: &QueryResult) -> Response {
                 o.push_str("{\"metric\":");
                 labels_json(&mut o, &s.labels);
                 o.push_str(",\"value\":");
-                point(&mut o, s.t, &format_value(s.v));
+                point(&mut o, s.t, s.v);
                 o.push('}');
             }
             o.push(']');
@@ -409,7 +437,7 @@ pub fn render(r: &QueryResult) -> Response {
                     if j > 0 {
                         o.push(',');
                     }
-                    point(&mut o, *t, &format_value(*v));
+                    point(&mut o, *t, *v);
                 }
                 o.push_str("]}");
             }
@@ -442,6 +470,21 @@ mod tests {
 
     #[test]
     fn value_and_time_formats() {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\nx",
+            "\u{1}",
+            "ünï",
+            "",
+        ] {
+            assert_eq!(json_str(s), serde_json::Value::String(s.into()).to_string());
+        }
+        let mut o = String::new();
+        push_value(&mut o, 0.1);
+        push_value(&mut o, f64::INFINITY);
+        assert_eq!(o, "0.1+Inf");
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(0.1), "0.1");
         assert_eq!(format_value(1e21), "1000000000000000000000");

@@ -61,11 +61,13 @@ impl Head {
                 out
             })
         };
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        // Each part arrives sorted; the stable sort finds those runs and
+        // merges them in linear time.
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 
-    /// Snapshots the series `refs` over `[mint, maxt]`.
+    /// Snapshots the series `refs` over `[mint, maxt]`, sorted by labels.
     fn snapshot(
         &self,
         refs: &[u32],
@@ -116,6 +118,7 @@ impl Head {
                 out.push(snap);
             }
         }
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
 
