@@ -153,7 +153,7 @@ impl Series for SnapSeries {
                 break;
             }
             let start = out.len();
-            if let Err(e) = c.decode_into(out) {
+            if let Err(e) = c.decode_from(lo, out) {
                 tracing::warn!(series = %self.labels, error = %e, "corrupt chunk: samples after the damage are skipped");
             }
             let new = &out[start..];
@@ -309,6 +309,19 @@ mod tests {
     fn append_floats_matches_iterator() {
         let l = Labels::from_pairs(&[("a", "1")]);
         let chunks = || vec![chunk(&[1, 2, 3]), chunk(&[10, 20, 30]), chunk(&[40, 50])];
+        // An appendable chunk long enough to carry saved decoder states.
+        let long: Vec<i64> = (0..150).map(|i| 1000 + i * 10).collect();
+        let s = SnapSeries::new(l.clone(), vec![chunk(&long)], vec![], 0, 5000);
+        for mint in [0, 1000, 1395, 1400, 1405, 1795, 1800, 2000, 2490, 2500] {
+            let mut got = Vec::new();
+            s.append_floats(mint, 2400, &mut got);
+            let want: Vec<(i64, f64)> = long
+                .iter()
+                .filter(|&&t| t >= mint && t <= 2400)
+                .map(|&t| (t, t as f64))
+                .collect();
+            assert_eq!(got, want, "from {mint}");
+        }
         for (mint, maxt) in [
             (0, 100),
             (2, 25),

@@ -93,6 +93,25 @@ pub struct Chunk {
     val: ValueCodec,
     /// Built by [`Chunk::from_bytes_unchecked`]: codec state not restored, no appends.
     read_only: bool,
+    /// Decoder states saved while appending (every [`MARK_EVERY`] samples), so a
+    /// reader that wants only the newest samples of the head's open chunk can
+    /// start part-way. In memory only; never encoded.
+    marks: Vec<Mark>,
+}
+
+/// Samples between two saved decoder states of an appendable chunk.
+const MARK_EVERY: u16 = 40;
+
+/// The decoder's state after the first `idx` samples of a chunk.
+#[derive(Clone, Debug)]
+struct Mark {
+    idx: u16,
+    /// Bit position of sample `idx`.
+    bit: u64,
+    /// Timestamp of sample `idx - 1`.
+    last_t: i64,
+    ts: TsCodec,
+    val: ValueCodec,
 }
 
 impl Default for Chunk {
@@ -131,6 +150,7 @@ impl Chunk {
             ts: TsCodec::default(),
             val,
             read_only: false,
+            marks: Vec::new(),
         }
     }
 
@@ -270,6 +290,16 @@ impl Chunk {
         }
         self.num += 1;
         self.buf.bytes[2..HEADER_LEN].copy_from_slice(&self.num.to_be_bytes());
+        if self.num % MARK_EVERY == 0 {
+            // The encoder's state equals the decoder's after the same samples.
+            self.marks.push(Mark {
+                idx: self.num,
+                bit: self.buf.bits,
+                last_t: t,
+                ts: self.ts.clone(),
+                val: self.val.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -324,14 +354,22 @@ impl Chunk {
     /// (the query path's decoder). On corrupt data the samples before the
     /// damage are appended and the error is returned.
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        self.decode_from(i64::MIN, out)
+    }
+
+    /// Like [`Chunk::decode_into`], but may leave out samples before `min_t`
+    /// (not necessarily all of them): an appendable chunk starts from the
+    /// last saved decoder state whose samples are all older than `min_t`.
+    pub fn decode_from(&self, min_t: i64, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        let mark = self.marks.iter().rev().find(|m| m.last_t < min_t);
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("lzcnt") {
                 // SAFETY: the CPU has LZCNT, checked just above.
-                return unsafe { self.decode_into_lzcnt(out) };
+                return unsafe { self.decode_into_lzcnt(mark, out) };
             }
         }
-        self.decode_loop(out)
+        self.decode_loop(mark, out)
     }
 
     /// [`Chunk::decode_into`] compiled with LZCNT: the codecs count leading
@@ -339,19 +377,32 @@ impl Chunk {
     /// times slower on some CPUs (measured: ~50 → see `docs/benchmarks.md`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "lzcnt")]
-    unsafe fn decode_into_lzcnt(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
-        self.decode_loop(out)
+    unsafe fn decode_into_lzcnt(
+        &self,
+        mark: Option<&Mark>,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), ChunkError> {
+        self.decode_loop(mark, out)
     }
 
     #[inline(always)]
-    fn decode_loop(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
-        let mut r = BitReader::new(&self.buf.bytes, (HEADER_LEN * 8) as u64, self.buf.bits);
-        let mut ts = TsCodec::default();
-        let n = usize::from(self.num);
+    fn decode_loop(
+        &self,
+        mark: Option<&Mark>,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), ChunkError> {
+        let start = mark.map_or((HEADER_LEN * 8) as u64, |m| m.bit);
+        let mut r = BitReader::new(&self.buf.bytes, start, self.buf.bits);
+        let mut ts = mark.map_or_else(TsCodec::default, |m| m.ts.clone());
+        let n = usize::from(self.num - mark.map_or(0, |m| m.idx));
         out.reserve(n);
+        let val = mark.map(|m| &m.val);
         match &self.val {
             ValueCodec::Int(c) => {
-                let mut vc = IntCodec::new(c.scale, c.shift);
+                let mut vc = match val {
+                    Some(ValueCodec::Int(v)) => v.clone(),
+                    _ => IntCodec::new(c.scale, c.shift),
+                };
                 for _ in 0..n {
                     let t = ts.read(&mut r)?;
                     let v = vc.read(&mut r)?;
@@ -359,7 +410,10 @@ impl Chunk {
                 }
             }
             ValueCodec::Xor(_) => {
-                let mut vc = XorCodec::default();
+                let mut vc = match val {
+                    Some(ValueCodec::Xor(v)) => v.clone(),
+                    _ => XorCodec::default(),
+                };
                 for _ in 0..n {
                     let t = ts.read(&mut r)?;
                     let v = vc.read(&mut r)?;

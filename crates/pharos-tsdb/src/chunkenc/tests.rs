@@ -265,6 +265,36 @@ proptest! {
     }
 
     #[test]
+    fn prop_decode_from_is_a_suffix_holding_the_newer_samples(
+        steps in proptest::collection::vec((14_990i64..15_010, 0u8..6, -1000i64..1000), 1..300),
+        cut in 0usize..300,
+    ) {
+        let mut t = 1_700_000_000_000i64;
+        let mut s = Vec::new();
+        for (dt, kind, n) in steps {
+            t += dt;
+            let v = match kind {
+                0 => n as f64,
+                1 => n as f64 / 100.0,
+                2 => f64::from_bits(STALE_NAN_BITS),
+                3 => n as f64 / 3.0,
+                4 => n as f64 * 1e12,
+                _ => n as f64 / 1e9,
+            };
+            s.push((t, v));
+        }
+        let c = build(&s);
+        let min_t = s[cut % s.len()].0;
+        let bits = |v: &[(i64, f64)]| v.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>();
+        let mut all = Vec::new();
+        c.decode_into(&mut all).unwrap();
+        let mut part = Vec::new();
+        c.decode_from(min_t, &mut part).unwrap();
+        prop_assert_eq!(bits(&all[all.len() - part.len()..]), bits(&part));
+        prop_assert!(part.len() >= s.iter().filter(|p| p.0 >= min_t).count());
+    }
+
+    #[test]
     fn prop_from_bytes_arbitrary_never_panics(b in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(c) = Chunk::from_bytes(b.clone()) {
             prop_assert_eq!(c.iter().filter(|r| r.is_ok()).count(), c.num_samples());
