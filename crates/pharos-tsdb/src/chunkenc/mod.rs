@@ -290,7 +290,7 @@ impl Chunk {
         }
         self.num += 1;
         self.buf.bytes[2..HEADER_LEN].copy_from_slice(&self.num.to_be_bytes());
-        if self.num % MARK_EVERY == 0 {
+        if self.num.is_multiple_of(MARK_EVERY) {
             // The encoder's state equals the decoder's after the same samples.
             self.marks.push(Mark {
                 idx: self.num,
