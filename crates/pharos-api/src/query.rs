@@ -356,16 +356,20 @@ pub fn format_value(v: f64) -> String {
 
 /// A timestamp as Prometheus prints it: seconds with up to three decimals.
 pub fn format_ts(out: &mut String, ms: i64) {
-    let (sign, ms) = if ms < 0 {
-        ("-", -(ms as i128))
-    } else {
-        ("", ms as i128)
-    };
-    let _ = write!(out, "{sign}{}", ms / 1000);
+    if ms < 0 {
+        out.push('-');
+    }
+    let ms = ms.unsigned_abs();
+    let _ = write!(out, "{}", ms / 1000);
     let frac = ms % 1000;
     if frac != 0 {
-        let f = format!("{frac:03}");
-        let _ = write!(out, ".{}", f.trim_end_matches('0'));
+        // Three digits without trailing zeros: .5, .25, .125, .001.
+        let (digits, width) = match (frac % 10, frac % 100) {
+            (_, 0) => (frac / 100, 1),
+            (0, _) => (frac / 10, 2),
+            _ => (frac, 3),
+        };
+        let _ = write!(out, ".{digits:0width$}");
     }
 }
 
@@ -497,6 +501,18 @@ mod tests {
         format_ts(&mut s, 1_000_500);
         assert_eq!(s, "1000.5");
         s.clear();
+        for (ms, want) in [
+            (1_000_001, "1000.001"),
+            (1_000_010, "1000.01"),
+            (1_000_250, "1000.25"),
+            (1_000_000, "1000"),
+            (-500, "-0.5"),
+            (i64::MIN, "-9223372036854775.808"),
+        ] {
+            let mut t = String::new();
+            format_ts(&mut t, ms);
+            assert_eq!(t, want);
+        }
         format_ts(&mut s, -1500);
         assert_eq!(s, "-1.5");
     }

@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// Most queries evaluated at once; further queries wait for a slot.
     #[arg(long = "query.max-concurrency", default_value_t = 20, value_name = "N")]
     pub query_max_concurrency: usize,
+    /// Threads one query may use to read and evaluate series (0: the
+    /// machine's cores, at most 4; 1: only the thread serving the request).
+    #[arg(long = "query.threads", default_value_t = 0, value_name = "N")]
+    pub query_threads: usize,
     /// How far back an instant selector looks for the latest sample.
     #[arg(
         long = "query.lookback-delta",

@@ -163,6 +163,7 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("log-level", a.log_level.clone()),
         ("query.timeout", a.query_timeout.clone()),
         ("query.max-samples", a.query_max_samples.to_string()),
+        ("query.threads", a.query_threads.to_string()),
         ("query.max-concurrency", a.query_max_concurrency.to_string()),
         ("query.lookback-delta", a.query_lookback_delta.clone()),
         ("web.enable-admin-api", a.web_enable_admin_api.to_string()),
@@ -297,6 +298,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lookback_delta_ms: lookback.as_millis() as i64,
         max_samples: args.query_max_samples,
         timeout: query_timeout,
+        threads: match args.query_threads {
+            0 => pharos_promql::engine::default_threads(),
+            n => n,
+        },
         ..Default::default()
     });
     let query_service = Arc::new(pharos_api::query::QueryService::new(
