@@ -30,7 +30,14 @@ pub struct QueryService {
     pub timeout: Duration,
     /// Counters for `/metrics`.
     pub stats: QueryStats,
+    /// How long recent query shapes took to evaluate (see [`QueryService::cheap`]).
+    recent: std::sync::Mutex<std::collections::HashMap<u64, Duration>>,
 }
+
+/// Longest evaluation that may run on the async worker without handing it off.
+const INLINE_MAX: Duration = Duration::from_millis(1);
+/// Query shapes remembered; the memory starts over when full.
+const RECENT_MAX: usize = 4096;
 
 /// Query counters.
 #[derive(Default)]
@@ -47,6 +54,29 @@ impl QueryService {
             gate: Semaphore::new(max_concurrency.max(1)),
             timeout,
             stats: QueryStats::default(),
+            recent: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whether the last evaluation of this query shape (expression, and for a
+    /// range query its length and step, not its position) was cheap enough to
+    /// run on the async worker: handing the worker off costs more than such a
+    /// query. Unknown shapes are not cheap, so a slow query can block a worker
+    /// at most once, for as long as it took last time plus its growth.
+    fn cheap(&self, key: u64) -> bool {
+        self.recent
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+            .is_some_and(|d| d <= INLINE_MAX)
+    }
+
+    fn remember(&self, key: u64, took: Duration) {
+        if let Ok(mut m) = self.recent.lock() {
+            if m.len() >= RECENT_MAX {
+                m.clear();
+            }
+            m.insert(key, took);
         }
     }
 }
@@ -160,6 +190,16 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
     let q = s.queryable.clone();
     let svc2 = svc.clone();
     let started = Instant::now();
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        first(&m, "query").unwrap_or("").hash(&mut h);
+        if let Kind::Range(a, b, st) = kind {
+            (b - a, st).hash(&mut h);
+        }
+        h.finish()
+    };
+    let inline = svc.cheap(key);
     let eval = move || {
         let engine = Engine::new(pharos_promql::engine::EngineOptions {
             timeout,
@@ -173,7 +213,9 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
     // On the multi-threaded runtime the query runs on this thread, which
     // hands its other tasks to another worker first (no hand-off of the
     // result between threads); elsewhere on the blocking pool.
-    let result = if tokio::runtime::Handle::current().runtime_flavor()
+    let result = if inline {
+        eval()
+    } else if tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::MultiThread
     {
         tokio::task::block_in_place(eval)
@@ -183,6 +225,7 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
             .map_err(|e| ApiError::internal(e.to_string()))?
     };
     drop(permit);
+    svc.remember(key, started.elapsed());
     use std::sync::atomic::Ordering::Relaxed;
     svc.stats.queries.fetch_add(1, Relaxed);
     svc.stats
@@ -470,6 +513,29 @@ pub type SharedQueryService = Arc<QueryService>;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cheap_shapes_are_remembered() {
+        let svc = QueryService::new(
+            Engine::new(pharos_promql::engine::EngineOptions::default()),
+            1,
+            Duration::from_secs(1),
+        );
+        assert!(!svc.cheap(1), "unknown shapes are handed off");
+        svc.remember(1, Duration::from_micros(300));
+        svc.remember(2, Duration::from_millis(30));
+        assert!(svc.cheap(1));
+        assert!(!svc.cheap(2));
+        svc.remember(1, Duration::from_millis(5));
+        assert!(
+            !svc.cheap(1),
+            "a shape that became slow is handed off again"
+        );
+        for k in 10..10 + RECENT_MAX as u64 {
+            svc.remember(k, Duration::ZERO);
+        }
+        assert!(svc.recent.lock().map(|m| m.len()).unwrap_or(0) <= RECENT_MAX);
+    }
     use super::*;
 
     #[test]
