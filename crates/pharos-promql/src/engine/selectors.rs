@@ -80,6 +80,19 @@ impl RangeInput {
         window_start_excl(end, self.range_ms, self.closed)
     }
 
+    /// Where the window of step `i` of `r` sits.
+    pub fn win(&self, r: Range, i: usize) -> super::functions::Win {
+        let ts = r.ts(i);
+        let end = self.window_end(ts);
+        super::functions::Win {
+            step: i,
+            ts,
+            start: end - self.range_ms,
+            end,
+            range_ms: self.range_ms,
+        }
+    }
+
     /// The inclusive end of the window of evaluation step `ts`.
     pub fn window_end(&self, ts: i64) -> i64 {
         self.at.unwrap_or(ts) - self.offset_ms

@@ -281,15 +281,7 @@ impl Evaluator<'_> {
                 if base + got + w.len() > max {
                     return Err(EvalError::too_many_samples());
                 }
-                let ts = r.ts(i);
-                let end = frame.window_end(ts);
-                let win = Win {
-                    step: i,
-                    ts,
-                    start: end - frame.range_ms,
-                    end,
-                    range_ms: frame.range_ms,
-                };
+                let win = frame.win(r, i);
                 if let Some(v) = f(&win, w)? {
                     if vals.is_empty() {
                         vals = vec![None; n];

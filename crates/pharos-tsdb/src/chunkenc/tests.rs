@@ -225,6 +225,27 @@ fn from_bytes_rejects_bad_headers_and_truncation() {
     );
 }
 
+/// Samples about 15 s apart whose values mix the kinds real series have
+/// (integers, decimals, stale markers, thirds, huge and tiny numbers), from
+/// proptest's `(interval, kind, magnitude)` triples.
+fn mixed_samples(steps: &[(i64, u8, i64)]) -> Vec<(i64, f64)> {
+    let mut t = 1_700_000_000_000i64;
+    let mut s = Vec::new();
+    for &(dt, kind, n) in steps {
+        t += dt;
+        let v = match kind {
+            0 => n as f64,
+            1 => n as f64 / 100.0,
+            2 => f64::from_bits(STALE_NAN_BITS),
+            3 => n as f64 / 3.0,
+            4 => n as f64 * 1e12,
+            _ => n as f64 / 1e9,
+        };
+        s.push((t, v));
+    }
+    s
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -247,20 +268,7 @@ proptest! {
     fn prop_round_trip_mixed_values(
         steps in proptest::collection::vec((14_990i64..15_010, 0u8..6, -1000i64..1000), 0..300),
     ) {
-        let mut t = 1_700_000_000_000i64;
-        let mut s = Vec::new();
-        for (dt, kind, n) in steps {
-            t += dt;
-            let v = match kind {
-                0 => n as f64,
-                1 => n as f64 / 100.0,
-                2 => f64::from_bits(STALE_NAN_BITS),
-                3 => n as f64 / 3.0,
-                4 => n as f64 * 1e12,
-                _ => n as f64 / 1e9,
-            };
-            s.push((t, v));
-        }
+        let s = mixed_samples(&steps);
         check_round_trip(&s);
     }
 
@@ -269,20 +277,7 @@ proptest! {
         steps in proptest::collection::vec((14_990i64..15_010, 0u8..6, -1000i64..1000), 1..300),
         cut in 0usize..300,
     ) {
-        let mut t = 1_700_000_000_000i64;
-        let mut s = Vec::new();
-        for (dt, kind, n) in steps {
-            t += dt;
-            let v = match kind {
-                0 => n as f64,
-                1 => n as f64 / 100.0,
-                2 => f64::from_bits(STALE_NAN_BITS),
-                3 => n as f64 / 3.0,
-                4 => n as f64 * 1e12,
-                _ => n as f64 / 1e9,
-            };
-            s.push((t, v));
-        }
+        let s = mixed_samples(&steps);
         let c = build(&s);
         let min_t = s[cut % s.len()].0;
         let bits = |v: &[(i64, f64)]| v.iter().map(|&(t, v)| (t, v.to_bits())).collect::<Vec<_>>();

@@ -237,15 +237,7 @@ impl Evaluator<'_> {
                 if base + out.len() + w.len() > max {
                     return Err(EvalError::too_many_samples());
                 }
-                let ts = r.ts(i);
-                let end = input.window_end(ts);
-                let win = Win {
-                    step: i,
-                    ts,
-                    start: end - input.range_ms,
-                    end,
-                    range_ms: input.range_ms,
-                };
+                let win = input.win(r, i);
                 if let Some(v) = f(&win, w)? {
                     out.push((i, v));
                 }
@@ -280,15 +272,7 @@ impl Evaluator<'_> {
             let name = labels.metric_name().unwrap_or("");
             let mut out: Vec<(usize, Po)> = Vec::new();
             input.for_each_window_mixed(idx, r, |i, fl, hs| {
-                let ts = r.ts(i);
-                let end = input.window_end(ts);
-                let win = Win {
-                    step: i,
-                    ts,
-                    start: end - input.range_ms,
-                    end,
-                    range_ms: input.range_ms,
-                };
+                let win = input.win(r, i);
                 if let Some(p) = f(&win, name, fl, hs, &mut notes) {
                     out.push((i, p));
                 }
