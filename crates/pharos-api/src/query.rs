@@ -36,6 +36,9 @@ pub struct QueryService {
 
 /// Longest evaluation that may run on the async worker without handing it off.
 const INLINE_MAX: Duration = Duration::from_millis(1);
+/// How long a shape that was cheap last time may hold the async worker
+/// before it is given up and evaluated again with the hand-off.
+const INLINE_TIMEOUT: Duration = Duration::from_millis(50);
 /// Query shapes remembered; the memory starts over when full.
 const RECENT_MAX: usize = 4096;
 
@@ -200,7 +203,7 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
         h.finish()
     };
     let inline = svc.cheap(key);
-    let eval = move || {
+    let evaluate = move |timeout: Duration| {
         let engine = Engine::new(pharos_promql::engine::EngineOptions {
             timeout,
             ..svc2.engine.options().clone()
@@ -210,19 +213,31 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
             Kind::Range(a, b, st) => engine.range(q.as_ref(), &expr, a, b, st),
         }
     };
+    // A shape that was cheap last time runs right here, but only for
+    // INLINE_TIMEOUT: if it has become expensive it is given up and run again
+    // below, so an async worker is never held for long.
+    let mut result = None;
+    if inline {
+        let r = evaluate(INLINE_TIMEOUT.min(timeout));
+        let gave_up =
+            matches!(&r, Err(e) if e.kind == EvalErrorKind::Timeout) && timeout > INLINE_TIMEOUT;
+        if !gave_up {
+            result = Some(r);
+        }
+    }
     // On the multi-threaded runtime the query runs on this thread, which
     // hands its other tasks to another worker first (no hand-off of the
     // result between threads); elsewhere on the blocking pool.
-    let result = if inline {
-        eval()
-    } else if tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        tokio::task::block_in_place(eval)
-    } else {
-        tokio::task::spawn_blocking(eval)
+    let result = match result {
+        Some(r) => r,
+        None if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread =>
+        {
+            tokio::task::block_in_place(|| evaluate(timeout))
+        }
+        None => tokio::task::spawn_blocking(move || evaluate(timeout))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(e.to_string()))?,
     };
     drop(permit);
     svc.remember(key, started.elapsed());
