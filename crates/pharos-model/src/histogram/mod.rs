@@ -31,7 +31,7 @@ pub use bounds::{
     is_valid_schema, MAX_EXPONENTIAL_SCHEMA_RESERVED, MIN_EXPONENTIAL_SCHEMA_RESERVED,
 };
 pub use iter::{Bucket, BucketIter};
-pub use ops::{AddOutcome, HistogramError};
+pub use ops::{kahan_inc, AddOutcome, HistogramError};
 
 /// The schema of histograms with custom bucket boundaries (NHCB).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;

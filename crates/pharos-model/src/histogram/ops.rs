@@ -37,8 +37,10 @@ pub struct AddOutcome {
 }
 
 /// Prometheus `kahansum.Inc` (Neumaier's variant): `sum + inc`, with the lost
-/// low-order part accumulated in `c`.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+/// low-order part accumulated in `c`. Also the float summation of the PromQL
+/// engine.
+#[inline]
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0

@@ -61,6 +61,18 @@ pub(crate) fn window_start_excl(end: i64, len_ms: i64, closed: bool) -> i64 {
     }
 }
 
+/// Moves the window `(lo, hi)` over time-ordered `pts` to the points in
+/// `(start, end]` and returns it; windows only move forward.
+fn slide<T>(pts: &[(i64, T)], w: &mut (usize, usize), start: i64, end: i64) -> (usize, usize) {
+    while w.1 < pts.len() && pts[w.1].0 <= end {
+        w.1 += 1;
+    }
+    while w.0 < w.1 && pts[w.0].0 <= start {
+        w.0 += 1;
+    }
+    *w
+}
+
 impl RangeInput {
     /// An input with no series yet.
     pub fn new(range_ms: i64, offset_ms: i64, at: Option<i64>, closed: bool) -> RangeInput {
@@ -117,16 +129,10 @@ impl RangeInput {
         r: Range,
         mut f: impl FnMut(usize, &[(i64, f64)]) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let (mut lo, mut hi) = (0usize, 0usize);
+        let mut w = (0usize, 0usize);
         for i in 0..r.len() {
             let end = self.window_end(r.ts(i));
-            let start = self.start_excl(end);
-            while hi < pts.len() && pts[hi].0 <= end {
-                hi += 1;
-            }
-            while lo < hi && pts[lo].0 <= start {
-                lo += 1;
-            }
+            let (lo, hi) = slide(pts, &mut w, self.start_excl(end), end);
             if lo < hi {
                 f(i, &pts[lo..hi])?;
             }
@@ -149,22 +155,12 @@ impl RangeInput {
     ) -> Result<(), EvalError> {
         let pts = &self.series[idx].1;
         let hs = self.hists_of(idx);
-        let (mut lo, mut hi, mut hlo, mut hhi) = (0usize, 0usize, 0usize, 0usize);
+        let (mut fw, mut hw) = ((0usize, 0usize), (0usize, 0usize));
         for i in 0..r.len() {
             let end = self.window_end(r.ts(i));
             let start = self.start_excl(end);
-            while hi < pts.len() && pts[hi].0 <= end {
-                hi += 1;
-            }
-            while lo < hi && pts[lo].0 <= start {
-                lo += 1;
-            }
-            while hhi < hs.len() && hs[hhi].0 <= end {
-                hhi += 1;
-            }
-            while hlo < hhi && hs[hlo].0 <= start {
-                hlo += 1;
-            }
+            let (lo, hi) = slide(pts, &mut fw, start, end);
+            let (hlo, hhi) = slide(hs, &mut hw, start, end);
             if lo < hi || hlo < hhi {
                 f(i, &pts[lo..hi], &hs[hlo..hhi])?;
             }

@@ -2,18 +2,9 @@
 //! summation, overflow-safe mean, quantile, linear regression) and the
 //! element-wise math functions (`abs`, `ln`, `clamp`, `round`, trig, ...).
 
-/// One step of Kahan–Neumaier summation: returns the new sum and compensation.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+/// One step of Kahan–Neumaier summation: returns the new sum and compensation
+/// (the model's, shared with native histogram arithmetic).
+pub(crate) use pharos_model::histogram::kahan_inc;
 
 /// A mean computed by compensated summation, switching to an incremental
 /// mean when the sum overflows (as Prometheus's `avg` and `avg_over_time`).
