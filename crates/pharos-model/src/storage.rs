@@ -184,6 +184,12 @@ pub trait Series: Send {
 pub trait Querier: Send {
     /// Series matching all matchers, sorted by labels.
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Box<dyn Series>>, StorageError>;
+    /// Like [`Querier::select`], but the series may come in any order (a
+    /// store whose natural order is not label order may skip the sort, as
+    /// Prometheus's `Select(sortSeries=false)` does). The default sorts.
+    fn select_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Box<dyn Series>>, StorageError> {
+        self.select(matchers)
+    }
     /// Label names present on series matching the matchers (all if empty), sorted.
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
     /// Values of `name` on series matching the matchers, sorted.

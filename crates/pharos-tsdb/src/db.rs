@@ -698,8 +698,21 @@ impl Querier for DbQuerier {
         for b in &self.blocks {
             sources.push(b.select(self.mint, self.maxt, matchers)?);
         }
-        sources.push(self.head.select(self.mint, self.maxt, matchers));
+        sources.push(self.head.select(self.mint, self.maxt, matchers, true));
         Ok(merge_sources(sources)
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn Series>)
+            .collect())
+    }
+
+    fn select_unsorted(&self, matchers: &[Matcher]) -> Result<Vec<Box<dyn Series>>, StorageError> {
+        // Merging with blocks needs label order; the head alone does not.
+        if !self.blocks.is_empty() {
+            return self.select(matchers);
+        }
+        Ok(self
+            .head
+            .select(self.mint, self.maxt, matchers, false)
             .into_iter()
             .map(|s| Box::new(s) as Box<dyn Series>)
             .collect())

@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
@@ -303,6 +303,10 @@ pub(crate) struct MemSeries {
     /// Kept per series rather than as symbol ids so that finding a series by
     /// its labels needs no global lock; the index interns the strings.
     pub(crate) labels: Box<[u8]>,
+    /// The labels as a [`Labels`], built on the first read and shared by every
+    /// later one (a query then clones a pointer instead of a dozen strings).
+    /// Only series that are read pay for it; the blob stays the source.
+    read_labels: OnceLock<Labels>,
     /// Whether a series record for this ref is in the WAL.
     pub(crate) logged: AtomicBool,
     /// Appenders holding staged samples for this series; it is not garbage
@@ -392,6 +396,19 @@ fn pairs_eq(blob: &[u8], pairs: &[(&str, &str)]) -> bool {
     it.next().is_none()
 }
 
+/// The labels held in a label blob (built afresh; see [`Head::labels_of`]).
+pub(crate) fn decode_labels(blob: &[u8]) -> Labels {
+    let mut it = blob_strs(blob).map(|b| match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    });
+    let mut v = Vec::with_capacity(8);
+    while let (Some(name), Some(value)) = (it.next(), it.next()) {
+        v.push(pharos_model::Label { name, value });
+    }
+    Labels::from_sorted_unchecked(v)
+}
+
 /// The in-memory head of the store.
 pub(crate) struct Head {
     pub(crate) opts: HeadOptions,
@@ -417,6 +434,9 @@ pub(crate) struct Head {
     pub(crate) closed: AtomicBool,
     /// Deleted intervals by series ref (see `tombstones.rs`).
     pub(crate) tombstones: RwLock<Tombstones>,
+    /// Most threads one selection snapshots on (the machine's parallelism, at
+    /// most 4), asked once: the answer takes several file reads under cgroups.
+    pub(crate) snapshot_threads: usize,
 }
 
 fn hash_stripe(h: u64) -> usize {
@@ -449,6 +469,7 @@ impl Head {
             metadata: RwLock::new(HashMap::new()),
             closed: AtomicBool::new(false),
             tombstones: RwLock::new(Tombstones::default()),
+            snapshot_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 
@@ -514,6 +535,7 @@ impl Head {
             sref,
             hash,
             labels: encode_labels(ls),
+            read_labels: OnceLock::new(),
             logged: AtomicBool::new(false),
             pending: AtomicU32::new(u32::from(pin)),
             data: Mutex::new(SeriesData::new()),
@@ -541,17 +563,12 @@ impl Head {
         f(&pairs)
     }
 
-    /// Labels of a series.
+    /// Labels of a series, kept with the series from the first call on: for
+    /// the read path (rejections build theirs with [`decode_labels`]).
     pub(crate) fn labels_of(&self, s: &MemSeries) -> Labels {
-        let mut it = blob_strs(&s.labels).map(|b| match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(b).into_owned(),
-        });
-        let mut v = Vec::with_capacity(8);
-        while let (Some(name), Some(value)) = (it.next(), it.next()) {
-            v.push(pharos_model::Label { name, value });
-        }
-        Labels::from_sorted_unchecked(v)
+        s.read_labels
+            .get_or_init(|| decode_labels(&s.labels))
+            .clone()
     }
 
     /// Number of series in the head.
@@ -762,7 +779,7 @@ mod tests {
                 d.apply(t, (i * t) as f64, None, &o).unwrap();
             }
         }
-        let got = h.select(2, 5, &[Matcher::equal("__name__", "m")]);
+        let got = h.select(2, 5, &[Matcher::equal("__name__", "m")], true);
         assert_eq!(got.len(), 1500);
         assert!(got.windows(2).all(|w| w[0].labels < w[1].labels));
         for s in &got {
@@ -772,6 +789,17 @@ mod tests {
             let want: Vec<(i64, f64)> = (2..=5).map(|t| (t, (i * t) as f64)).collect();
             assert_eq!(pts, want);
         }
+        // Unsorted: the same series in creation order ("i" is 0, 1, 2, ...,
+        // while label order puts "10" before "2").
+        let loose = h.select(2, 5, &[Matcher::equal("__name__", "m")], false);
+        let order: Vec<String> = loose
+            .iter()
+            .map(|s| s.labels.get("i").unwrap_or("").to_string())
+            .collect();
+        assert_eq!(order, (0..1500).map(|i| i.to_string()).collect::<Vec<_>>());
+        // Labels read twice are the same shared set.
+        let again = h.select(2, 5, &[Matcher::equal("__name__", "m")], true);
+        assert_eq!(again[0].labels, got[0].labels);
     }
 
     #[test]

@@ -206,7 +206,7 @@ impl HeadAppender {
             if s.t < min_valid {
                 head.count_reject(&AppendError::OutOfBounds);
                 rejected.push(CommitRejection {
-                    labels: head.labels_of(&s.series),
+                    labels: crate::head::decode_labels(&s.series.labels),
                     t: s.t,
                     error: AppendError::OutOfBounds,
                 });
@@ -217,7 +217,7 @@ impl HeadAppender {
                 Err(e) => {
                     head.count_reject(&e);
                     rejected.push(CommitRejection {
-                        labels: head.labels_of(&s.series),
+                        labels: crate::head::decode_labels(&s.series.labels),
                         t: s.t,
                         error: e,
                     });

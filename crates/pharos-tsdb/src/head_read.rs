@@ -19,9 +19,16 @@ use crate::querier::SnapSeries;
 const SERIES_PER_THREAD: usize = 256;
 
 impl Head {
-    /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels.
+    /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels
+    /// when `sorted`, else in series-ref order (creation order).
     /// A large selection is snapshotted on several threads.
-    pub(crate) fn select(&self, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<SnapSeries> {
+    pub(crate) fn select(
+        &self,
+        mint: i64,
+        maxt: i64,
+        ms: &[Matcher],
+        sorted: bool,
+    ) -> Vec<SnapSeries> {
         let refs: Vec<u32> = postings_for_matchers(&*self.index.read(), ms)
             .iter()
             .collect();
@@ -30,12 +37,12 @@ impl Head {
             (!t.is_empty()).then(|| t.clone())
         };
         let stones = stones.as_ref();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get().min(4))
+        let threads = self
+            .snapshot_threads
             .min(refs.len() / SERIES_PER_THREAD)
             .max(1);
         let mut out = if threads == 1 {
-            self.snapshot(&refs, mint, maxt, stones)
+            self.snapshot(&refs, mint, maxt, stones, sorted)
         } else {
             let per = refs.len().div_ceil(threads);
             std::thread::scope(|scope| {
@@ -45,17 +52,18 @@ impl Head {
                     .map(|part| {
                         (
                             part,
-                            scope.spawn(move || self.snapshot(part, mint, maxt, stones)),
+                            scope.spawn(move || self.snapshot(part, mint, maxt, stones, sorted)),
                         )
                     })
                     .collect();
-                let mut out = self.snapshot(&refs[..per.min(refs.len())], mint, maxt, stones);
+                let mut out =
+                    self.snapshot(&refs[..per.min(refs.len())], mint, maxt, stones, sorted);
                 for (part, h) in handles {
                     // A thread that died is redone here, so no series goes
                     // missing (and a bug that panics again, panics here).
                     match h.join() {
                         Ok(got) => out.extend(got),
-                        Err(_) => out.extend(self.snapshot(part, mint, maxt, stones)),
+                        Err(_) => out.extend(self.snapshot(part, mint, maxt, stones, sorted)),
                     }
                 }
                 out
@@ -63,17 +71,21 @@ impl Head {
         };
         // Each part arrives sorted; the stable sort finds those runs and
         // merges them in linear time.
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if sorted {
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        }
         out
     }
 
-    /// Snapshots the series `refs` over `[mint, maxt]`, sorted by labels.
+    /// Snapshots the series `refs` over `[mint, maxt]`, sorted by labels
+    /// when `sorted`, else in the order of `refs`.
     fn snapshot(
         &self,
         refs: &[u32],
         mint: i64,
         maxt: i64,
         stones: Option<&crate::tombstones::Tombstones>,
+        sorted: bool,
     ) -> Vec<SnapSeries> {
         let mut out = Vec::with_capacity(refs.len());
         for &r in refs {
@@ -93,7 +105,7 @@ impl Head {
                 if let Some(c) = &d.open {
                     if let (Some(a), Some(b)) = (c.min_time(), c.max_time()) {
                         if b >= mint && a <= maxt {
-                            open = Some(c.clone());
+                            open = Some(c.clone_for_read(mint));
                         }
                     }
                 }
@@ -118,7 +130,9 @@ impl Head {
                 out.push(snap);
             }
         }
-        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        if sorted {
+            out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        }
         out
     }
 

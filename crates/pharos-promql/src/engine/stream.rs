@@ -168,8 +168,10 @@ impl Evaluator<'_> {
             .q
             .querier(mint_excl.saturating_add(1), maxt)
             .map_err(|e| EvalError::exec(e.to_string()))?;
+        // Order does not matter here: range answers are sorted at the end,
+        // and instant answers keep the store's order, as Prometheus's do.
         querier
-            .select(&vs.matchers)
+            .select_unsorted(&vs.matchers)
             .map_err(|e| EvalError::exec(e.to_string()))
     }
 

@@ -100,7 +100,7 @@ pub struct Chunk {
 }
 
 /// Samples between two saved decoder states of an appendable chunk.
-const MARK_EVERY: u16 = 40;
+const MARK_EVERY: u16 = 20;
 
 /// The decoder's state after the first `idx` samples of a chunk.
 #[derive(Clone, Debug)]
@@ -355,6 +355,28 @@ impl Chunk {
     /// damage are appended and the error is returned.
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
         self.decode_from(i64::MIN, out)
+    }
+
+    /// A copy for reading samples from `min_t` on: like `clone`, but of the
+    /// saved decoder states it keeps only the one [`Chunk::decode_from`]
+    /// would start from, so a query's snapshot of an open chunk stays small.
+    pub fn clone_for_read(&self, min_t: i64) -> Chunk {
+        Chunk {
+            buf: self.buf.clone(),
+            num: self.num,
+            min_t: self.min_t,
+            ts: self.ts.clone(),
+            val: self.val.clone(),
+            read_only: self.read_only,
+            marks: self
+                .marks
+                .iter()
+                .rev()
+                .find(|m| m.last_t < min_t)
+                .cloned()
+                .into_iter()
+                .collect(),
+        }
     }
 
     /// Like [`Chunk::decode_into`], but may leave out samples before `min_t`

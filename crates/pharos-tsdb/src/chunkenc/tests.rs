@@ -287,6 +287,15 @@ proptest! {
         c.decode_from(min_t, &mut part).unwrap();
         prop_assert_eq!(bits(&all[all.len() - part.len()..]), bits(&part));
         prop_assert!(part.len() >= s.iter().filter(|p| p.0 >= min_t).count());
+        // A read copy made for min_t answers the same from min_t or later.
+        let copy = c.clone_for_read(min_t);
+        for from in [min_t, min_t.saturating_add(30_000)] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            c.decode_from(from, &mut a).unwrap();
+            copy.decode_from(from, &mut b).unwrap();
+            let keep = |v: Vec<(i64, f64)>| bits(&v.into_iter().filter(|p| p.0 >= from).collect::<Vec<_>>());
+            prop_assert_eq!(keep(a), keep(b));
+        }
     }
 
     #[test]
