@@ -18,6 +18,7 @@
 pub mod duration;
 pub mod histogram;
 mod labels;
+pub mod log;
 mod matcher;
 mod sample;
 mod storage;
@@ -25,6 +26,9 @@ mod storage;
 pub use labels::{
     hash_label_pairs, is_valid_label_name, is_valid_metric_name, validate_slice, Label, LabelError,
     Labels, LabelsBuilder, METRIC_NAME,
+};
+pub use log::{
+    LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream, PushOutcome,
 };
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
