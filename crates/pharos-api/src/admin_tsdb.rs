@@ -154,6 +154,7 @@ mod tests {
             query: None,
             status: Arc::new(Default::default()),
             admin_api: admin,
+            logs: None,
         }
     }
 

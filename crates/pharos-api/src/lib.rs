@@ -15,6 +15,8 @@ pub mod admin;
 pub mod admin_tsdb;
 pub mod body;
 pub mod error;
+pub mod jsonlines;
+pub mod loki;
 pub mod otlp;
 mod params;
 pub mod prometheus;
@@ -82,6 +84,8 @@ pub struct AppState {
     pub status: Arc<status::StatusInfo>,
     /// Whether the TSDB admin API is enabled (`--web.enable-admin-api`).
     pub admin_api: bool,
+    /// The log store (`None`: log endpoints answer 404).
+    pub logs: Option<Arc<pharos_logs::LogStore>>,
 }
 
 /// The main HTTP listener: every HTTP API and ingest path.
@@ -93,6 +97,8 @@ pub fn http_router(state: AppState) -> Router {
         .merge(status::routes())
         .merge(query::routes())
         .merge(otlp::http_routes())
+        .merge(loki::routes())
+        .merge(jsonlines::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

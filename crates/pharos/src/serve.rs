@@ -236,6 +236,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         WalFsync::Always => pharos_wal::FsyncPolicy::Always,
         WalFsync::Interval => pharos_wal::FsyncPolicy::Interval(Duration::from_secs(1)),
     };
+    let opts_fsync = opts.wal.fsync;
     let metrics_dir = args.data_dir.join("metrics");
     tracing::info!(dir = %metrics_dir.display(), "opening metrics store (replaying WAL)");
     let started = std::time::Instant::now();
@@ -245,6 +246,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let db = Arc::new(db);
     tracing::info!(elapsed = ?started.elapsed(), "metrics store open");
+
+    let logs_dir = args.data_dir.join("logs");
+    tracing::info!(dir = %logs_dir.display(), "opening log store (replaying WAL)");
+    let logs = {
+        let dir = logs_dir.clone();
+        let fsync = opts_fsync;
+        tokio::task::spawn_blocking(move || {
+            pharos_logs::LogStore::open(
+                &dir,
+                pharos_logs::StoreOptions {
+                    fsync,
+                    ..Default::default()
+                },
+            )
+        })
+        .await??
+    };
+    let logs = Arc::new(logs);
+    tracing::info!(replayed = ?logs.replayed(), "log store open");
 
     let appendable: Arc<dyn Appendable> = db.clone();
     let queryable: Arc<dyn Queryable> = db.clone();
@@ -343,6 +363,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         query: Some(query_service.clone()),
         status,
         admin_api: args.web_enable_admin_api,
+        logs: Some(logs.clone()),
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -399,6 +420,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    // The log WAL's interval fsync.
+    let sync_logs = logs.clone();
+    let mut sync_rx = stop_rx.clone();
+    let log_sync = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = sync_rx.wait_for(|v| *v) => break,
+            }
+            let l = sync_logs.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || l.sync_if_due()).await {
+                tracing::error!(error = %e, "log WAL fsync failed");
+            }
+        }
+    });
+
     ready.store(true, Ordering::Release);
     tracing::info!("pharos is ready");
 
@@ -429,6 +467,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("some connections did not finish within 10s; closing anyway");
     }
     let _ = maintenance.await;
+    let _ = log_sync.await;
+    if let Err(e) = logs.sync() {
+        tracing::error!(error = %e, "log WAL fsync at shutdown failed");
+    }
     let d = db.clone();
     tokio::task::spawn_blocking(move || d.close()).await??;
     tracing::info!("shutdown complete");

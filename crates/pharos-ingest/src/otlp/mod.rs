@@ -25,6 +25,7 @@
 
 mod convert;
 mod json;
+pub mod logs;
 mod names;
 
 #[cfg(test)]

@@ -1,0 +1,489 @@
+//! The Loki HTTP API over the log store: push, labels, label values, series.
+//!
+//! Shapes follow Loki: a push answers `204 No Content`, or `400` with one line
+//! per refused stream and reason (valid entries of the same push are kept), or
+//! `429` with `Retry-After` when rate or stream limits refused everything.
+//! Read endpoints answer `{"status":"success","data":[...]}`; errors are plain
+//! text with the status, as Loki's are.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use pharos_logs::LogStore;
+use pharos_model::{LogRejectReason, LogRejection, LogStream, Matcher, PushOutcome};
+
+use crate::error::IngestError;
+use crate::AppState;
+
+/// Loki's default look-back for label and series queries without `start`.
+const DEFAULT_SINCE_NS: i64 = 6 * 3600 * 1_000_000_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/loki/api/v1/push", post(push))
+        .route("/api/prom/push", post(push))
+        .route("/loki/api/v1/labels", get(labels).post(labels_post))
+        .route("/loki/api/v1/label", get(labels))
+        .route("/loki/api/v1/label/{name}/values", get(label_values))
+        .route("/loki/api/v1/series", get(series).post(series_post))
+        .route(
+            "/loki/api/v1/query_range",
+            get(query_range).post(query_range_post),
+        )
+        .route(
+            "/loki/api/v1/query",
+            get(query_instant).post(query_instant_post),
+        )
+}
+
+fn store(s: &AppState) -> Result<Arc<LogStore>, IngestError> {
+    s.logs
+        .clone()
+        .ok_or_else(|| IngestError::new(StatusCode::NOT_FOUND, "the log store is disabled"))
+}
+
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Formats Unix nanoseconds as RFC 3339 (UTC, nanoseconds when not whole).
+pub(crate) fn format_ns(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let sub = ns.rem_euclid(1_000_000_000);
+    let base = crate::timeparse::format_rfc3339(secs.saturating_mul(1000));
+    let base = base.trim_end_matches("Z").trim_end_matches(".000");
+    if sub == 0 {
+        return format!("{base}Z");
+    }
+    let frac = format!("{sub:09}");
+    format!("{base}.{}Z", frac.trim_end_matches('0'))
+}
+
+/// A Loki time parameter: Unix seconds with a fraction, an integer (seconds
+/// when at most 10 digits, else nanoseconds) or RFC 3339.
+pub(crate) fn parse_time_ns(v: &str) -> Result<i64, String> {
+    let v = v.trim();
+    if v.contains('.') {
+        if let Ok(f) = v.parse::<f64>() {
+            if f.is_finite() && f.abs() < 9.2e9 {
+                return Ok((f * 1e9).round() as i64);
+            }
+        }
+    }
+    match v.parse::<i64>() {
+        Ok(n) if v.trim_start_matches('-').len() <= 10 => n
+            .checked_mul(1_000_000_000)
+            .ok_or_else(|| format!("timestamp {v:?} out of range")),
+        Ok(n) => Ok(n),
+        Err(_) => crate::timeparse::parse_rfc3339(v)
+            .map(|ms| ms.saturating_mul(1_000_000))
+            .ok_or_else(|| format!("could not parse {v:?} as a timestamp")),
+    }
+}
+
+/// One line per refusal, in Loki's wording.
+pub fn rejection_line(r: &LogRejection) -> String {
+    let s = r.stream.to_string();
+    match &r.reason {
+        LogRejectReason::NoLabels => {
+            "error at least one label pair is required per stream".to_string()
+        }
+        LogRejectReason::InvalidLabels(e) => format!("error parsing labels '{s}' with error: {e}"),
+        LogRejectReason::LineTooLong { len, max } => format!(
+            "Max entry size '{max}' bytes exceeded for stream '{s}' while adding an entry with length '{len}' bytes"
+        ),
+        LogRejectReason::TooOld { ts, oldest } => format!(
+            "entry for stream '{s}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+            format_ns(*ts),
+            format_ns(*oldest)
+        ),
+        LogRejectReason::TooNew { ts, .. } => format!(
+            "entry for stream '{s}' has timestamp too new: {}",
+            format_ns(*ts)
+        ),
+        LogRejectReason::RateLimited => format!(
+            "Ingestion rate limit exceeded while attempting to ingest '{}' lines for stream '{s}', reduce log volume or raise the limit",
+            r.entries
+        ),
+        LogRejectReason::TooManyStreams(n) => format!(
+            "Maximum active stream limit exceeded ({n}), reduce the number of active streams (reduce labels or reduce label values); stream '{s}' refused"
+        ),
+        other => format!("entry for stream '{s}' refused: {other}"),
+    }
+}
+
+/// The error a push answers when something was refused, if anything was.
+pub fn outcome_error(store: &LogStore, out: &PushOutcome, total: usize) -> Option<IngestError> {
+    if out.rejected.is_empty() {
+        return None;
+    }
+    let mut msg = String::new();
+    for r in out.rejected.iter().take(10) {
+        let _ = writeln!(msg, "{}", rejection_line(r));
+    }
+    let refused: usize = out.rejected.iter().map(|r| r.entries).sum();
+    if out.rejected.len() > 10 {
+        let _ = writeln!(msg, "... and {} more", out.rejected.len() - 10);
+    }
+    let _ = write!(msg, "total ignored: {refused} out of {total}");
+    if out.only_limited() {
+        let mut e = IngestError::new(StatusCode::TOO_MANY_REQUESTS, msg);
+        e.retry_after = Some(store.retry_after_secs(out.accepted_bytes.max(1)));
+        return Some(e);
+    }
+    Some(IngestError::bad_request(msg))
+}
+
+/// Stores decoded streams on the blocking pool and answers as Loki does.
+pub async fn store_streams(s: &AppState, streams: Vec<LogStream>) -> Result<Response, IngestError> {
+    let store = store(s)?;
+    let total: usize = streams.iter().map(|s| s.entries.len()).sum();
+    let st = store.clone();
+    let out = tokio::task::spawn_blocking(move || pharos_model::LogSink::push(&*st, streams))
+        .await
+        .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match outcome_error(&store, &out, total) {
+        Some(e) => Err(e),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+async fn push(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let limit = s.limits.max_body_bytes;
+    let r = async {
+        let bytes = crate::body::read_body(&headers, body, limit).await?;
+        let ct = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let streams = pharos_ingest::loki::decode_push(ct, None, &bytes, limit)
+            .map_err(|e| push_decode_error(&e))?;
+        store_streams(&s, streams).await
+    }
+    .await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn push_decode_error(e: &pharos_ingest::loki::LokiError) -> IngestError {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    IngestError::new(status, e.to_string())
+}
+
+struct Window {
+    matchers: Vec<Vec<Matcher>>,
+    start: i64,
+    end: i64,
+}
+
+fn window(m: &BTreeMap<String, Vec<String>>, selectors: &[&str]) -> Result<Window, IngestError> {
+    let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+    let bad = |e: String| IngestError::bad_request(e);
+    let end = match first("end") {
+        Some(v) => parse_time_ns(v).map_err(bad)?,
+        None => now_ns(),
+    };
+    let start = match (first("start"), first("since")) {
+        (Some(v), _) => parse_time_ns(v).map_err(bad)?,
+        (None, Some(d)) => end.saturating_sub(
+            crate::timeparse::parse_duration_param(d)
+                .map_err(bad)?
+                .saturating_mul(1_000_000),
+        ),
+        (None, None) => end.saturating_sub(DEFAULT_SINCE_NS),
+    };
+    let mut matchers = Vec::new();
+    for key in selectors {
+        for sel in m.get(*key).into_iter().flatten() {
+            if sel.is_empty() {
+                continue;
+            }
+            matchers.push(crate::selector::parse_selector(sel).map_err(|e| {
+                IngestError::bad_request(format!("parse error in {key} {sel:?}: {e}"))
+            })?);
+        }
+    }
+    if matchers.is_empty() {
+        matchers.push(Vec::new());
+    }
+    // The store's ranges are half-open; Loki's end is inclusive.
+    Ok(Window {
+        matchers,
+        start,
+        end: end.saturating_add(1),
+    })
+}
+
+fn success(data: serde_json::Value) -> Response {
+    axum::Json(serde_json::json!({"status": "success", "data": data})).into_response()
+}
+
+async fn labels_of(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+    let store = store(&s)?;
+    let w = window(&m, &["query", "match[]"])?;
+    let mut names: Vec<String> = w
+        .matchers
+        .iter()
+        .flat_map(|ms| store.label_names(ms, w.start, w.end))
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(success(serde_json::json!(names)))
+}
+
+async fn labels(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    labels_of(s, crate::params::collect(q, None))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn labels_post(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(form): RawForm,
+) -> Response {
+    labels_of(s, crate::params::collect(q, Some(&form)))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn label_values(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let r = async {
+        let store = store(&s)?;
+        let m = crate::params::collect(q, None);
+        let w = window(&m, &["query", "match[]"])?;
+        let mut vals: Vec<String> = w
+            .matchers
+            .iter()
+            .flat_map(|ms| store.label_values(&name, ms, w.start, w.end))
+            .collect();
+        vals.sort();
+        vals.dedup();
+        Ok::<_, IngestError>(success(serde_json::json!(vals)))
+    }
+    .await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn series_of(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+    let store = store(&s)?;
+    if m.get("match[]").is_none_or(|v| v.is_empty()) && !m.contains_key("match") {
+        return Err(IngestError::bad_request(
+            "at least one match[] argument is required",
+        ));
+    }
+    let w = window(&m, &["match[]", "match"])?;
+    let mut all: Vec<pharos_model::Labels> = w
+        .matchers
+        .iter()
+        .flat_map(|ms| store.streams(ms, w.start, w.end))
+        .collect();
+    all.sort();
+    all.dedup();
+    let data: Vec<serde_json::Value> = all
+        .iter()
+        .map(|ls| {
+            serde_json::Value::Object(
+                ls.iter()
+                    .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(success(serde_json::Value::Array(data)))
+}
+
+async fn series(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    series_of(s, crate::params::collect(q, None))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn series_post(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(form): RawForm,
+) -> Response {
+    series_of(s, crate::params::collect(q, Some(&form)))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Loki's default entry limit of a log query.
+const DEFAULT_LIMIT: usize = 100;
+/// Loki's default look-back of a range query without `start`.
+const DEFAULT_RANGE_NS: i64 = 3600 * 1_000_000_000;
+
+async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+    use pharos_logs::logql::{parse_expr, Expr};
+    use pharos_logs::query::{select_logs, Direction};
+    let store = store(&s)?;
+    let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+    let bad = |e: String| IngestError::bad_request(e);
+    let q = first("query").ok_or_else(|| bad("query parameter is required".into()))?;
+    let end = match first("end") {
+        Some(v) => parse_time_ns(v).map_err(bad)?,
+        None => now_ns(),
+    };
+    let start = match (first("start"), first("since")) {
+        (Some(v), _) => parse_time_ns(v).map_err(bad)?,
+        (None, Some(d)) => end.saturating_sub(
+            crate::timeparse::parse_duration_param(d)
+                .map_err(bad)?
+                .saturating_mul(1_000_000),
+        ),
+        (None, None) => end.saturating_sub(DEFAULT_RANGE_NS),
+    };
+    if end < start {
+        return Err(bad(
+            "end timestamp must not be before or equal to start time".into(),
+        ));
+    }
+    let limit = match first("limit") {
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| bad(format!("invalid limit {v:?}: not a non-negative integer")))?,
+        None => DEFAULT_LIMIT,
+    };
+    let dir = match first("direction").map(|d| d.to_ascii_lowercase()) {
+        None => Direction::Backward,
+        Some(d) if d == "backward" => Direction::Backward,
+        Some(d) if d == "forward" => Direction::Forward,
+        Some(d) => return Err(bad(format!("invalid direction {d:?}: backward or forward"))),
+    };
+    let expr = parse_expr(q).map_err(|e| bad(e.to_string()))?;
+    let Expr::Log(log) = expr else {
+        return Err(bad("metric queries are not supported yet".into()));
+    };
+    let t0 = std::time::Instant::now();
+    let st = store.clone();
+    // Loki's range is inclusive of start and exclusive of end.
+    let streams =
+        tokio::task::spawn_blocking(move || select_logs(&st, &log, start, end, limit, dir))
+            .await
+            .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| bad(e.to_string()))?;
+    let mut lines = 0usize;
+    let mut bytes = 0usize;
+    let result: Vec<serde_json::Value> = streams
+        .into_iter()
+        .map(|st| {
+            let values: Vec<serde_json::Value> = st
+                .entries
+                .iter()
+                .map(|e| {
+                    lines += 1;
+                    bytes += e.line.len();
+                    serde_json::json!([e.ts.to_string(), e.line])
+                })
+                .collect();
+            let stream: serde_json::Map<String, serde_json::Value> = st
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+                .collect();
+            serde_json::json!({"stream": stream, "values": values})
+        })
+        .collect();
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(success(serde_json::json!({
+        "resultType": "streams",
+        "result": result,
+        "stats": {"summary": {
+            "execTime": secs,
+            "totalLinesProcessed": lines,
+            "totalBytesProcessed": bytes,
+            "totalEntriesReturned": lines,
+        }},
+    })))
+}
+
+async fn query_range(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    run_range(s, crate::params::collect(q, None))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn query_range_post(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(form): RawForm,
+) -> Response {
+    run_range(s, crate::params::collect(q, Some(&form)))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn run_instant(m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+    use pharos_logs::logql::{parse_expr, Expr};
+    let q = m
+        .get("query")
+        .and_then(|v| v.first())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| IngestError::bad_request("query parameter is required"))?;
+    match parse_expr(q).map_err(|e| IngestError::bad_request(e.to_string()))? {
+        Expr::Log(_) => Err(IngestError::bad_request(
+            "log queries are not supported as an instant query type, please change your query to a range query type",
+        )),
+        Expr::Metric(_) => Err(IngestError::bad_request("metric queries are not supported yet")),
+    }
+}
+
+async fn query_instant(Query(q): Query<Vec<(String, String)>>) -> Response {
+    run_instant(crate::params::collect(q, None))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn query_instant_post(
+    Query(q): Query<Vec<(String, String)>>,
+    RawForm(form): RawForm,
+) -> Response {
+    run_instant(crate::params::collect(q, Some(&form)))
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loki_time_parameters() {
+        assert_eq!(parse_time_ns("1700000000"), Ok(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_time_ns("1700000000000000123"),
+            Ok(1_700_000_000_000_000_123)
+        );
+        assert_eq!(parse_time_ns("1700000000.5"), Ok(1_700_000_000_500_000_000));
+        assert_eq!(
+            parse_time_ns("2023-11-14T22:13:20Z"),
+            Ok(1_700_000_000_000_000_000)
+        );
+        assert!(parse_time_ns("yesterday").is_err());
+    }
+
+    #[test]
+    fn nanosecond_formatting() {
+        assert_eq!(format_ns(1_700_000_000_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            format_ns(1_700_000_000_000_000_120),
+            "2023-11-14T22:13:20.00000012Z"
+        );
+    }
+}

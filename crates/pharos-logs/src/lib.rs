@@ -1,0 +1,11 @@
+//! The log store and LogQL.
+//!
+//! `store` is the log store (validate → WAL → head; `LogStore`), `logql` the
+//! query language (parser, AST, printer), `query` its evaluation over the store. Knows nothing of HTTP or wire
+//! formats: decoders hand it `pharos_model::LogStream`s.
+
+pub mod logql;
+pub mod query;
+pub mod store;
+
+pub use store::{Limits, LogStore, StoreOptions, StreamEntries};
