@@ -134,3 +134,102 @@ def test_json_lines_endpoint(pharos_factory):
     r = requests.post(p.url + "/api/v1/logs", params={"job": "backup"},
                       data='{"msg": "ok"}\n[1, 2]\n', timeout=10)
     assert r.status_code == 400 and "line 2" in r.text, r.text
+
+
+def test_elasticsearch_client_bulk_helper(pharos_factory):
+    from elasticsearch import Elasticsearch, helpers
+
+    p = pharos_factory().start()
+    es = Elasticsearch(p.url, request_timeout=10)
+    info = es.info()
+    assert info["version"]["number"].startswith("8."), info
+    # Start-up calls shippers make are acknowledged.
+    es.indices.put_index_template(name="logs", index_patterns=["app-*"], template={})
+    now = time.time()
+    docs = [
+        {"_index": "app-web", "_source": {
+            "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{i:03d}Z",
+            "message": f"GET /item/{i} 200", "http": {"status": 200}, "host": "web-1"}}
+        for i in range(50)
+    ]
+    docs.append({"_op_type": "delete", "_index": "app-web", "_id": "x"})
+    ok, errors = helpers.bulk(es, docs, raise_on_error=False)
+    assert ok == 50, errors
+    assert len(errors) == 1 and errors[0]["delete"]["status"] == 400, errors
+    start, end = int((now - 60) * 10**9), int((now + 60) * 10**9)
+    got = query_range(p, '{index="app-web"} |= "/item/7 "', start, end)
+    assert lines(got) == ["GET /item/7 200"], got
+    # Other fields are structured metadata, names as label names.
+    assert got[0]["stream"]["http_status"] == "200", got
+    assert got[0]["stream"]["host"] == "web-1", got
+    # A malformed action line is a request error with Elasticsearch's shape.
+    r = requests.post(p.url + "/_bulk", data=b'"oops"\n{}\n',
+                      headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "illegal_argument_exception", r.text
+    assert r.headers["X-Elastic-Product"] == "Elasticsearch"
+
+
+def _otel_logs(exporter, service):
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    provider = LoggerProvider(resource=Resource.create({
+        "service.name": service, "k8s.namespace.name": "shop", "team": "payments"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    handler = LoggingHandler(logger_provider=provider)
+    log = logging.getLogger("otel-" + service)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        log.info("order %d placed", 17, extra={"order.id": "17"})
+        log.error("card service timeout")
+    finally:
+        log.removeHandler(handler)
+        provider.shutdown()
+
+
+def test_opentelemetry_sdk_log_exporters_http_and_grpc(pharos_factory):
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcExporter
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
+
+    p = pharos_factory().start()
+    start = time.time_ns() - 60 * 10**9
+    _otel_logs(HttpExporter(endpoint=f"http://127.0.0.1:{p.otlp_http_port}/v1/logs"), "cart-http")
+    _otel_logs(GrpcExporter(endpoint=f"127.0.0.1:{p.grpc_port}", insecure=True), "cart-grpc")
+    end = time.time_ns() + 60 * 10**9
+    for svc in ("cart-http", "cart-grpc"):
+        got = query_range(p, '{service_name="%s", k8s_namespace_name="shop"}' % svc, start, end)
+        assert lines(got) == ["card service timeout", "order 17 placed"], got
+        errs = query_range(p, '{service_name="%s", level="error"}' % svc, start, end)
+        assert lines(errs) == ["card service timeout"], errs
+        # Resource attributes off the allow-list and log attributes are metadata.
+        placed = query_range(p, '{service_name="%s"} | order_id="17"' % svc, start, end)
+        assert lines(placed) == ["order 17 placed"], placed
+        assert placed[0]["stream"]["team"] == "payments", placed
+
+
+def test_logger_over_tcp_and_udp_syslog(pharos_factory):
+    import subprocess
+    from conftest import free_port
+
+    port = free_port()
+    p = pharos_factory(args=("--syslog-addr", f"127.0.0.1:{port}")).start()
+    start = time.time_ns() - 60 * 10**9
+    base = ["logger", "--server", "127.0.0.1", "--port", str(port), "--tag", "billing"]
+    subprocess.run(base + ["--tcp", "--rfc5424", "-p", "local3.err", "tcp rfc5424 line"], check=True)
+    subprocess.run(base + ["--tcp", "--octet-count", "--rfc5424", "octet counted line"], check=True)
+    subprocess.run(base + ["--udp", "--rfc3164", "-p", "auth.warning", "udp bsd line"], check=True)
+    end = time.time_ns() + 60 * 10**9
+
+    def billing():
+        return lines(query_range(p, '{app="billing"}', start, end))
+
+    wait_until(lambda: len(billing()) == 3, timeout=10, what="three syslog lines")
+    assert billing() == ["octet counted line", "tcp rfc5424 line", "udp bsd line"]
+    got = query_range(p, '{app="billing", facility="local3", level="error"}', start, end)
+    assert lines(got) == ["tcp rfc5424 line"], got
+    got = query_range(p, '{app="billing", facility="auth"}', start, end)
+    assert lines(got) == ["udp bsd line"], got

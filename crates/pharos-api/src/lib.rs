@@ -14,16 +14,19 @@
 pub mod admin;
 pub mod admin_tsdb;
 pub mod body;
+pub mod elasticsearch;
 pub mod error;
 pub mod jsonlines;
 pub mod loki;
 pub mod otlp;
+pub mod otlp_logs;
 mod params;
 pub mod prometheus;
 pub mod query;
 pub mod selector;
 pub mod sources;
 pub mod status;
+pub mod syslog;
 pub mod telemetry;
 pub mod timeparse;
 
@@ -99,6 +102,8 @@ pub fn http_router(state: AppState) -> Router {
         .merge(otlp::http_routes())
         .merge(loki::routes())
         .merge(jsonlines::routes())
+        .merge(elasticsearch::routes())
+        .fallback(elasticsearch::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

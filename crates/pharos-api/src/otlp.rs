@@ -29,7 +29,9 @@ use crate::prometheus::append_series;
 use crate::AppState;
 
 pub fn http_routes() -> Router<AppState> {
-    Router::new().route("/v1/metrics", post(http_export))
+    Router::new()
+        .route("/v1/metrics", post(http_export))
+        .merge(crate::otlp_logs::http_routes())
 }
 
 /// `google.rpc.Status`, the body of OTLP/HTTP error responses.
@@ -41,7 +43,7 @@ struct RpcStatus {
     message: String,
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -101,6 +103,21 @@ async fn http_export(State(s): State<AppState>, headers: HeaderMap, body: Body) 
         export(&s, req).await
     }
     .await;
+    if result.is_err() {
+        s.telemetry
+            .otlp_metrics
+            .failed_requests
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    respond(json, result)
+}
+
+/// An OTLP/HTTP answer: the response message, or the error as a
+/// `google.rpc.Status`, each in the request's encoding.
+pub(crate) fn respond<T: Message + serde::Serialize>(
+    json: bool,
+    result: Result<T, IngestError>,
+) -> Response {
     match result {
         Ok(resp) => {
             if json {
@@ -115,10 +132,6 @@ async fn http_export(State(s): State<AppState>, headers: HeaderMap, body: Body) 
             }
         }
         Err(e) => {
-            s.telemetry
-                .otlp_metrics
-                .failed_requests
-                .fetch_add(1, Ordering::Relaxed);
             let code = if e.status == StatusCode::BAD_REQUEST {
                 3
             } else {
@@ -178,8 +191,9 @@ impl MetricsService for GrpcMetrics {
 /// The gRPC routes of the otlp-grpc listener.
 pub fn grpc_routes(state: AppState) -> tonic::service::Routes {
     let limit = state.limits.max_body_bytes;
+    let logs = crate::otlp_logs::grpc_service(state.clone());
     let svc = MetricsServiceServer::new(GrpcMetrics { state })
         .max_decoding_message_size(limit)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-    tonic::service::Routes::new(svc)
+    tonic::service::Routes::new(svc).add_service(logs)
 }

@@ -64,7 +64,7 @@ pub struct ServeArgs {
     /// Jaeger agent UDP listener (reserved: not served yet).
     #[arg(long, value_name = "HOST:PORT|off")]
     pub jaeger_udp_addr: Option<String>,
-    /// Syslog listener (reserved: not served yet).
+    /// Syslog listener, TCP and UDP on one address: RFC 5424 and RFC 3164 (default off).
     #[arg(long, value_name = "HOST:PORT|off")]
     pub syslog_addr: Option<String>,
 

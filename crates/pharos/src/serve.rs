@@ -205,13 +205,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         syslog,
     } = &listen;
     let http_addr = resolve_addr("http", &args.http_addr, http)?;
+    let syslog_addr = resolve_addr("syslog", &args.syslog_addr, syslog)?;
     let grpc_addr = resolve_addr("otlp-grpc", &args.otlp_grpc_addr, otlp_grpc)?;
     let otlp_http_addr = resolve_addr("otlp-http", &args.otlp_http_addr, otlp_http)?;
     for (name, flag, file) in [
         ("zipkin", &args.zipkin_addr, zipkin),
         ("jaeger-http", &args.jaeger_http_addr, jaeger_http),
         ("jaeger-udp", &args.jaeger_udp_addr, jaeger_udp),
-        ("syslog", &args.syslog_addr, syslog),
     ] {
         if let Some(a) = resolve_addr(name, flag, file)? {
             tracing::info!(listener = name, addr = %a, "listener reserved: this protocol is not served yet, nothing is bound");
@@ -283,6 +283,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let http_l = bind(http_addr, "http").await?;
     let grpc_l = bind(grpc_addr, "otlp-grpc").await?;
     let otlp_http_l = bind(otlp_http_addr, "otlp-http").await?;
+    // Syslog listens on TCP and UDP at the same address.
+    let syslog_l = match syslog_addr {
+        None => None,
+        Some(a) => {
+            let tcp = tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the syslog TCP listener on {a}"))?;
+            let udp = tokio::net::UdpSocket::bind(tcp.local_addr()?)
+                .await
+                .with_context(|| format!("binding the syslog UDP socket on {a}"))?;
+            Some((tcp, udp))
+        }
+    };
     let http_bound = match &http_l {
         Some(l) => Some(l.local_addr()?),
         None => None,
@@ -419,6 +432,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
+
+    if let Some((tcp, udp)) = syslog_l {
+        if let Ok(a) = tcp.local_addr() {
+            tracing::info!(listener = "syslog", addr = %a, "listening (tcp and udp)");
+        }
+        servers.spawn(pharos_api::syslog::serve_tcp(
+            tcp,
+            logs.clone(),
+            stop_rx.clone(),
+        ));
+        servers.spawn(pharos_api::syslog::serve_udp(
+            udp,
+            logs.clone(),
+            stop_rx.clone(),
+        ));
+    }
 
     // The log WAL's interval fsync.
     let sync_logs = logs.clone();
