@@ -233,3 +233,40 @@ def test_logger_over_tcp_and_udp_syslog(pharos_factory):
     assert lines(got) == ["tcp rfc5424 line"], got
     got = query_range(p, '{app="billing", facility="auth"}', start, end)
     assert lines(got) == ["udp bsd line"], got
+
+
+def test_metric_queries_over_pushed_logs(pharos_factory):
+    p = pharos_factory().start()
+    t0 = (time.time_ns() // 10**9 - 600) * 10**9   # whole seconds, ten minutes ago
+    values_a = [[str(t0 + i * 10**9), f"GET /x status={200 if i % 4 else 500} took={i}ms"] for i in range(120)]
+    values_b = [[str(t0 + i * 2 * 10**9), f"job ran in {i}s"] for i in range(60)]
+    r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [
+        {"stream": {"app": "api", "level": "info"}, "values": values_a},
+        {"stream": {"app": "cron", "level": "debug"}, "values": values_b},
+    ]}, timeout=10)
+    assert r.status_code == 204, r.text
+    # count_over_time at t0+119s: the window (t0+59s, t0+119s] holds api lines 60..119 and
+    # cron lines 30..59.
+    r = requests.get(p.url + "/loki/api/v1/query", params={
+        "query": 'sum by (app) (count_over_time({level=~"info|debug"}[60s]))',
+        "time": str(t0 + 119 * 10**9)}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()["data"]
+    assert body["resultType"] == "vector", body
+    got = {s["metric"]["app"]: float(s["value"][1]) for s in body["result"]}
+    assert got == {"api": 60.0, "cron": 30.0}, got
+    # A range query: rate of 500s per second over 40 s windows, every 20 s.
+    r = requests.get(p.url + "/loki/api/v1/query_range", params={
+        "query": 'sum(rate({app="api"} |= "status=500" [40s]))',
+        "start": str(t0 + 40 * 10**9), "end": str(t0 + 100 * 10**9), "step": "20s"}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()["data"]
+    assert body["resultType"] == "matrix", body
+    pts = body["result"][0]["values"]
+    assert len(pts) == 4, pts
+    assert all(abs(float(v) - 0.25) < 1e-9 for _, v in pts), pts   # one line in four, 1 line/s
+    # Scalars and errors.
+    r = requests.get(p.url + "/loki/api/v1/query", params={"query": "2 * 3"}, timeout=10)
+    assert r.json()["data"]["resultType"] == "scalar" and r.json()["data"]["result"][1] == "6", r.text
+    r = requests.get(p.url + "/loki/api/v1/query", params={"query": 'rate({app="api"}[5m'}, timeout=10)
+    assert r.status_code == 400 and "parse error" in r.text, r.text

@@ -364,8 +364,16 @@ async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
         Some(d) => return Err(bad(format!("invalid direction {d:?}: backward or forward"))),
     };
     let expr = parse_expr(q).map_err(|e| bad(e.to_string()))?;
-    let Expr::Log(log) = expr else {
-        return Err(bad("metric queries are not supported yet".into()));
+    let log = match expr {
+        Expr::Log(log) => log,
+        Expr::Metric(m) => {
+            let step = match first("step").or_else(|| first("interval")) {
+                Some(v) => step_ns(v).map_err(bad)?,
+                // Loki's default: (end - start) / 250, at least one second.
+                None => ((end - start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,
+            };
+            return run_metric_range(store, m, start, end, step).await;
+        }
     };
     let t0 = std::time::Instant::now();
     let st = store.clone();
@@ -410,6 +418,66 @@ async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
     })))
 }
 
+/// A step: a Prometheus duration or float seconds.
+fn step_ns(v: &str) -> Result<i64, String> {
+    if let Ok(f) = v.parse::<f64>() {
+        if f.is_finite() && f > 0.0 && f < 1e12 {
+            return Ok((f * 1e9).round() as i64);
+        }
+        return Err(format!("invalid step {v:?}: zero or negative query resolution step widths are not accepted. Try a positive integer"));
+    }
+    crate::timeparse::parse_duration_param(v)
+        .map(|ms| ms.saturating_mul(1_000_000))
+        .map_err(|e| format!("invalid step {v:?}: {e}"))
+}
+
+fn metric_of(labels: &pharos_model::Labels) -> serde_json::Value {
+    serde_json::Value::Object(
+        labels
+            .iter()
+            .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+            .collect(),
+    )
+}
+
+/// Unix seconds as Loki writes them in matrices and vectors.
+fn secs(ns: i64) -> serde_json::Value {
+    let v = ns as f64 / 1e9;
+    serde_json::Number::from_f64((v * 1000.0).round() / 1000.0)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+async fn run_metric_range(
+    store: Arc<LogStore>,
+    m: pharos_logs::logql::MetricExpr,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<Response, IngestError> {
+    let series = tokio::task::spawn_blocking(move || {
+        pharos_logs::metric::eval_range(&store, &m, start, end, step)
+    })
+    .await
+    .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| IngestError::bad_request(e.to_string()))?;
+    let result: Vec<serde_json::Value> = series
+        .iter()
+        .map(|s| {
+            let values: Vec<serde_json::Value> = s
+                .points
+                .iter()
+                .map(|&(t, v)| serde_json::json!([secs(t), crate::query::format_value(v)]))
+                .collect();
+            serde_json::json!({"metric": metric_of(&s.labels), "values": values})
+        })
+        .collect();
+    Ok(success(serde_json::json!({
+        "resultType": "matrix",
+        "result": result,
+        "stats": {"summary": {}},
+    })))
+}
+
 async fn query_range(
     State(s): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
@@ -429,32 +497,70 @@ async fn query_range_post(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn run_instant(m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+async fn run_instant(
+    s: AppState,
+    m: BTreeMap<String, Vec<String>>,
+) -> Result<Response, IngestError> {
     use pharos_logs::logql::{parse_expr, Expr};
-    let q = m
-        .get("query")
-        .and_then(|v| v.first())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| IngestError::bad_request("query parameter is required"))?;
+    let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+    let q =
+        first("query").ok_or_else(|| IngestError::bad_request("query parameter is required"))?;
+    let t = match first("time") {
+        Some(v) => parse_time_ns(v).map_err(IngestError::bad_request)?,
+        None => now_ns(),
+    };
     match parse_expr(q).map_err(|e| IngestError::bad_request(e.to_string()))? {
         Expr::Log(_) => Err(IngestError::bad_request(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
-        Expr::Metric(_) => Err(IngestError::bad_request("metric queries are not supported yet")),
+        Expr::Metric(m) => {
+            if let Some(v) = m.const_value() {
+                return Ok(success(serde_json::json!({
+                    "resultType": "scalar",
+                    "result": [secs(t), crate::query::format_value(v)],
+                    "stats": {"summary": {}},
+                })));
+            }
+            let store = store(&s)?;
+            let vector = tokio::task::spawn_blocking(move || {
+                pharos_logs::metric::eval_instant(&store, &m, t)
+            })
+            .await
+            .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| IngestError::bad_request(e.to_string()))?;
+            let result: Vec<serde_json::Value> = vector
+                .iter()
+                .map(|x| {
+                    serde_json::json!({
+                        "metric": metric_of(&x.labels),
+                        "value": [secs(t), crate::query::format_value(x.value)],
+                    })
+                })
+                .collect();
+            Ok(success(serde_json::json!({
+                "resultType": "vector",
+                "result": result,
+                "stats": {"summary": {}},
+            })))
+        }
     }
 }
 
-async fn query_instant(Query(q): Query<Vec<(String, String)>>) -> Response {
-    run_instant(crate::params::collect(q, None))
+async fn query_instant(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    run_instant(s, crate::params::collect(q, None))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn query_instant_post(
+    State(s): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(form): RawForm,
 ) -> Response {
-    run_instant(crate::params::collect(q, Some(&form)))
+    run_instant(s, crate::params::collect(q, Some(&form)))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }

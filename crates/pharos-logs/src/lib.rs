@@ -5,6 +5,8 @@
 //! formats: decoders hand it `pharos_model::LogStream`s.
 
 pub mod logql;
+pub mod metric;
+pub mod pipeline;
 pub mod query;
 pub mod store;
 

@@ -213,6 +213,18 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Whether `a op b` holds.
+    pub fn holds<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+        }
+    }
+
     /// The operator as printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -581,6 +593,22 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// `l op r` for the arithmetic operators (division and modulo by zero
+    /// are NaN, as in Loki); `None` for the others.
+    pub fn arith(self, l: f64, r: f64) -> Option<f64> {
+        Some(match self {
+            BinaryOp::Add => l + r,
+            BinaryOp::Sub => l - r,
+            BinaryOp::Mul => l * r,
+            BinaryOp::Div if r == 0.0 => f64::NAN,
+            BinaryOp::Div => l / r,
+            BinaryOp::Mod if r == 0.0 => f64::NAN,
+            BinaryOp::Mod => l % r,
+            BinaryOp::Pow => l.powf(r),
+            _ => return None,
+        })
+    }
+
     /// Every binary operator.
     pub const ALL: [BinaryOp; 15] = [
         BinaryOp::Or,
@@ -704,22 +732,17 @@ impl MetricExpr {
             MetricExpr::Binary(b) => {
                 let (l, r) = (b.lhs.const_value()?, b.rhs.const_value()?);
                 let truth = |c: bool| if c { 1.0 } else { 0.0 };
+                if let Some(v) = b.op.arith(l, r) {
+                    return Some(v);
+                }
                 Some(match b.op {
-                    BinaryOp::Add => l + r,
-                    BinaryOp::Sub => l - r,
-                    BinaryOp::Mul => l * r,
-                    BinaryOp::Div if r == 0.0 => f64::NAN,
-                    BinaryOp::Div => l / r,
-                    BinaryOp::Mod if r == 0.0 => f64::NAN,
-                    BinaryOp::Mod => l % r,
-                    BinaryOp::Pow => l.powf(r),
                     BinaryOp::Eq => truth(l == r),
                     BinaryOp::Ne => truth(l != r),
                     BinaryOp::Gt => truth(l > r),
                     BinaryOp::Ge => truth(l >= r),
                     BinaryOp::Lt => truth(l < r),
                     BinaryOp::Le => truth(l <= r),
-                    BinaryOp::Or | BinaryOp::And | BinaryOp::Unless => return None,
+                    _ => return None,
                 })
             }
             _ => None,
