@@ -270,3 +270,29 @@ def test_metric_queries_over_pushed_logs(pharos_factory):
     assert r.json()["data"]["resultType"] == "scalar" and r.json()["data"]["result"][1] == "6", r.text
     r = requests.get(p.url + "/loki/api/v1/query", params={"query": 'rate({app="api"}[5m'}, timeout=10)
     assert r.status_code == 400 and "parse error" in r.text, r.text
+
+
+def test_pharos_logs_command(pharos_factory):
+    import subprocess
+    from conftest import pharos_bin
+
+    p = pharos_factory().start()
+    now = time.time_ns()
+    values = [[str(now - (10 - i) * 10**9), f"step {i} {'failed' if i == 7 else 'ok'}"] for i in range(10)]
+    r = requests.post(p.url + "/loki/api/v1/push",
+                      json={"streams": [{"stream": {"app": "cli"}, "values": values}]}, timeout=10)
+    assert r.status_code == 204, r.text
+
+    def logs(*args):
+        return subprocess.run([pharos_bin(), "logs", "--server", p.url, *args],
+                              check=True, capture_output=True, text=True, timeout=30).stdout
+
+    out = logs('{app="cli"} |= "failed"', "--since", "5m")
+    assert out.count("\n") == 1 and out.rstrip().endswith('{app="cli"} step 7 failed'), out
+    out = logs('{app="cli"}', "--limit", "3")
+    assert [l.split(" ", 2)[2] for l in out.splitlines()] == ["step 7 failed", "step 8 ok", "step 9 ok"], out
+    out = logs('sum(count_over_time({app="cli"}[5m]))', "--since", "1m")
+    assert out.strip().endswith(" {} 10"), out
+    bad = subprocess.run([pharos_bin(), "logs", "--server", p.url, '{app="cli"'],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "parse error" in bad.stderr, bad.stderr

@@ -56,7 +56,7 @@ pub(crate) fn now_ns() -> i64 {
 }
 
 /// Formats Unix nanoseconds as RFC 3339 (UTC, nanoseconds when not whole).
-pub(crate) fn format_ns(ns: i64) -> String {
+pub fn format_ns(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
     let sub = ns.rem_euclid(1_000_000_000);
     let base = crate::timeparse::format_rfc3339(secs.saturating_mul(1000));

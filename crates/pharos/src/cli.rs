@@ -20,6 +20,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run a PromQL query against a server: `pharos query 'EXPR'`, or `pharos query range 'EXPR' --start .. --end .. --step ..`.
     Query(QueryArgs),
+    /// Run a LogQL query against a server's Loki API: `pharos logs '{app="x"} |= "error"' --since 1h`.
+    Logs(LogsArgs),
     /// Inspect the metrics store on disk (run while the server is stopped, or on a copy).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
@@ -180,6 +182,30 @@ pub struct PromqltestArgs {
     /// range/lookback windows, the 2.42 runner) or `latest` (Prometheus 3).
     #[arg(long, value_name = "2.42|latest", default_value = "latest")]
     pub prometheus_compat: pharos_promql::engine::Compat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The LogQL query (a log query prints entries, a metric query prints samples).
+    pub query: String,
+    /// Server to ask.
+    #[arg(long, default_value = "http://127.0.0.1:9800")]
+    pub server: String,
+    /// How far back to look (Prometheus duration).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub since: String,
+    /// Most entries to print (per poll with --follow).
+    #[arg(long, default_value_t = 30)]
+    pub limit: usize,
+    /// Keep polling every second and print new entries as they arrive.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Take the oldest entries of the range instead of the newest.
+    #[arg(long)]
+    pub forward: bool,
+    /// Print the API's JSON answer instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

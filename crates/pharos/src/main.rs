@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod lock;
+mod logs_cmd;
 mod promqltest_cmd;
 mod query_cmd;
 mod serve;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Serve(args) => serve::run(*args),
         cli::Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
         cli::Command::Query(args) => query_cmd::run(args),
+        cli::Command::Logs(args) => logs_cmd::run(args),
         cli::Command::Promqltest(args) => match promqltest_cmd::run(args) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,
