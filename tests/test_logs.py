@@ -59,6 +59,11 @@ def test_python_logging_loki_handler_then_read_back(pharos_factory):
                                   "start": str(start), "end": str(end)}, timeout=10).json()
     assert len(series["data"]) == 2, series
 
+    stats = requests.get(p.url + "/loki/api/v1/index/stats",
+                         params={"query": '{application="checkout"}', "start": str(start),
+                                 "end": str(end)}, timeout=10).json()
+    assert stats["streams"] == 2 and stats["entries"] == 21, stats
+    assert stats["bytes"] >= sum(len(f"payment {i} declined for order-{1000 + i}") for i in range(20))
     got = query_range(p, '{application="checkout", severity="warning"}', start, end, limit=1000)
     assert len(lines(got)) == 20
     assert "payment 7 declined for order-1007" in lines(got)

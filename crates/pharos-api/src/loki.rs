@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/loki/api/v1/label", get(labels))
         .route("/loki/api/v1/label/{name}/values", get(label_values))
         .route("/loki/api/v1/series", get(series).post(series_post))
+        .route("/loki/api/v1/index/stats", get(index_stats))
         .route(
             "/loki/api/v1/query_range",
             get(query_range).post(query_range_post),
@@ -272,6 +273,40 @@ async fn label_values(
         vals.sort();
         vals.dedup();
         Ok::<_, IngestError>(success(serde_json::json!(vals)))
+    }
+    .await;
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /loki/api/v1/index/stats`: `{"streams","chunks","entries","bytes"}`
+/// of the streams matching `query` in the range. The head keeps one
+/// in-memory run of entries per stream, counted as one chunk.
+async fn index_stats(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let r = async {
+        let store = store(&s)?;
+        let m = crate::params::collect(q, None);
+        if m.get("query")
+            .is_none_or(|v| v.iter().all(|x| x.is_empty()))
+        {
+            return Err(IngestError::bad_request("query parameter is required"));
+        }
+        let w = window(&m, &["query"])?;
+        let (mut streams, mut entries, mut bytes) = (0, 0, 0);
+        for ms in &w.matchers {
+            let (a, b, c) = store.stats(ms, w.start, w.end);
+            streams += a;
+            entries += b;
+            bytes += c;
+        }
+        Ok::<_, IngestError>(
+            axum::Json(serde_json::json!({
+                "streams": streams, "chunks": streams, "entries": entries, "bytes": bytes,
+            }))
+            .into_response(),
+        )
     }
     .await;
     r.unwrap_or_else(IntoResponse::into_response)

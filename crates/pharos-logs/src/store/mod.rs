@@ -406,6 +406,24 @@ impl LogStore {
         v
     }
 
+    /// Streams, entries and bytes (lines and metadata) of the streams
+    /// matching `ms` within `[start_ns, end_ns)`: Loki's index statistics.
+    pub fn stats(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> (usize, usize, usize) {
+        let st = self.state.lock();
+        let (mut streams, mut entries, mut bytes) = (0, 0, 0);
+        for id in st.head.matching(ms) {
+            let s = &st.head.streams[id as usize];
+            let a = s.entries.partition_point(|e| e.ts < start_ns);
+            let b = s.entries.partition_point(|e| e.ts < end_ns);
+            if a < b {
+                streams += 1;
+                entries += b - a;
+                bytes += s.entries[a..b].iter().map(LogEntry::size).sum::<usize>();
+            }
+        }
+        (streams, entries, bytes)
+    }
+
     /// Label names of those streams, sorted.
     pub fn label_names(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<String> {
         let mut v: Vec<String> = self

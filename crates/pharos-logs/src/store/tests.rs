@@ -97,6 +97,8 @@ fn push_select_and_replay() {
         vec!["a".to_string()]
     );
     assert!(st.label_values("app", &[], NOW + 10, NOW + 20).is_empty());
+    // Index statistics: a2 and a3 in [NOW+2, NOW+4); b1 is outside.
+    assert_eq!(st.stats(&[], NOW + 2, NOW + 4), (1, 2, 4));
     // New entries after replay go to the same stream ids.
     st.push_at(vec![stream(&[("app", "b")], &[(NOW + 9, "b2")])], NOW)
         .unwrap();
