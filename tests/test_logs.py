@@ -301,3 +301,60 @@ def test_pharos_logs_command(pharos_factory):
     bad = subprocess.run([pharos_bin(), "logs", "--server", p.url, '{app="cli"'],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "parse error" in bad.stderr, bad.stderr
+
+
+def _ws_connect(port, path):
+    """A minimal WebSocket client (RFC 6455 handshake, unmasked server frames)."""
+    import base64
+    import os
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s
+
+
+def _ws_read_text(s):
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            chunk = s.recv(n - len(b))
+            assert chunk, "connection closed"
+            b += chunk
+        return b
+    b0, b1 = exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(exact(2), "big")
+    elif n == 127:
+        n = int.from_bytes(exact(8), "big")
+    payload = exact(n)
+    assert b0 & 0x0F == 1, f"not a text frame: opcode {b0 & 0x0F}: {payload[:200]!r}"
+    return payload.decode()
+
+
+def test_tail_over_websocket(pharos_factory):
+    import json
+    import urllib.parse
+
+    p = pharos_factory().start()
+    q = urllib.parse.urlencode({"query": '{app="tail"} |= "keep"', "start": str(time.time_ns())})
+    s = _ws_connect(p.http_port, "/loki/api/v1/tail?" + q)
+    try:
+        now = time.time_ns()
+        r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [{"stream": {"app": "tail"}, "values": [
+            [str(now + 1), "keep me"], [str(now + 2), "drop me"], [str(now + 3), "keep too"]]}]}, timeout=10)
+        assert r.status_code == 204, r.text
+        seen = []
+        while len(seen) < 2:
+            msg = json.loads(_ws_read_text(s))
+            seen += [v[1] for st in msg["streams"] for v in st["values"]]
+        assert seen == ["keep me", "keep too"], seen
+    finally:
+        s.close()

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/loki/api/v1/label/{name}/values", get(label_values))
         .route("/loki/api/v1/series", get(series).post(series_post))
         .route("/loki/api/v1/index/stats", get(index_stats))
+        .route("/loki/api/v1/tail", get(tail))
         .route(
             "/loki/api/v1/query_range",
             get(query_range).post(query_range_post),
@@ -276,6 +277,115 @@ async fn label_values(
     }
     .await;
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// How often a tail looks for new entries.
+const TAIL_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `GET /loki/api/v1/tail` (WebSocket): sends the entries matching a log
+/// query as they arrive, as Loki does: one JSON message
+/// `{"streams":[{"stream":{...},"values":[["<ns>","<line>"]]}],"dropped_entries":[]}`
+/// per batch; starts at `start` (default one hour ago), at most `limit`
+/// entries per message (default 100). `delay_for` is accepted and ignored
+/// (entries are visible once acknowledged).
+async fn tail(
+    State(s): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let r = (|| {
+        let store = store(&s)?;
+        let m = crate::params::collect(q, None);
+        let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+        let bad = |e: String| IngestError::bad_request(e);
+        let q = first("query").ok_or_else(|| bad("query parameter is required".into()))?;
+        let expr = match pharos_logs::logql::parse_expr(q).map_err(|e| bad(e.to_string()))? {
+            pharos_logs::logql::Expr::Log(l) => l,
+            pharos_logs::logql::Expr::Metric(_) => {
+                return Err(bad(
+                    "tailing a metric query is not supported: use a log query".into(),
+                ))
+            }
+        };
+        let limit = match first("limit") {
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| bad(format!("invalid limit {v:?}")))?,
+            None => DEFAULT_LIMIT,
+        };
+        let start = match first("start") {
+            Some(v) => parse_time_ns(v).map_err(bad)?,
+            None => now_ns().saturating_sub(DEFAULT_RANGE_NS),
+        };
+        Ok((store, expr, limit, start))
+    })();
+    let (store, expr, limit, start) = match r {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    ws.on_upgrade(move |socket| tail_loop(socket, store, expr, limit, start))
+}
+
+async fn tail_loop(
+    mut socket: axum::extract::ws::WebSocket,
+    store: Arc<LogStore>,
+    expr: pharos_logs::logql::LogExpr,
+    limit: usize,
+    mut start: i64,
+) {
+    use axum::extract::ws::Message;
+    use pharos_logs::query::{select_logs, Direction};
+    loop {
+        let end = now_ns();
+        let (st, e) = (store.clone(), expr.clone());
+        let got = tokio::task::spawn_blocking(move || {
+            select_logs(&st, &e, start, end, limit, Direction::Forward)
+        })
+        .await;
+        let streams = match got {
+            Ok(Ok(s)) => s,
+            Ok(Err(err)) => {
+                let _ = socket
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1011,
+                        reason: err.to_string().into(),
+                    })))
+                    .await;
+                return;
+            }
+            Err(_) => return,
+        };
+        if !streams.is_empty() {
+            let newest = streams
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| e.ts))
+                .max()
+                .unwrap_or(end);
+            let body = serde_json::json!({
+                "streams": streams.iter().map(|s| serde_json::json!({
+                    "stream": metric_of(&s.labels),
+                    "values": s.entries.iter().map(|e| serde_json::json!([e.ts.to_string(), e.line])).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "dropped_entries": [],
+            });
+            if socket
+                .send(Message::Text(body.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            start = newest.saturating_add(1);
+        }
+        // Wait, but notice a closed socket meanwhile.
+        tokio::select! {
+            _ = tokio::time::sleep(TAIL_POLL) => {}
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }
 
 /// `GET /loki/api/v1/index/stats`: `{"streams","chunks","entries","bytes"}`
