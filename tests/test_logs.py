@@ -363,7 +363,7 @@ def test_tail_over_websocket(pharos_factory):
 def test_kill9_under_concurrent_ingest_loses_nothing_acknowledged(pharos_factory):
     import threading
 
-    p = pharos_factory().start()
+    p = pharos_factory(args=("--logs.max-entries-per-query", "1000000")).start()
     now = time.time_ns()
     acked = []
     stop = threading.Event()
@@ -394,3 +394,22 @@ def test_kill9_under_concurrent_ingest_loses_nothing_acknowledged(pharos_factory
     got = set(lines(query_range(p, '{job="crash"}', now - 10**9, now + 10**9, limit=1_000_000)))
     missing = [a for a in acked if a not in got]
     assert not missing, f"{len(missing)} acknowledged entries lost, e.g. {missing[:3]}"
+
+
+def test_query_limits_name_the_limit(pharos_factory):
+    p = pharos_factory(args=("--logs.max-entries-per-query", "10", "--logs.max-query-series", "2")).start()
+    now = time.time_ns()
+    r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [
+        {"stream": {"app": f"a{i}"}, "values": [[str(now), "x"]]} for i in range(3)]}, timeout=10)
+    assert r.status_code == 204, r.text
+    rng = {"start": str(now - 10**9), "end": str(now + 10**9), "limit": "5"}
+    r = requests.get(p.url + "/loki/api/v1/query_range",
+                     params={"query": '{app="a1"}', **{**rng, "limit": "11"}}, timeout=10)
+    assert r.status_code == 400 and "max_entries_limit_per_query (11 > 10)" in r.text, r.text
+    r = requests.get(p.url + "/loki/api/v1/query_range", params={"query": '{app=~"a.*"}', **rng}, timeout=10)
+    assert r.status_code == 400 and "maximum number of series (2)" in r.text, r.text
+    r = requests.get(p.url + "/loki/api/v1/query", params={
+        "query": 'count_over_time({app=~"a.*"}[1m])', "time": str(now + 10**9)}, timeout=10)
+    assert r.status_code == 400 and "maximum number of series (2)" in r.text, r.text
+    r = requests.get(p.url + "/loki/api/v1/query_range", params={"query": '{app=~"a[01]"}', **rng}, timeout=10)
+    assert r.status_code == 200, r.text

@@ -56,6 +56,11 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// Per-series label limits on pushed series (remote write); 0 is unlimited.
     pub series: pharos_ingest::remote_write::Limits,
+    /// Largest `limit` a log query may ask for (Loki's `max_entries_limit_per_query`).
+    pub logs_max_entries: usize,
+    /// Most streams a log query may select and most series a LogQL metric
+    /// query may answer (Loki's `max_query_series`).
+    pub logs_max_series: usize,
 }
 
 impl Default for ApiLimits {
@@ -63,6 +68,8 @@ impl Default for ApiLimits {
         ApiLimits {
             max_body_bytes: 32 << 20,
             series: Default::default(),
+            logs_max_entries: 5000,
+            logs_max_series: 500,
         }
     }
 }

@@ -508,6 +508,13 @@ async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
         Some(d) if d == "forward" => Direction::Forward,
         Some(d) => return Err(bad(format!("invalid direction {d:?}: backward or forward"))),
     };
+    if limit > s.limits.logs_max_entries {
+        return Err(bad(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {})",
+            s.limits.logs_max_entries
+        )));
+    }
+    let max_series = s.limits.logs_max_series;
     let expr = parse_expr(q).map_err(|e| bad(e.to_string()))?;
     let log = match expr {
         Expr::Log(log) => log,
@@ -517,9 +524,13 @@ async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
                 // Loki's default: (end - start) / 250, at least one second.
                 None => ((end - start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,
             };
-            return run_metric_range(store, m, start, end, step).await;
+            return run_metric_range(store, m, start, end, step, max_series).await;
         }
     };
+    let streams_selected = store.streams(&log.matchers, start, end).len();
+    if streams_selected > max_series {
+        return Err(bad(series_limit_message(max_series)));
+    }
     let t0 = std::time::Instant::now();
     let st = store.clone();
     // Loki's range is inclusive of start and exclusive of end.
@@ -592,12 +603,18 @@ fn secs(ns: i64) -> serde_json::Value {
         .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
+/// Loki's message for `max_query_series`.
+fn series_limit_message(max: usize) -> String {
+    format!("maximum number of series ({max}) reached for a single query; consider reducing query cardinality by adding more filters")
+}
+
 async fn run_metric_range(
     store: Arc<LogStore>,
     m: pharos_logs::logql::MetricExpr,
     start: i64,
     end: i64,
     step: i64,
+    max_series: usize,
 ) -> Result<Response, IngestError> {
     let series = tokio::task::spawn_blocking(move || {
         pharos_logs::metric::eval_range(&store, &m, start, end, step)
@@ -605,6 +622,9 @@ async fn run_metric_range(
     .await
     .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| IngestError::bad_request(e.to_string()))?;
+    if series.len() > max_series {
+        return Err(IngestError::bad_request(series_limit_message(max_series)));
+    }
     let result: Vec<serde_json::Value> = series
         .iter()
         .map(|s| {
@@ -673,6 +693,11 @@ async fn run_instant(
             .await
             .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
             .map_err(|e| IngestError::bad_request(e.to_string()))?;
+            if vector.len() > s.limits.logs_max_series {
+                return Err(IngestError::bad_request(series_limit_message(
+                    s.limits.logs_max_series,
+                )));
+            }
             let result: Vec<serde_json::Value> = vector
                 .iter()
                 .map(|x| {

@@ -118,6 +118,22 @@ pub struct ServeArgs {
         value_name = "DURATION"
     )]
     pub query_lookback_delta: String,
+    /// Most entries a log query may ask for (`limit`); larger limits are refused (Loki's
+    /// `max_entries_limit_per_query`).
+    #[arg(
+        long = "logs.max-entries-per-query",
+        default_value_t = 5000,
+        value_name = "N"
+    )]
+    pub logs_max_entries: usize,
+    /// Most streams a log query may select, and most series a LogQL metric query may return
+    /// (Loki's `max_query_series`).
+    #[arg(
+        long = "logs.max-query-series",
+        default_value_t = 500,
+        value_name = "N"
+    )]
+    pub logs_max_series: usize,
     /// Enable the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
     /// `/api/v1/admin/tsdb/clean_tombstones`), off by default as in Prometheus.
     #[arg(long = "web.enable-admin-api")]

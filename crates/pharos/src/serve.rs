@@ -368,6 +368,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_label_name_len: args.max_label_name_length,
                 max_label_value_len: args.max_label_value_length,
             },
+            logs_max_entries: args.logs_max_entries,
+            logs_max_series: args.logs_max_series,
         },
         ready: ready.clone(),
         reloader: Some(reloader.clone()),
