@@ -413,3 +413,26 @@ def test_query_limits_name_the_limit(pharos_factory):
     assert r.status_code == 400 and "maximum number of series (2)" in r.text, r.text
     r = requests.get(p.url + "/loki/api/v1/query_range", params={"query": '{app=~"a[01]"}', **rng}, timeout=10)
     assert r.status_code == 200, r.text
+
+
+def test_elasticsearch_field_mapping_from_the_config_file(pharos_factory):
+    cfg = """
+logs:
+  elasticsearch:
+    label_fields: [level, kubernetes.namespace_name]
+    line_fields: [log]
+    index_label: es_index
+"""
+    p = pharos_factory(config=cfg).start()
+    now = time.time()
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    body = "\n".join([
+        '{"index": {"_index": "k8s"}}',
+        '{"@timestamp": "%s", "log": "pod restarted", "level": "error", "kubernetes": {"namespace_name": "shop"}}' % ts,
+        "",
+    ])
+    r = requests.post(p.url + "/_bulk", data=body, headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+    assert r.status_code == 200 and r.json()["errors"] is False, r.text
+    got = query_range(p, '{es_index="k8s", level="error", kubernetes_namespace_name="shop"}',
+                      int((now - 60) * 10**9), int((now + 60) * 10**9))
+    assert lines(got) == ["pod restarted"], got

@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use pharos_ingest::elasticsearch::{
-    compat_response, error_document, parse_bulk, render_response_filtered, FieldMapping,
-    PRODUCT_HEADER,
+    compat_response, error_document, parse_bulk, render_response_filtered, PRODUCT_HEADER,
 };
 
 use crate::AppState;
@@ -90,8 +89,12 @@ async fn run_bulk(
             return es_error(e.status, kind, e.message.trim_end());
         }
     };
-    let mapping = FieldMapping::default();
-    let mut req = match parse_bulk(&bytes, index.as_deref(), &mapping, crate::loki::now_ns()) {
+    let mut req = match parse_bulk(
+        &bytes,
+        index.as_deref(),
+        &s.es_mapping,
+        crate::loki::now_ns(),
+    ) {
         Ok(r) => r,
         Err(e) => {
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);

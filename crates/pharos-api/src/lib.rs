@@ -96,6 +96,8 @@ pub struct AppState {
     pub admin_api: bool,
     /// The log store (`None`: log endpoints answer 404).
     pub logs: Option<Arc<pharos_logs::LogStore>>,
+    /// How Elasticsearch bulk documents become log entries.
+    pub es_mapping: Arc<pharos_ingest::elasticsearch::FieldMapping>,
 }
 
 /// The main HTTP listener: every HTTP API and ingest path.

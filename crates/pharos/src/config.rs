@@ -1,5 +1,5 @@
 //! The configuration file: a Prometheus configuration accepted as it is, plus
-//! pharos's own `listen:` section.
+//! pharos's own `listen:` and `logs:` sections.
 //!
 //! Sections pharos does not act on yet (`rule_files`, `alerting`,
 //! `remote_write`, `remote_read`, `storage`, `tracing`) are accepted with one
@@ -21,6 +21,16 @@ pub struct ListenConfig {
     pub jaeger_http: Option<String>,
     pub jaeger_udp: Option<String>,
     pub syslog: Option<String>,
+}
+
+/// pharos's `logs:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// How Elasticsearch bulk documents become entries: `time_fields`,
+    /// `line_fields`, `label_fields`, `index_label` (read at start).
+    #[serde(default)]
+    pub elasticsearch: Option<pharos_ingest::elasticsearch::FieldMapping>,
 }
 
 /// The whole file.
@@ -47,6 +57,8 @@ pub struct FileConfig {
     pub tracing: Option<serde_yaml::Value>,
     #[serde(default)]
     pub listen: Option<ListenConfig>,
+    #[serde(default)]
+    pub logs: Option<LogsConfig>,
 }
 
 impl FileConfig {

@@ -379,6 +379,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         status,
         admin_api: args.web_enable_admin_api,
         logs: Some(logs.clone()),
+        es_mapping: Arc::new(
+            file_cfg
+                .logs
+                .as_ref()
+                .and_then(|l| l.elasticsearch.clone())
+                .unwrap_or_default(),
+        ),
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
