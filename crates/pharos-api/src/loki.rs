@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -24,31 +24,78 @@ use crate::AppState;
 
 /// Loki's default look-back for label and series queries without `start`.
 const DEFAULT_SINCE_NS: i64 = 6 * 3600 * 1_000_000_000;
+/// Loki's default entry limit of a log query.
+const DEFAULT_LIMIT: usize = 100;
+/// Loki's default look-back of a range query without `start`.
+const DEFAULT_RANGE_NS: i64 = 3600 * 1_000_000_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/loki/api/v1/push", post(push))
         .route("/api/prom/push", post(push))
-        .route("/loki/api/v1/labels", get(labels).post(labels_post))
+        .route("/loki/api/v1/labels", get(labels).post(labels))
         .route("/loki/api/v1/label", get(labels))
         .route("/loki/api/v1/label/{name}/values", get(label_values))
-        .route("/loki/api/v1/series", get(series).post(series_post))
+        .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/index/stats", get(index_stats))
         .route("/loki/api/v1/tail", get(tail))
         .route(
             "/loki/api/v1/query_range",
-            get(query_range).post(query_range_post),
+            get(query_range).post(query_range),
         )
-        .route(
-            "/loki/api/v1/query",
-            get(query_instant).post(query_instant_post),
-        )
+        .route("/loki/api/v1/query", get(query_instant).post(query_instant))
 }
 
 fn store(s: &AppState) -> Result<Arc<LogStore>, IngestError> {
     s.logs
         .clone()
         .ok_or_else(|| IngestError::new(StatusCode::NOT_FOUND, "the log store is disabled"))
+}
+
+type Params = BTreeMap<String, Vec<String>>;
+
+/// The query string's parameters, and for a POST the form body's too.
+fn params(method: &Method, q: Vec<(String, String)>, form: &[u8]) -> Params {
+    crate::params::collect(q, (method == Method::POST).then_some(form))
+}
+
+/// The first non-empty value of a parameter.
+fn first<'a>(m: &'a Params, k: &str) -> Option<&'a String> {
+    m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty())
+}
+
+/// `start`/`end`/`since` as Loki reads them: `end` defaults to now, `start`
+/// to `end - since`, `since` to `default_since_ns`.
+fn time_range(m: &Params, default_since_ns: i64) -> Result<(i64, i64), IngestError> {
+    let bad = |e: String| IngestError::bad_request(e);
+    let end = match first(m, "end") {
+        Some(v) => parse_time_ns(v).map_err(bad)?,
+        None => now_ns(),
+    };
+    let start = match (first(m, "start"), first(m, "since")) {
+        (Some(v), _) => parse_time_ns(v).map_err(bad)?,
+        (None, Some(d)) => end.saturating_sub(
+            crate::timeparse::parse_duration_param(d)
+                .map_err(bad)?
+                .saturating_mul(1_000_000),
+        ),
+        (None, None) => end.saturating_sub(default_since_ns),
+    };
+    Ok((start, end))
+}
+
+/// Runs store work on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IngestError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Answers a handler's result, its error as its status and text.
+fn answer(r: Result<Response, IngestError>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(crate) fn now_ns() -> i64 {
@@ -150,9 +197,8 @@ pub async fn store_streams(s: &AppState, streams: Vec<LogStream>) -> Result<Resp
     let store = store(s)?;
     let total: usize = streams.iter().map(|s| s.entries.len()).sum();
     let st = store.clone();
-    let out = tokio::task::spawn_blocking(move || pharos_model::LogSink::push(&*st, streams))
-        .await
-        .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    let out = blocking(move || pharos_model::LogSink::push(&*st, streams))
+        .await?
         .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     match outcome_error(&store, &out, total) {
         Some(e) => Err(e),
@@ -172,7 +218,7 @@ async fn push(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         store_streams(&s, streams).await
     }
     .await;
-    r.unwrap_or_else(IntoResponse::into_response)
+    answer(r)
 }
 
 fn push_decode_error(e: &pharos_ingest::loki::LokiError) -> IngestError {
@@ -186,22 +232,8 @@ struct Window {
     end: i64,
 }
 
-fn window(m: &BTreeMap<String, Vec<String>>, selectors: &[&str]) -> Result<Window, IngestError> {
-    let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
-    let bad = |e: String| IngestError::bad_request(e);
-    let end = match first("end") {
-        Some(v) => parse_time_ns(v).map_err(bad)?,
-        None => now_ns(),
-    };
-    let start = match (first("start"), first("since")) {
-        (Some(v), _) => parse_time_ns(v).map_err(bad)?,
-        (None, Some(d)) => end.saturating_sub(
-            crate::timeparse::parse_duration_param(d)
-                .map_err(bad)?
-                .saturating_mul(1_000_000),
-        ),
-        (None, None) => end.saturating_sub(DEFAULT_SINCE_NS),
-    };
+fn window(m: &Params, selectors: &[&str]) -> Result<Window, IngestError> {
+    let (start, end) = time_range(m, DEFAULT_SINCE_NS)?;
     let mut matchers = Vec::new();
     for key in selectors {
         for sel in m.get(*key).into_iter().flatten() {
@@ -228,7 +260,7 @@ fn success(data: serde_json::Value) -> Response {
     axum::Json(serde_json::json!({"status": "success", "data": data})).into_response()
 }
 
-async fn labels_of(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+async fn labels_of(s: AppState, m: Params) -> Result<Response, IngestError> {
     let store = store(&s)?;
     let w = window(&m, &["query", "match[]"])?;
     let mut names: Vec<String> = w
@@ -241,20 +273,13 @@ async fn labels_of(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
     Ok(success(serde_json::json!(names)))
 }
 
-async fn labels(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
-    labels_of(s, crate::params::collect(q, None))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn labels_post(
+async fn labels(
     State(s): State<AppState>,
+    method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(form): RawForm,
 ) -> Response {
-    labels_of(s, crate::params::collect(q, Some(&form)))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    answer(labels_of(s, params(&method, q, &form)).await)
 }
 
 async fn label_values(
@@ -276,7 +301,7 @@ async fn label_values(
         Ok::<_, IngestError>(success(serde_json::json!(vals)))
     }
     .await;
-    r.unwrap_or_else(IntoResponse::into_response)
+    answer(r)
 }
 
 /// How often a tail looks for new entries.
@@ -296,7 +321,7 @@ async fn tail(
     let r = (|| {
         let store = store(&s)?;
         let m = crate::params::collect(q, None);
-        let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+        let first = |k: &str| first(&m, k);
         let bad = |e: String| IngestError::bad_request(e);
         let q = first("query").ok_or_else(|| bad("query parameter is required".into()))?;
         let expr = match pharos_logs::logql::parse_expr(q).map_err(|e| bad(e.to_string()))? {
@@ -362,10 +387,7 @@ async fn tail_loop(
                 .max()
                 .unwrap_or(end);
             let body = serde_json::json!({
-                "streams": streams.iter().map(|s| serde_json::json!({
-                    "stream": metric_of(&s.labels),
-                    "values": s.entries.iter().map(|e| serde_json::json!([e.ts.to_string(), e.line])).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
+                "streams": streams_json(&streams),
                 "dropped_entries": [],
             });
             if socket
@@ -419,10 +441,10 @@ async fn index_stats(
         )
     }
     .await;
-    r.unwrap_or_else(IntoResponse::into_response)
+    answer(r)
 }
 
-async fn series_of(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+async fn series_of(s: AppState, m: Params) -> Result<Response, IngestError> {
     let store = store(&s)?;
     if m.get("match[]").is_none_or(|v| v.is_empty()) && !m.contains_key("match") {
         return Err(IngestError::bad_request(
@@ -437,60 +459,27 @@ async fn series_of(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
         .collect();
     all.sort();
     all.dedup();
-    let data: Vec<serde_json::Value> = all
-        .iter()
-        .map(|ls| {
-            serde_json::Value::Object(
-                ls.iter()
-                    .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
-                    .collect(),
-            )
-        })
-        .collect();
+    let data: Vec<serde_json::Value> = all.iter().map(metric_of).collect();
     Ok(success(serde_json::Value::Array(data)))
 }
 
-async fn series(State(s): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Response {
-    series_of(s, crate::params::collect(q, None))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn series_post(
+async fn series(
     State(s): State<AppState>,
+    method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(form): RawForm,
 ) -> Response {
-    series_of(s, crate::params::collect(q, Some(&form)))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    answer(series_of(s, params(&method, q, &form)).await)
 }
 
-/// Loki's default entry limit of a log query.
-const DEFAULT_LIMIT: usize = 100;
-/// Loki's default look-back of a range query without `start`.
-const DEFAULT_RANGE_NS: i64 = 3600 * 1_000_000_000;
-
-async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Response, IngestError> {
+async fn run_range(s: AppState, m: Params) -> Result<Response, IngestError> {
     use pharos_logs::logql::{parse_expr, Expr};
     use pharos_logs::query::{select_logs, Direction};
     let store = store(&s)?;
-    let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+    let first = |k: &str| first(&m, k);
     let bad = |e: String| IngestError::bad_request(e);
     let q = first("query").ok_or_else(|| bad("query parameter is required".into()))?;
-    let end = match first("end") {
-        Some(v) => parse_time_ns(v).map_err(bad)?,
-        None => now_ns(),
-    };
-    let start = match (first("start"), first("since")) {
-        (Some(v), _) => parse_time_ns(v).map_err(bad)?,
-        (None, Some(d)) => end.saturating_sub(
-            crate::timeparse::parse_duration_param(d)
-                .map_err(bad)?
-                .saturating_mul(1_000_000),
-        ),
-        (None, None) => end.saturating_sub(DEFAULT_RANGE_NS),
-    };
+    let (start, end) = time_range(&m, DEFAULT_RANGE_NS)?;
     if end < start {
         return Err(bad(
             "end timestamp must not be before or equal to start time".into(),
@@ -534,33 +523,15 @@ async fn run_range(s: AppState, m: BTreeMap<String, Vec<String>>) -> Result<Resp
     let t0 = std::time::Instant::now();
     let st = store.clone();
     // Loki's range is inclusive of start and exclusive of end.
-    let streams =
-        tokio::task::spawn_blocking(move || select_logs(&st, &log, start, end, limit, dir))
-            .await
-            .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| bad(e.to_string()))?;
-    let mut lines = 0usize;
-    let mut bytes = 0usize;
-    let result: Vec<serde_json::Value> = streams
-        .into_iter()
-        .map(|st| {
-            let values: Vec<serde_json::Value> = st
-                .entries
-                .iter()
-                .map(|e| {
-                    lines += 1;
-                    bytes += e.line.len();
-                    serde_json::json!([e.ts.to_string(), e.line])
-                })
-                .collect();
-            let stream: serde_json::Map<String, serde_json::Value> = st
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
-                .collect();
-            serde_json::json!({"stream": stream, "values": values})
-        })
-        .collect();
+    let streams = blocking(move || select_logs(&st, &log, start, end, limit, dir))
+        .await?
+        .map_err(|e| bad(e.to_string()))?;
+    let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
+    let bytes: usize = streams
+        .iter()
+        .flat_map(|s| s.entries.iter().map(|e| e.line.len()))
+        .sum();
+    let result = streams_json(&streams);
     let secs = t0.elapsed().as_secs_f64();
     Ok(success(serde_json::json!({
         "resultType": "streams",
@@ -596,6 +567,21 @@ fn metric_of(labels: &pharos_model::Labels) -> serde_json::Value {
     )
 }
 
+/// Log query results as Loki writes them: `{"stream":{...},"values":[["<ns>","<line>"]]}`.
+fn streams_json(streams: &[pharos_logs::query::StreamResult]) -> Vec<serde_json::Value> {
+    streams
+        .iter()
+        .map(|s| {
+            let values: Vec<serde_json::Value> = s
+                .entries
+                .iter()
+                .map(|e| serde_json::json!([e.ts.to_string(), e.line]))
+                .collect();
+            serde_json::json!({"stream": metric_of(&s.labels), "values": values})
+        })
+        .collect()
+}
+
 /// Unix seconds as Loki writes them in matrices and vectors.
 fn secs(ns: i64) -> serde_json::Value {
     let v = ns as f64 / 1e9;
@@ -616,12 +602,9 @@ async fn run_metric_range(
     step: i64,
     max_series: usize,
 ) -> Result<Response, IngestError> {
-    let series = tokio::task::spawn_blocking(move || {
-        pharos_logs::metric::eval_range(&store, &m, start, end, step)
-    })
-    .await
-    .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| IngestError::bad_request(e.to_string()))?;
+    let series = blocking(move || pharos_logs::metric::eval_range(&store, &m, start, end, step))
+        .await?
+        .map_err(|e| IngestError::bad_request(e.to_string()))?;
     if series.len() > max_series {
         return Err(IngestError::bad_request(series_limit_message(max_series)));
     }
@@ -645,29 +628,16 @@ async fn run_metric_range(
 
 async fn query_range(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Response {
-    run_range(s, crate::params::collect(q, None))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn query_range_post(
-    State(s): State<AppState>,
+    method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(form): RawForm,
 ) -> Response {
-    run_range(s, crate::params::collect(q, Some(&form)))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    answer(run_range(s, params(&method, q, &form)).await)
 }
 
-async fn run_instant(
-    s: AppState,
-    m: BTreeMap<String, Vec<String>>,
-) -> Result<Response, IngestError> {
+async fn run_instant(s: AppState, m: Params) -> Result<Response, IngestError> {
     use pharos_logs::logql::{parse_expr, Expr};
-    let first = |k: &str| m.get(k).and_then(|v| v.first()).filter(|v| !v.is_empty());
+    let first = |k: &str| first(&m, k);
     let q =
         first("query").ok_or_else(|| IngestError::bad_request("query parameter is required"))?;
     let t = match first("time") {
@@ -687,12 +657,9 @@ async fn run_instant(
                 })));
             }
             let store = store(&s)?;
-            let vector = tokio::task::spawn_blocking(move || {
-                pharos_logs::metric::eval_instant(&store, &m, t)
-            })
-            .await
-            .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(|e| IngestError::bad_request(e.to_string()))?;
+            let vector = blocking(move || pharos_logs::metric::eval_instant(&store, &m, t))
+                .await?
+                .map_err(|e| IngestError::bad_request(e.to_string()))?;
             if vector.len() > s.limits.logs_max_series {
                 return Err(IngestError::bad_request(series_limit_message(
                     s.limits.logs_max_series,
@@ -718,21 +685,11 @@ async fn run_instant(
 
 async fn query_instant(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Response {
-    run_instant(s, crate::params::collect(q, None))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn query_instant_post(
-    State(s): State<AppState>,
+    method: Method,
     Query(q): Query<Vec<(String, String)>>,
     RawForm(form): RawForm,
 ) -> Response {
-    run_instant(s, crate::params::collect(q, Some(&form)))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    answer(run_instant(s, params(&method, q, &form)).await)
 }
 
 #[cfg(test)]

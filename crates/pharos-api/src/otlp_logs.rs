@@ -35,9 +35,8 @@ async fn export(
         .ok_or_else(|| IngestError::new(StatusCode::NOT_FOUND, "the log store is disabled"))?;
     let streams = otlp_logs::convert(req, crate::loki::now_ns());
     let st = store.clone();
-    let out = tokio::task::spawn_blocking(move || pharos_model::LogSink::push(&*st, streams))
-        .await
-        .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    let out = crate::loki::blocking(move || pharos_model::LogSink::push(&*st, streams))
+        .await?
         .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let rejected: usize = out.rejected.iter().map(|r| r.entries).sum();
     let partial_success = (rejected > 0).then(|| ExportLogsPartialSuccess {
