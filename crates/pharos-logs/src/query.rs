@@ -14,7 +14,7 @@ use pharos_model::{Label, Labels, LogEntry};
 
 use crate::logql::LogExpr;
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::store::LogStore;
+use crate::store::{LogStore, StreamEntries};
 
 /// Which end of the time range a limited query keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,23 +54,39 @@ pub fn select_logs(
     let pipeline = Pipeline::new(&expr.stages)?;
     let mut hits: Vec<(Labels, LogEntry)> = Vec::new();
     let mut labels: Vec<(String, String)> = Vec::new();
-    for s in store.select(&expr.matchers, start_ns, end_ns) {
-        let plain = pipeline.is_line_filter_only();
-        for mut e in s.entries {
+    // A pipeline of line filters only reads no labels: they are built only
+    // for the answer, and only when metadata joins the stream's labels.
+    let plain = pipeline.is_line_filter_only();
+    for StreamEntries {
+        labels: stream,
+        entries,
+    } in store.select(&expr.matchers, start_ns, end_ns)
+    {
+        let fill = |labels: &mut Vec<(String, String)>, e: &LogEntry| {
             labels.clear();
-            labels.extend(s.labels.iter().map(|l| (l.name.clone(), l.value.clone())));
+            labels.extend(stream.iter().map(|l| (l.name.clone(), l.value.clone())));
             for (k, v) in &e.metadata {
-                if s.labels.get(k).is_none() {
+                if stream.get(k).is_none() {
                     labels.push((k.clone(), v.clone()));
                 }
+            }
+        };
+        for mut e in entries {
+            if plain {
+                labels.clear();
+            } else {
+                fill(&mut labels, &e);
             }
             let Some(line) = pipeline.process_at(e.ts, &e.line, &mut labels) else {
                 continue;
             };
             e.line = line;
             let out = if plain && e.metadata.is_empty() {
-                s.labels.clone()
+                stream.clone()
             } else {
+                if plain {
+                    fill(&mut labels, &e);
+                }
                 Labels::from_vec(
                     labels
                         .drain(..)
