@@ -49,6 +49,10 @@ pub struct EngineOptions {
     /// Threads one query may use to read and evaluate series (1: only the
     /// calling thread). Small selections stay on the calling thread.
     pub threads: usize,
+    /// How long a read runs on the calling thread alone before more threads
+    /// join it: starting and waking a thread costs more than a small query
+    /// takes in all.
+    pub parallel_after: Duration,
 }
 
 /// The Prometheus version whose PromQL semantics the engine reproduces.
@@ -105,9 +109,13 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             compat: Compat::Latest,
             threads: default_threads(),
+            parallel_after: DEFAULT_PARALLEL_AFTER,
         }
     }
 }
+
+/// Default of [`EngineOptions::parallel_after`].
+pub const DEFAULT_PARALLEL_AFTER: Duration = Duration::from_micros(300);
 
 /// The machine's parallelism, at most 4 (a query shares the machine with
 /// ingestion and other queries).

@@ -19,6 +19,7 @@
 //! [`EngineOptions::threads`]: super::EngineOptions::threads
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use pharos_model::histogram::FloatHistogram;
@@ -30,13 +31,14 @@ use super::selectors::RangeInput;
 use super::EvalError;
 use crate::ast::{MatrixSelector, VectorSelector};
 
-/// Fewest series worth a worker thread: below this, spawning costs more
-/// than decoding saves.
-const SERIES_PER_THREAD: usize = 32;
+/// Most series per batch handed to a worker; a read is cut into about
+/// eight batches per thread so that the threads finish close together.
+const MAX_BATCH: usize = 64;
 
 /// Shared limits and parallelism of one read.
 pub(crate) struct Reader {
     threads: usize,
+    parallel_after: std::time::Duration,
     deadline: Option<Instant>,
     max_samples: usize,
     read: AtomicUsize,
@@ -56,42 +58,68 @@ impl Reader {
     /// Applies `f` to every series, on up to `threads` threads, each with its
     /// own reusable buffer; results are in series order. The first error
     /// (in series order among those that ran) is returned.
+    ///
+    /// Work starts on the calling thread in batches (about eight per thread, at most [`MAX_BATCH`] series);
+    /// helper threads are started only once the work has taken
+    /// [`EngineOptions::parallel_after`] and at least two batches remain, so a small query never
+    /// pays for starting (and waking) threads, and a large one is split
+    /// dynamically: every thread claims the next batch from a shared cursor.
     pub fn map_series<T: Send>(
         &self,
         series: Vec<Box<dyn Series>>,
         f: impl Fn(&dyn Series, &mut Vec<(i64, f64)>) -> Result<T, EvalError> + Sync,
     ) -> Result<Vec<T>, EvalError> {
-        let workers = self.threads.min(series.len() / SERIES_PER_THREAD).max(1);
-        if workers == 1 {
-            return self.run_share(series, &f);
+        let started = Instant::now();
+        let mut batches: Vec<Mutex<Option<Vec<Box<dyn Series>>>>> = Vec::new();
+        let batch = (series.len() / (self.threads * 8)).clamp(1, MAX_BATCH);
+        let mut it = series.into_iter().peekable();
+        while it.peek().is_some() {
+            batches.push(Mutex::new(Some(it.by_ref().take(batch).collect())));
         }
-        let per = series.len().div_ceil(workers);
-        let mut shares: Vec<Vec<Box<dyn Series>>> = Vec::with_capacity(workers);
-        let mut it = series.into_iter();
-        loop {
-            let share: Vec<Box<dyn Series>> = it.by_ref().take(per).collect();
-            if share.is_empty() {
-                break;
+        let cursor = AtomicUsize::new(0);
+        let work = Work {
+            batches: &batches,
+            cursor: &cursor,
+        };
+        let f = &f;
+        let mut done: Vec<(usize, Result<Vec<T>, EvalError>)> = std::thread::scope(|scope| {
+            let mut helpers = Vec::new();
+            let mut buf = Vec::new();
+            let mut done = Vec::new();
+            while let Some((i, share)) = work.claim() {
+                done.push((i, self.run_share(share, &mut buf, f)));
+                let left = batches.len().saturating_sub(cursor.load(Ordering::Relaxed));
+                if helpers.is_empty()
+                    && self.threads > 1
+                    && left >= 2
+                    && started.elapsed() >= self.parallel_after
+                {
+                    for _ in 1..self.threads.min(left) {
+                        helpers.push(scope.spawn(|| {
+                            let mut buf = Vec::new();
+                            let mut done = Vec::new();
+                            while let Some((i, share)) = work.claim() {
+                                done.push((i, self.run_share(share, &mut buf, f)));
+                            }
+                            done
+                        }));
+                    }
+                }
             }
-            shares.push(share);
-        }
-        let own = shares.remove(0);
-        let results: Vec<Result<Vec<T>, EvalError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .into_iter()
-                .map(|share| scope.spawn(|| self.run_share(share, &f)))
-                .collect();
-            let mut results = vec![self.run_share(own, &f)];
-            for h in handles {
-                results.push(
-                    h.join()
-                        .unwrap_or_else(|_| Err(EvalError::exec("query worker thread panicked"))),
-                );
+            for h in helpers {
+                match h.join() {
+                    Ok(got) => done.extend(got),
+                    Err(_) => {
+                        self.failed.store(true, Ordering::Relaxed);
+                        done.push((0, Err(EvalError::exec("query worker thread panicked"))));
+                    }
+                }
             }
-            results
+            done
         });
+        done.sort_by_key(|(i, _)| *i);
         let mut out = Vec::new();
-        for r in results {
+        for (_, r) in done {
             out.extend(r?);
         }
         Ok(out)
@@ -100,9 +128,9 @@ impl Reader {
     fn run_share<T>(
         &self,
         share: Vec<Box<dyn Series>>,
+        buf: &mut Vec<(i64, f64)>,
         f: &(impl Fn(&dyn Series, &mut Vec<(i64, f64)>) -> Result<T, EvalError> + Sync),
     ) -> Result<Vec<T>, EvalError> {
-        let mut buf = Vec::new();
         let mut out = Vec::with_capacity(share.len());
         for s in share {
             if self.failed.load(Ordering::Relaxed) {
@@ -113,7 +141,7 @@ impl Reader {
                 self.failed.store(true, Ordering::Relaxed);
                 return Err(EvalError::timeout());
             }
-            match f(s.as_ref(), &mut buf) {
+            match f(s.as_ref(), buf) {
                 Ok(v) => out.push(v),
                 Err(e) => {
                     self.failed.store(true, Ordering::Relaxed);
@@ -122,6 +150,24 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+}
+
+/// The batches of one [`Reader::map_series`] call and the cursor that hands
+/// them out, shared by the threads working on it.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    batches: &'a [Mutex<Option<Vec<Box<dyn Series>>>>],
+    cursor: &'a AtomicUsize,
+}
+
+impl Work<'_> {
+    /// The next unclaimed batch and its index.
+    fn claim(&self) -> Option<(usize, Vec<Box<dyn Series>>)> {
+        let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let slot = self.batches.get(i)?;
+        let share = slot.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        Some((i, share))
     }
 }
 
@@ -150,6 +196,7 @@ impl Evaluator<'_> {
     pub(crate) fn reader(&self) -> Reader {
         Reader {
             threads: self.opts.threads.max(1),
+            parallel_after: self.opts.parallel_after,
             deadline: self.deadline(),
             max_samples: self.opts.max_samples,
             read: AtomicUsize::new(0),

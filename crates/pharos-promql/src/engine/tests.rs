@@ -1,6 +1,8 @@
 //! End-to-end tests of the engine: query strings through the parser against
 //! the in-memory store.
 
+use std::time::Duration;
+
 use pharos_model::{Labels, STALE_NAN};
 
 use super::testutil::MemStore;
@@ -612,6 +614,7 @@ fn threads_do_not_change_answers() {
     let with = |threads: usize| {
         Engine::new(EngineOptions {
             threads,
+            parallel_after: Duration::ZERO,
             ..EngineOptions::default()
         })
     };
@@ -638,6 +641,7 @@ fn sample_limit_holds_across_threads() {
     for threads in [1, 4] {
         let tight = Engine::new(EngineOptions {
             threads,
+            parallel_after: Duration::ZERO,
             max_samples: 300 * 120 - 1,
             ..EngineOptions::default()
         });
@@ -645,6 +649,7 @@ fn sample_limit_holds_across_threads() {
         assert_eq!(err.kind, EvalErrorKind::TooManySamples, "threads {threads}");
         let enough = Engine::new(EngineOptions {
             threads,
+            parallel_after: Duration::ZERO,
             max_samples: 300 * 120,
             ..EngineOptions::default()
         });

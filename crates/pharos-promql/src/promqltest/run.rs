@@ -74,6 +74,7 @@ impl PharosBackend {
                 timeout: Duration::from_secs(100),
                 compat,
                 threads: crate::engine::default_threads(),
+                parallel_after: crate::engine::DEFAULT_PARALLEL_AFTER,
             }),
         }
     }
