@@ -70,7 +70,7 @@ impl Reader {
         f: impl Fn(&dyn Series, &mut Vec<(i64, f64)>) -> Result<T, EvalError> + Sync,
     ) -> Result<Vec<T>, EvalError> {
         let started = Instant::now();
-        let mut batches: Vec<Mutex<Option<Vec<Box<dyn Series>>>>> = Vec::new();
+        let mut batches: Vec<Slot> = Vec::new();
         let batch = (series.len() / (self.threads * 8)).clamp(1, MAX_BATCH);
         let mut it = series.into_iter().peekable();
         while it.peek().is_some() {
@@ -153,11 +153,14 @@ impl Reader {
     }
 }
 
+/// One batch of series, taken by the thread that claims it.
+type Slot = Mutex<Option<Vec<Box<dyn Series>>>>;
+
 /// The batches of one [`Reader::map_series`] call and the cursor that hands
 /// them out, shared by the threads working on it.
 #[derive(Clone, Copy)]
 struct Work<'a> {
-    batches: &'a [Mutex<Option<Vec<Box<dyn Series>>>>],
+    batches: &'a [Slot],
     cursor: &'a AtomicUsize,
 }
 
