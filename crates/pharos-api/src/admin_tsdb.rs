@@ -155,6 +155,7 @@ mod tests {
             status: Arc::new(Default::default()),
             admin_api: admin,
             logs: None,
+            log_sink: None,
             es_mapping: Default::default(),
         }
     }

@@ -103,7 +103,7 @@ async fn run_bulk(
     };
     let streams = req.take_streams();
     if !streams.is_empty() {
-        let st = store.clone();
+        let st = crate::loki::sink(&s, &store);
         let pushed =
             tokio::task::spawn_blocking(move || pharos_model::LogSink::push(&*st, streams)).await;
         match pushed {

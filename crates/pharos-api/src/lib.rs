@@ -96,6 +96,9 @@ pub struct AppState {
     pub admin_api: bool,
     /// The log store (`None`: log endpoints answer 404).
     pub logs: Option<Arc<pharos_logs::LogStore>>,
+    /// Where pushed log streams go when it is not the store itself (the
+    /// ingest pipeline in front of it); `None`: straight to `logs`.
+    pub log_sink: Option<Arc<dyn pharos_model::LogSink>>,
     /// How Elasticsearch bulk documents become log entries.
     pub es_mapping: Arc<pharos_ingest::elasticsearch::FieldMapping>,
 }

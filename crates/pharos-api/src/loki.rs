@@ -44,6 +44,27 @@ pub fn routes() -> Router<AppState> {
             get(query_range).post(query_range),
         )
         .route("/loki/api/v1/query", get(query_instant).post(query_instant))
+        .route("/flush", post(flush))
+}
+
+/// `POST /flush` (Loki's ingester flush): writes the in-memory head out as a
+/// segment and answers 204 once every head is on disk.
+async fn flush(State(s): State<AppState>) -> Response {
+    let r = async {
+        let store = store(&s)?;
+        blocking(move || store.flush())
+            .await?
+            .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        Ok::<_, IngestError>(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    answer(r)
+}
+
+/// Where pushes go: the ingest pipeline in front of the store when there is
+/// one, else the store.
+pub(crate) fn sink(s: &AppState, store: &Arc<LogStore>) -> Arc<dyn pharos_model::LogSink> {
+    s.log_sink.clone().unwrap_or_else(|| store.clone())
 }
 
 fn store(s: &AppState) -> Result<Arc<LogStore>, IngestError> {
@@ -196,7 +217,7 @@ pub fn outcome_error(store: &LogStore, out: &PushOutcome, total: usize) -> Optio
 pub async fn store_streams(s: &AppState, streams: Vec<LogStream>) -> Result<Response, IngestError> {
     let store = store(s)?;
     let total: usize = streams.iter().map(|s| s.entries.len()).sum();
-    let st = store.clone();
+    let st = sink(s, &store);
     let out = blocking(move || pharos_model::LogSink::push(&*st, streams))
         .await?
         .map_err(|e| IngestError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

@@ -34,7 +34,7 @@ async fn export(
         .clone()
         .ok_or_else(|| IngestError::new(StatusCode::NOT_FOUND, "the log store is disabled"))?;
     let streams = otlp_logs::convert(req, crate::loki::now_ns());
-    let st = store.clone();
+    let st = crate::loki::sink(s, &store);
     let out = crate::loki::blocking(move || pharos_model::LogSink::push(&*st, streams))
         .await?
         .map_err(|e| IngestError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;

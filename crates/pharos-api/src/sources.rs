@@ -231,3 +231,102 @@ impl MetricsSource for ScrapeMetrics {
         }
     }
 }
+
+/// The log ingest pipeline's figures (`pharos_logs_pipeline_*`).
+pub struct LogPipelineMetrics(pub Arc<pharos_logs::process::Processor>);
+
+impl MetricsSource for LogPipelineMetrics {
+    fn write_metrics(&self, w: &mut MetricsWriter) {
+        if self.0.is_empty() {
+            return;
+        }
+        let s = self.0.stats();
+        w.single(
+            "pharos_logs_pipeline_entries_total",
+            "Log entries that went through at least one ingest pipeline.",
+            Kind::Counter,
+            s.entries as f64,
+        );
+        let name = "pharos_logs_pipeline_stage_entries_total";
+        w.family(
+            name,
+            "Entries each pipeline stage acted on (hit), could not act on (failed) or dropped.",
+            Kind::Counter,
+        );
+        for st in &s.stages {
+            let (p, i) = (st.pipeline.to_string(), st.stage.to_string());
+            for (result, v) in [
+                ("hit", st.hits),
+                ("failed", st.failures),
+                ("dropped", st.dropped),
+            ] {
+                let labels = [
+                    ("pipeline", p.as_str()),
+                    ("stage", i.as_str()),
+                    ("kind", st.name),
+                    ("result", result),
+                ];
+                w.sample(name, &labels, v as f64);
+            }
+        }
+        if !s.label_refusals.is_empty() {
+            let name = "pharos_logs_pipeline_label_values_refused_total";
+            w.family(
+                name,
+                "Values the cardinality guard kept out of the index (stored as structured metadata).",
+                Kind::Counter,
+            );
+            for r in &s.label_refusals {
+                let (p, i) = (r.pipeline.to_string(), r.stage.to_string());
+                let labels = [
+                    ("pipeline", p.as_str()),
+                    ("stage", i.as_str()),
+                    ("label", r.label.as_str()),
+                ];
+                w.sample(name, &labels, r.refused as f64);
+            }
+        }
+        if s.metrics.is_empty() {
+            return;
+        }
+        type Get = fn(&pharos_logs::process::MetricStats) -> f64;
+        let families: [(&str, &str, Kind, Get); 5] = [
+            (
+                "pharos_logs_pipeline_metric_series",
+                "Series a metric filter holds in memory.",
+                Kind::Gauge,
+                |m| m.series as f64,
+            ),
+            (
+                "pharos_logs_pipeline_metric_value_errors_total",
+                "Entries whose value was not a number (or negative for a counter).",
+                Kind::Counter,
+                |m| m.value_errors as f64,
+            ),
+            (
+                "pharos_logs_pipeline_metric_series_refused_total",
+                "Entries not counted because the metric had max_series series.",
+                Kind::Counter,
+                |m| m.series_refused as f64,
+            ),
+            (
+                "pharos_logs_pipeline_metric_samples_written_total",
+                "Metric filter samples written to the metrics store.",
+                Kind::Counter,
+                |m| m.samples_written as f64,
+            ),
+            (
+                "pharos_logs_pipeline_metric_samples_refused_total",
+                "Metric filter samples the metrics store refused.",
+                Kind::Counter,
+                |m| m.samples_refused as f64,
+            ),
+        ];
+        for (name, help, kind, get) in families {
+            w.family(name, help, kind);
+            for m in &s.metrics {
+                w.sample(name, &[("metric", m.name.as_str())], get(m));
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The syslog listener: RFC 5424 and RFC 3164 messages over TCP (octet
 //! counting or newline framing, RFC 6587) and UDP (one message per
-//! datagram), into the log store.
+//! datagram), into the log store (through the ingest pipeline when one is
+//! configured).
 //!
 //! A TCP connection's frames are parsed as they arrive and stored in batches
 //! (after each read). A message that does not parse is stored anyway, as a
@@ -14,7 +15,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use pharos_ingest::syslog::{self, Framer, ParseContext};
-use pharos_logs::LogStore;
 use pharos_model::{Labels, LogEntry, LogSink, LogStream};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
@@ -53,7 +53,7 @@ fn group(items: Vec<(Labels, LogEntry)>) -> Vec<LogStream> {
     out
 }
 
-async fn store_batch(store: &Arc<LogStore>, items: Vec<(Labels, LogEntry)>) {
+async fn store_batch(store: &Arc<dyn LogSink>, items: Vec<(Labels, LogEntry)>) {
     if items.is_empty() {
         return;
     }
@@ -70,7 +70,7 @@ async fn store_batch(store: &Arc<LogStore>, items: Vec<(Labels, LogEntry)>) {
     }
 }
 
-async fn connection(mut sock: tokio::net::TcpStream, peer: SocketAddr, store: Arc<LogStore>) {
+async fn connection(mut sock: tokio::net::TcpStream, peer: SocketAddr, store: Arc<dyn LogSink>) {
     let mut framer = Framer::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -115,7 +115,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Accepts syslog TCP connections until `stop` turns true.
-pub async fn serve_tcp(l: TcpListener, store: Arc<LogStore>, mut stop: watch::Receiver<bool>) {
+pub async fn serve_tcp(l: TcpListener, store: Arc<dyn LogSink>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             r = l.accept() => match r {
@@ -128,7 +128,7 @@ pub async fn serve_tcp(l: TcpListener, store: Arc<LogStore>, mut stop: watch::Re
 }
 
 /// Receives syslog datagrams until `stop` turns true.
-pub async fn serve_udp(sock: UdpSocket, store: Arc<LogStore>, mut stop: watch::Receiver<bool>) {
+pub async fn serve_udp(sock: UdpSocket, store: Arc<dyn LogSink>, mut stop: watch::Receiver<bool>) {
     let mut buf = vec![0u8; 65_536];
     loop {
         tokio::select! {

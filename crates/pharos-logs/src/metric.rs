@@ -58,7 +58,8 @@ use crate::logql::{
     BinaryExpr, BinaryOp, Cardinality, Grouping, LabelFilterExpr, LabelReplace, MetricExpr,
     RangeAggregation, RangeOp, UnwrapConversion, VectorAggregation, VectorMatching, VectorOp,
 };
-use crate::query::{select_logs, Direction, QueryError};
+use crate::pipeline::Pipeline;
+use crate::query::{required_literals, select_logs, Direction, QueryError};
 use crate::store::LogStore;
 
 /// Loki's default maximum number of points per series of a range query.
@@ -263,6 +264,9 @@ fn range_aggregation(
         .saturating_sub(off)
         .saturating_add(1);
     let to = last.saturating_sub(off).saturating_add(1);
+    if let Some(out) = counting_range(store, ra, steps, from, to)? {
+        return Ok(out);
+    }
     let streams = select_logs(store, &ra.range.selector, from, to, 0, Direction::Forward)?;
 
     let bytes = matches!(ra.op, RangeOp::BytesOverTime | RangeOp::BytesRate);
@@ -348,6 +352,144 @@ fn range_aggregation(
         }
     }
     Ok(out)
+}
+
+/// Range functions that only count entries or their bytes over a
+/// selector whose pipeline only filters lines (`count_over_time`, `rate`,
+/// `bytes_over_time`, `bytes_rate`, `absent_over_time`, no `unwrap`), the
+/// dashboard staple: entries are streamed from the store into per-step sums
+/// without being collected, and lines are not even read when nothing needs
+/// them. `None` when the query is not of this kind.
+fn counting_range(
+    store: &LogStore,
+    ra: &RangeAggregation,
+    steps: &[i64],
+    from: i64,
+    to: i64,
+) -> Result<Option<Vec<Vec<Sample>>>, MetricError> {
+    let counting = matches!(
+        ra.op,
+        RangeOp::CountOverTime
+            | RangeOp::Rate
+            | RangeOp::BytesOverTime
+            | RangeOp::BytesRate
+            | RangeOp::AbsentOverTime
+    );
+    if !counting || ra.range.unwrap.is_some() {
+        return Ok(None);
+    }
+    let sel = &ra.range.selector;
+    let pipeline = Pipeline::new(&sel.stages).map_err(QueryError::from)?;
+    if !pipeline.is_line_filter_only() {
+        return Ok(None);
+    }
+    let bytes = matches!(ra.op, RangeOp::BytesOverTime | RangeOp::BytesRate);
+    let filters = !pipeline.is_empty();
+    let contains = required_literals(&sel.stages);
+    let range_ns = i64::try_from(ra.range.range.as_nanos()).unwrap_or(i64::MAX);
+    let off = ra.range.offset_nanos;
+    let key_of = |labels: &Labels| match &ra.grouping {
+        Some(g) => group_key(labels, g),
+        None => labels.clone(),
+    };
+    // Per series: the sum per step, and whether the step saw an entry.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut sums: Vec<(Vec<f64>, Vec<bool>)> = Vec::new();
+    fn slot(
+        index: &mut HashMap<Labels, usize>,
+        sums: &mut Vec<(Vec<f64>, Vec<bool>)>,
+        n: usize,
+        key: Labels,
+    ) -> usize {
+        *index.entry(key).or_insert_with(|| {
+            sums.push((vec![0.0; n], vec![false; n]));
+            sums.len() - 1
+        })
+    }
+    let mut scratch: Vec<Label> = Vec::new();
+    store
+        .scan(
+            &sel.matchers,
+            from,
+            to,
+            &contains,
+            bytes || filters,
+            &mut |stream, entries| {
+                let mut base: Option<usize> = None;
+                for e in entries {
+                    if filters && !pipeline.keeps_line(&e.line) {
+                        continue;
+                    }
+                    let v = if bytes { e.line.len() as f64 } else { 1.0 };
+                    let at = if e.metadata.is_empty() {
+                        match base {
+                            Some(b) => b,
+                            None => {
+                                let b = slot(&mut index, &mut sums, steps.len(), key_of(stream));
+                                base = Some(b);
+                                b
+                            }
+                        }
+                    } else {
+                        // Structured metadata joins the series' labels.
+                        scratch.clear();
+                        scratch.extend(stream.iter().cloned());
+                        for (k, val) in &e.metadata {
+                            if stream.get(k).is_none() {
+                                scratch.push(Label {
+                                    name: k.clone(),
+                                    value: val.clone(),
+                                });
+                            }
+                        }
+                        let key = key_of(&Labels::from_vec(std::mem::take(&mut scratch)));
+                        slot(&mut index, &mut sums, steps.len(), key)
+                    };
+                    // Steps t whose window (t - off - range, t - off] holds ts.
+                    let lo = steps.partition_point(|&t| t.saturating_sub(off) < e.ts);
+                    let hi = steps.partition_point(|&t| {
+                        t.saturating_sub(off).saturating_sub(range_ns) < e.ts
+                    });
+                    let (vals, seen) = &mut sums[at];
+                    for k in lo..hi {
+                        vals[k] += v;
+                        seen[k] = true;
+                    }
+                }
+            },
+        )
+        .map_err(QueryError::from)?;
+    let mut series: Vec<(Labels, usize)> = index.into_iter().collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let range_s = range_ns as f64 / 1e9;
+    let mut out: Vec<Vec<Sample>> = vec![Vec::new(); steps.len()];
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut any = false;
+        for (labels, at) in &series {
+            let (vals, seen) = &sums[*at];
+            if !seen[k] {
+                continue;
+            }
+            any = true;
+            let value = match ra.op {
+                RangeOp::Rate | RangeOp::BytesRate => vals[k] / range_s,
+                _ => vals[k],
+            };
+            if ra.op != RangeOp::AbsentOverTime {
+                o.push(Sample {
+                    labels: labels.clone(),
+                    value,
+                });
+            }
+        }
+        if ra.op == RangeOp::AbsentOverTime && !any {
+            o.push(Sample {
+                labels: absent_labels(ra),
+                value: 1.0,
+            });
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The value of a range function over a non-empty window.

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use pharos_model::{Label, Labels, LogEntry};
 
-use crate::logql::LogExpr;
+use crate::logql::{LabelFilterExpr, LineFilterOp, LineFilterValue, LogExpr, Stage};
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::store::{LogStore, StreamEntries};
+use crate::store::LogStore;
+use crate::store::Scan;
 
 /// Which end of the time range a limited query keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +32,14 @@ pub enum Direction {
 pub enum QueryError {
     #[error("{0}")]
     Pipeline(#[from] PipelineError),
+    #[error("reading the log store: {0}")]
+    Store(String),
+}
+
+impl From<pharos_model::LogStoreError> for QueryError {
+    fn from(e: pharos_model::LogStoreError) -> Self {
+        QueryError::Store(e.to_string())
+    }
 }
 
 /// One stream of a log query's answer: its labels and its entries, in the
@@ -39,6 +48,147 @@ pub enum QueryError {
 pub struct StreamResult {
     pub labels: Labels,
     pub entries: Vec<LogEntry>,
+}
+
+/// The literals every line a pipeline lets through contains, as the store's
+/// `contains` wants them: one list of alternatives per `|=` filter that
+/// comes before any stage that rewrites the line (`line_format`,
+/// `decolorize`) and has only string alternatives.
+pub(crate) fn required_literals(stages: &[Stage]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for st in stages {
+        match st {
+            Stage::LineFormat(_) | Stage::Decolorize => break,
+            Stage::LineFilter(f) if f.op == LineFilterOp::Contains => {
+                let lits: Option<Vec<String>> = f
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        LineFilterValue::Literal(s) => Some(s.clone()),
+                        LineFilterValue::Ip(_) => None,
+                    })
+                    .collect();
+                if let Some(l) = lits {
+                    out.push(l);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The entries a limited query keeps: all of them without a limit, else
+/// the `limit` newest (backward) or oldest (forward) seen so far.
+struct Best {
+    limit: usize,
+    dir: Direction,
+    /// Ordered so that the top is the entry to drop first.
+    heap: std::collections::BinaryHeap<Hit>,
+    seq: u64,
+}
+
+struct Hit {
+    /// Larger is worse: `-ts` backward, `ts` forward; then arrival order.
+    key: (i64, u64),
+    labels: Labels,
+    entry: LogEntry,
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Hit {}
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Hit {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+impl Best {
+    fn new(limit: usize, dir: Direction) -> Best {
+        Best {
+            limit,
+            dir,
+            heap: std::collections::BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    fn badness(&self, ts: i64) -> i64 {
+        match self.dir {
+            Direction::Backward => ts.saturating_neg(),
+            Direction::Forward => ts,
+        }
+    }
+
+    /// Whether an entry at `ts` could still be kept.
+    fn wants(&self, ts: i64) -> bool {
+        self.limit == 0
+            || self.heap.len() < self.limit
+            || self.heap.peek().is_some_and(|w| self.badness(ts) < w.key.0)
+    }
+
+    fn push(&mut self, labels: Labels, entry: LogEntry) {
+        let key = (self.badness(entry.ts), self.seq);
+        self.seq += 1;
+        if self.limit > 0 && self.heap.len() >= self.limit {
+            if self.heap.peek().is_some_and(|w| key < w.key) {
+                self.heap.pop();
+            } else {
+                return;
+            }
+        }
+        self.heap.push(Hit { key, labels, entry });
+    }
+
+    /// The kept entries, best first.
+    fn into_sorted(self) -> Vec<(Labels, LogEntry)> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|h| (h.labels, h.entry))
+            .collect()
+    }
+}
+
+/// The `name="value"` label filters on trace and span ids that every entry
+/// a pipeline lets through passes, as the store's `metadata_eq` wants them:
+/// those in the stages before any parser or `label_format` (which could
+/// set the label from elsewhere), joined by `and` only.
+pub(crate) fn required_metadata(stages: &[Stage]) -> Vec<(String, String)> {
+    fn walk(f: &LabelFilterExpr, out: &mut Vec<(String, String)>) {
+        match f {
+            LabelFilterExpr::And(a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            LabelFilterExpr::Matcher(m)
+                if m.op == pharos_model::MatchOp::Equal
+                    && !m.value.is_empty()
+                    && crate::store::INDEXED_METADATA.contains(&m.name.as_str()) =>
+            {
+                out.push((m.name.clone(), m.value.clone()));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for st in stages {
+        match st {
+            Stage::Parser(_) | Stage::LabelFormat(_) => break,
+            Stage::LabelFilter(f) => walk(f, &mut out),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Runs a log query over `[start_ns, end_ns)`, keeping at most `limit`
@@ -52,16 +202,23 @@ pub fn select_logs(
     dir: Direction,
 ) -> Result<Vec<StreamResult>, QueryError> {
     let pipeline = Pipeline::new(&expr.stages)?;
-    let mut hits: Vec<(Labels, LogEntry)> = Vec::new();
+    // The `limit` entries kept so far, the worst (first to go) on top.
+    let mut hits = Best::new(limit, dir);
     let mut labels: Vec<(String, String)> = Vec::new();
     // A pipeline of line filters only reads no labels: they are built only
     // for the answer, and only when metadata joins the stream's labels.
     let plain = pipeline.is_line_filter_only();
-    for StreamEntries {
-        labels: stream,
-        entries,
-    } in store.select(&expr.matchers, start_ns, end_ns)
-    {
+    let contains = required_literals(&expr.stages);
+    let metadata_eq = required_metadata(&expr.stages);
+    let scan = Scan {
+        matchers: &expr.matchers,
+        start_ns,
+        end_ns,
+        contains: &contains,
+        metadata_eq: &metadata_eq,
+        lines: true,
+    };
+    store.scan_with(&scan, &mut |stream, entries| {
         let fill = |labels: &mut Vec<(String, String)>, e: &LogEntry| {
             labels.clear();
             labels.extend(stream.iter().map(|l| (l.name.clone(), l.value.clone())));
@@ -72,15 +229,20 @@ pub fn select_logs(
             }
         };
         for mut e in entries {
+            if !hits.wants(e.ts) {
+                continue;
+            }
             if plain {
-                labels.clear();
+                if !pipeline.keeps_line(&e.line) {
+                    continue;
+                }
             } else {
                 fill(&mut labels, &e);
+                let Some(line) = pipeline.process_at(e.ts, &e.line, &mut labels) else {
+                    continue;
+                };
+                e.line = line;
             }
-            let Some(line) = pipeline.process_at(e.ts, &e.line, &mut labels) else {
-                continue;
-            };
-            e.line = line;
             let out = if plain && e.metadata.is_empty() {
                 stream.clone()
             } else {
@@ -94,16 +256,10 @@ pub fn select_logs(
                         .collect(),
                 )
             };
-            hits.push((out, e));
+            hits.push(out, e);
         }
-    }
-    match dir {
-        Direction::Backward => hits.sort_by_key(|h| std::cmp::Reverse(h.1.ts)),
-        Direction::Forward => hits.sort_by_key(|h| h.1.ts),
-    }
-    if limit > 0 {
-        hits.truncate(limit);
-    }
+    })?;
+    let hits = hits.into_sorted();
     let mut groups: BTreeMap<Labels, Vec<LogEntry>> = BTreeMap::new();
     for (l, e) in hits {
         groups.entry(l).or_default().push(e);
@@ -133,6 +289,7 @@ mod tests {
                     ..Limits::default()
                 },
                 fsync: pharos_wal::FsyncPolicy::Never,
+                ..StoreOptions::default()
             },
         )
         .unwrap();
@@ -251,5 +408,30 @@ mod tests {
             ),
             pairs(&[("api", "GET on /b")])
         );
+    }
+
+    #[test]
+    fn what_a_pipeline_requires_of_every_line() {
+        let stages = |q: &str| match parse_expr(q) {
+            Ok(Expr::Log(e)) => e.stages,
+            other => panic!("{q}: {other:?}"),
+        };
+        let q = r#"{a="b"} |= "x" or "y" != "z" |= ip("10.0.0.1") |~ "r" |= "w" | line_format "{{.a}}" |= "late""#;
+        assert_eq!(
+            required_literals(&stages(q)),
+            vec![
+                vec!["x".to_string(), "y".to_string()],
+                vec!["w".to_string()]
+            ]
+        );
+        let q = r#"{a="b"} | trace_id="t1" and span_id="s1" | trace_id="t2" or trace_id="t3" | json | trace_id="t4""#;
+        assert_eq!(
+            required_metadata(&stages(q)),
+            vec![
+                ("trace_id".to_string(), "t1".to_string()),
+                ("span_id".to_string(), "s1".to_string())
+            ]
+        );
+        assert!(required_metadata(&stages(r#"{a="b"} | other="t1""#)).is_empty());
     }
 }

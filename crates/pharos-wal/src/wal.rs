@@ -254,10 +254,17 @@ impl Wal {
     /// Closes the current segment (fsyncing it unless the policy is `Never`) and starts a new
     /// one; returns the new segment's index.
     pub fn cut_segment(&mut self) -> Result<u32, WalError> {
+        self.cut_segment_at(0)
+    }
+
+    /// As [`Wal::cut_segment`], but the new segment's index is at least `min_index`
+    /// (indexes may skip: replay reads segments in index order).
+    pub fn cut_segment_at(&mut self, min_index: u32) -> Result<u32, WalError> {
         let next = self
             .current
             .checked_add(1)
-            .ok_or(WalError::SegmentIndexOverflow)?;
+            .ok_or(WalError::SegmentIndexOverflow)?
+            .max(min_index);
         if self.opts.fsync != FsyncPolicy::Never {
             self.sync()?;
         }

@@ -134,6 +134,62 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub logs_max_series: usize,
+    /// Sustained log ingestion rate over all streams, MB/s (Loki's
+    /// `ingestion_rate_mb`); 0 = no limit.
+    #[arg(
+        long = "logs.ingestion-rate-mb",
+        default_value_t = 4.0,
+        value_name = "MB"
+    )]
+    pub logs_rate_mb: f64,
+    /// Burst allowed above that rate, MB (Loki's `ingestion_burst_size_mb`).
+    #[arg(
+        long = "logs.ingestion-burst-size-mb",
+        default_value_t = 6.0,
+        value_name = "MB"
+    )]
+    pub logs_burst_mb: f64,
+    /// Sustained ingestion rate of one stream, MB/s (Loki's `per_stream_rate_limit`);
+    /// 0 = no limit.
+    #[arg(
+        long = "logs.per-stream-rate-limit-mb",
+        default_value_t = 3.0,
+        value_name = "MB"
+    )]
+    pub logs_stream_rate_mb: f64,
+    /// Burst allowed above it, MB (Loki's `per_stream_rate_limit_burst`).
+    #[arg(
+        long = "logs.per-stream-rate-limit-burst-mb",
+        default_value_t = 15.0,
+        value_name = "MB"
+    )]
+    pub logs_stream_burst_mb: f64,
+    /// Most streams in the in-memory head (Loki's `max_global_streams_per_user`); 0 = no limit.
+    #[arg(long = "logs.max-streams", default_value_t = 5000, value_name = "N")]
+    pub logs_max_streams: usize,
+    /// Raw log text the in-memory head collects before it is written out as an
+    /// immutable segment, MB.
+    #[arg(long = "logs.segment-size-mb", default_value_t = 64, value_name = "MB")]
+    pub logs_segment_mb: u64,
+    /// Longest time the head collects before it is written out as a segment.
+    #[arg(
+        long = "logs.segment-max-age",
+        default_value = "1h",
+        value_name = "DURATION"
+    )]
+    pub logs_segment_max_age: String,
+    /// How long log entries are kept (0s: forever). Selectors in the
+    /// configuration file's `logs.retention` override it per stream.
+    #[arg(
+        long = "logs.retention.time",
+        default_value = "0s",
+        value_name = "DURATION"
+    )]
+    pub logs_retention_time: String,
+    /// Most bytes the log store may keep on disk; the oldest segments go first
+    /// (0: no limit). Units: B, KB, MB, GB, TB (powers of 1024).
+    #[arg(long = "logs.retention.size", default_value = "0", value_name = "SIZE")]
+    pub logs_retention_size: String,
     /// Enable the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
     /// `/api/v1/admin/tsdb/clean_tombstones`), off by default as in Prometheus.
     #[arg(long = "web.enable-admin-api")]

@@ -31,6 +31,71 @@ pub struct LogsConfig {
     /// `line_fields`, `label_fields`, `index_label` (read at start).
     #[serde(default)]
     pub elasticsearch: Option<pharos_ingest::elasticsearch::FieldMapping>,
+    /// The processing pipelines applied at ingest (`docs/logs-pipeline.md`;
+    /// read at start).
+    #[serde(default)]
+    pub pipelines: Vec<pharos_logs::process::PipelineConfig>,
+    /// How often metric filters are written to the metrics store (default 15s).
+    #[serde(default)]
+    pub metrics_interval: Option<String>,
+    /// Retention periods per stream selector (Loki's `retention_stream`):
+    /// the matching rule with the highest priority decides, the first listed
+    /// among equals; streams no rule matches keep `--logs.retention.time`.
+    #[serde(default)]
+    pub retention_stream: Vec<RetentionStream>,
+}
+
+/// One `logs.retention_stream` rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionStream {
+    pub selector: String,
+    #[serde(default)]
+    pub priority: i64,
+    pub period: String,
+}
+
+impl LogsConfig {
+    /// Default of `metrics_interval`.
+    pub const DEFAULT_METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+    /// The compiled pipelines; errors name the pipeline and stage.
+    pub fn processor(&self) -> anyhow::Result<pharos_logs::process::Processor> {
+        Ok(pharos_logs::process::Processor::new(&self.pipelines)?)
+    }
+
+    /// The `retention_stream` rules, checked, highest priority first.
+    pub fn retention_rules(&self) -> anyhow::Result<Vec<pharos_logs::RetentionRule>> {
+        let mut rules: Vec<(i64, pharos_logs::RetentionRule)> = Vec::new();
+        for (i, r) in self.retention_stream.iter().enumerate() {
+            let at = format!("logs.retention_stream[{i}]");
+            let matchers = match pharos_logs::logql::parse_expr(&r.selector) {
+                Ok(pharos_logs::logql::Expr::Log(l)) if l.stages.is_empty() => l.matchers,
+                Ok(_) => anyhow::bail!(
+                    "{at}.selector: want a stream selector like {{app=\"x\"}}, got {:?}",
+                    r.selector
+                ),
+                Err(e) => anyhow::bail!("{at}.selector: {e}"),
+            };
+            let period = pharos_model::duration::parse_duration(&r.period)
+                .map_err(|e| anyhow::anyhow!("{at}.period: {e}"))?;
+            anyhow::ensure!(!period.is_zero(), "{at}.period: must be more than 0");
+            rules.push((r.priority, pharos_logs::RetentionRule { matchers, period }));
+        }
+        rules.sort_by_key(|(p, _)| std::cmp::Reverse(*p));
+        Ok(rules.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// `metrics_interval`, checked (more than zero).
+    pub fn metrics_interval(&self) -> anyhow::Result<std::time::Duration> {
+        let Some(s) = &self.metrics_interval else {
+            return Ok(Self::DEFAULT_METRICS_INTERVAL);
+        };
+        let d = pharos_model::duration::parse_duration(s)
+            .map_err(|e| anyhow::anyhow!("logs.metrics_interval: {e}"))?;
+        anyhow::ensure!(!d.is_zero(), "logs.metrics_interval: must be more than 0");
+        Ok(d)
+    }
 }
 
 /// The whole file.
@@ -103,6 +168,11 @@ impl FileConfig {
             &cfg.global,
             &mut cfg.scrape_configs,
         )?);
+        if let Some(l) = &cfg.logs {
+            l.processor()?;
+            l.metrics_interval()?;
+            l.retention_rules()?;
+        }
         Ok((cfg, warnings))
     }
 }
@@ -132,5 +202,55 @@ scrape_configs:
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(FileConfig::parse("bogus: 1").is_err());
         assert!(FileConfig::parse("").is_ok());
+        let (cfg, _) = FileConfig::parse(
+            "logs:\n  retention_stream:\n    - {selector: '{a=\"x\"}', period: 24h}\n    - {selector: '{b=\"y\"}', priority: 2, period: 1h}\n",
+        )
+        .unwrap();
+        let rules = cfg.logs.unwrap().retention_rules().unwrap();
+        assert_eq!(
+            rules[0].period,
+            std::time::Duration::from_secs(3600),
+            "priority first"
+        );
+        let e =
+            FileConfig::parse("logs:\n  retention_stream:\n    - {selector: 'a', period: 1h}\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("logs.retention_stream[0].selector"), "{e}");
+    }
+
+    #[test]
+    fn logs_pipelines() {
+        let (cfg, _) = FileConfig::parse(
+            r#"
+logs:
+  metrics_interval: 1s
+  pipelines:
+    - selector: '{app="nginx"}'
+      stages:
+        - grok: {pattern: '%{COMBINEDAPACHELOG}'}
+        - labels: {status: response}
+"#,
+        )
+        .unwrap();
+        let logs = cfg.logs.unwrap();
+        assert_eq!(logs.pipelines.len(), 1);
+        assert_eq!(
+            logs.metrics_interval().unwrap(),
+            std::time::Duration::from_secs(1)
+        );
+        let bad = |y: &str| FileConfig::parse(y).unwrap_err().to_string();
+        let e = bad("logs:\n  pipelines:\n    - stages:\n        - grok: {pattern: '%{FOO:x}'}\n");
+        assert_eq!(
+            e,
+            "logs.pipelines[0].stages[0] (grok): unknown pattern %{FOO}"
+        );
+        let e = bad("logs:\n  pipelines:\n    - stages:\n        - grk: {}\n");
+        assert!(
+            e.contains("logs.pipelines[0].stages[0]") && e.contains("unknown variant `grk`"),
+            "{e}"
+        );
+        let e = bad("logs:\n  metrics_interval: 0s\n");
+        assert!(e.contains("logs.metrics_interval"), "{e}");
     }
 }

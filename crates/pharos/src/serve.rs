@@ -187,6 +187,61 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     rt.block_on(serve(args))
 }
 
+/// The log store's options from the flags and the file's `logs:` section.
+fn log_store_options(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> anyhow::Result<pharos_logs::StoreOptions> {
+    const MB: f64 = 1024.0 * 1024.0;
+    let limits = pharos_logs::Limits {
+        rate_bytes: args.logs_rate_mb * MB,
+        burst_bytes: args.logs_burst_mb * MB,
+        stream_rate_bytes: args.logs_stream_rate_mb * MB,
+        stream_burst_bytes: args.logs_stream_burst_mb * MB,
+        max_streams: args.logs_max_streams,
+        ..Default::default()
+    };
+    for (flag, v) in [
+        ("--logs.ingestion-rate-mb", args.logs_rate_mb),
+        ("--logs.ingestion-burst-size-mb", args.logs_burst_mb),
+        ("--logs.per-stream-rate-limit-mb", args.logs_stream_rate_mb),
+        (
+            "--logs.per-stream-rate-limit-burst-mb",
+            args.logs_stream_burst_mb,
+        ),
+    ] {
+        anyhow::ensure!(
+            v.is_finite() && v >= 0.0,
+            "{flag}: must be a number >= 0, got {v}"
+        );
+    }
+    anyhow::ensure!(
+        args.logs_segment_mb > 0,
+        "--logs.segment-size-mb: must be > 0"
+    );
+    let max_age = parse_duration(&args.logs_segment_max_age)
+        .map_err(|e| anyhow::anyhow!("--logs.segment-max-age: {e}"))?;
+    anyhow::ensure!(!max_age.is_zero(), "--logs.segment-max-age: must be > 0");
+    let period = parse_duration(&args.logs_retention_time)
+        .map_err(|e| anyhow::anyhow!("--logs.retention.time: {e}"))?;
+    let size = parse_size(&args.logs_retention_size)
+        .map_err(|e| anyhow::anyhow!("--logs.retention.size: {e}"))?;
+    Ok(pharos_logs::StoreOptions {
+        limits,
+        segment_bytes: args.logs_segment_mb << 20,
+        segment_max_age: max_age,
+        retention: pharos_logs::Retention {
+            period: (!period.is_zero()).then_some(period),
+            max_bytes: (size > 0).then_some(size),
+            rules: match &file.logs {
+                Some(l) => l.retention_rules()?,
+                None => Vec::new(),
+            },
+        },
+        ..Default::default()
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Configuration first: a bad file stops start-up with its message.
     // (Its warnings are logged once, when the reloader applies it below.)
@@ -248,6 +303,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(elapsed = ?started.elapsed(), "metrics store open");
 
     let logs_dir = args.data_dir.join("logs");
+    let store_opts = log_store_options(&args, &file_cfg)?;
     tracing::info!(dir = %logs_dir.display(), "opening log store (replaying WAL)");
     let logs = {
         let dir = logs_dir.clone();
@@ -257,7 +313,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 &dir,
                 pharos_logs::StoreOptions {
                     fsync,
-                    ..Default::default()
+                    ..store_opts
                 },
             )
         })
@@ -265,6 +321,49 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let logs = Arc::new(logs);
     tracing::info!(replayed = ?logs.replayed(), "log store open");
+
+    // The ingest pipelines (`logs.pipelines`) in front of the log store, and
+    // the timer that writes their metric filters to the metrics store. A
+    // flush racing shutdown finds the store closed and ends the timer.
+    let logs_cfg = file_cfg.logs.clone().unwrap_or_default();
+    let log_processor = Arc::new(logs_cfg.processor()?);
+    let log_sink: Arc<dyn pharos_model::LogSink> = if log_processor.is_empty() {
+        logs.clone()
+    } else {
+        tracing::info!(
+            pipelines = logs_cfg.pipelines.len(),
+            "log ingest pipelines configured"
+        );
+        Arc::new(pharos_logs::process::ProcessingSink::new(
+            log_processor.clone(),
+            logs.clone(),
+        ))
+    };
+    if log_processor.has_metrics() {
+        let interval = logs_cfg.metrics_interval()?;
+        let processor = log_processor.clone();
+        let target: Arc<dyn Appendable> = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (p, t) = (processor.clone(), target.clone());
+                match tokio::task::spawn_blocking(move || p.flush_metrics(&*t, now_ms())).await {
+                    Ok(Ok(s)) if s.refused > 0 => tracing::warn!(
+                        refused = s.refused,
+                        written = s.samples,
+                        "log metric filters: samples refused by the metrics store"
+                    ),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(pharos_model::StorageError::Closed)) => break,
+                    Ok(Err(e)) => tracing::error!(error = %e, "log metric filters: writing failed"),
+                    Err(e) => tracing::error!(error = %e, "log metric filters: flush failed"),
+                }
+            }
+        });
+    }
 
     let appendable: Arc<dyn Appendable> = db.clone();
     let queryable: Arc<dyn Queryable> = db.clone();
@@ -354,6 +453,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(pharos_api::sources::TsdbMetrics(db.clone())),
         Arc::new(pharos_api::sources::ScrapeMetrics(scrape.clone())),
         query_service.clone(),
+        Arc::new(pharos_api::sources::LogPipelineMetrics(
+            log_processor.clone(),
+        )),
     ];
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -379,6 +481,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         status,
         admin_api: args.web_enable_admin_api,
         logs: Some(logs.clone()),
+        log_sink: Some(log_sink.clone()),
         es_mapping: Arc::new(
             file_cfg
                 .logs
@@ -448,12 +551,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         servers.spawn(pharos_api::syslog::serve_tcp(
             tcp,
-            logs.clone(),
+            log_sink.clone(),
             stop_rx.clone(),
         ));
         servers.spawn(pharos_api::syslog::serve_udp(
             udp,
-            logs.clone(),
+            log_sink.clone(),
             stop_rx.clone(),
         ));
     }

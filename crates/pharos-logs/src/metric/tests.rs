@@ -21,6 +21,7 @@ fn open(dir: &std::path::Path) -> LogStore {
                 ..Limits::default()
             },
             fsync: pharos_wal::FsyncPolicy::Never,
+            ..StoreOptions::default()
         },
     )
     .unwrap()
@@ -607,4 +608,38 @@ proptest! {
         prop_assert!(got.len() <= 1);
         prop_assert_eq!(got_points, want);
     }
+}
+
+/// The streaming path for counting functions answers as the general path
+/// does (forced here with a `drop` of a label no entry has), in the head and
+/// after the data went to a segment, with metadata, offsets and grouping.
+#[test]
+fn counting_fast_path_matches_the_general_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store(dir.path());
+    let queries = [
+        "count_over_time({env=\"prod\"}[3s])",
+        "rate({app=~\".+\"} |= \"GET\" [2s])",
+        "bytes_over_time({app=~\".+\"} != \"hello\" [4s] offset 1s)",
+        "bytes_rate({app=\"svc\"}[5s])",
+        "sum by (env) (count_over_time({app=~\".+\"}[2s]))",
+        "absent_over_time({app=\"web\"}[2s])",
+    ];
+    let check = |st: &LogStore, when: &str| {
+        for q in queries {
+            // Insert the drop stage just before the range.
+            let at = q.find('[').unwrap();
+            let general = format!("{} | drop nope {}", &q[..at], &q[at..]);
+            let fast = range(st, q, 0, 15, 1);
+            let slow = range(st, &general, 0, 15, 1);
+            assert_eq!(fast, slow, "{when}: {q} vs {general}");
+            assert!(
+                !fast.is_empty() || q.starts_with("absent"),
+                "{when}: {q} answers"
+            );
+        }
+    };
+    check(&st, "head");
+    st.flush().unwrap();
+    check(&st, "segment");
 }

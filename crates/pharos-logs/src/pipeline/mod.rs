@@ -60,10 +60,10 @@
 //!   `:` in the line as an address.
 
 mod ip;
-mod json;
-mod logfmt;
+pub(crate) mod json;
+pub(crate) mod logfmt;
 mod pattern;
-mod template;
+pub(crate) mod template;
 #[cfg(test)]
 mod tests;
 
@@ -535,7 +535,7 @@ fn selected(sel: &[LabelSelection], name: &str, value: &str) -> bool {
 }
 
 /// Strips ANSI escape sequences (`ESC [ ... final byte`, and `ESC ] ... BEL`).
-fn decolorize(line: &str) -> String {
+pub(crate) fn decolorize(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut it = line.chars().peekable();
     while let Some(c) = it.next() {
@@ -598,6 +598,15 @@ impl Pipeline {
     /// building label sets.
     pub fn is_line_filter_only(&self) -> bool {
         self.steps.iter().all(|s| matches!(s, Step::Line { .. }))
+    }
+
+    /// For a pipeline of line filters only ([`Pipeline::is_line_filter_only`]):
+    /// whether `line` passes them, without copying it.
+    pub fn keeps_line(&self, line: &str) -> bool {
+        self.steps.iter().all(|step| match step {
+            Step::Line { negative, alts } => alts.iter().any(|a| a.matches(line)) != *negative,
+            _ => true,
+        })
     }
 
     /// Runs one entry through the pipeline with timestamp 0 (see

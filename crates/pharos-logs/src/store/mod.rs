@@ -1,22 +1,39 @@
-//! The log store: validate → WAL → head → acknowledge.
+//! The log store: validate → WAL → head → acknowledge; head → segments.
 //!
 //! [`LogStore::push`] judges every entry against the [`Limits`], writes the
 //! accepted ones to the WAL in one batch (a stream record first for each new
 //! stream), applies them to the in-memory head and only then returns, so an
 //! acknowledged entry survives `kill -9` ([`LogStore::open`] replays the WAL).
-//! [`LogStore::select`] reads the head.
 //!
-//! Not yet: immutable on-disk segments, compaction, retention and the token
-//! indexes; until then the head holds everything since the WAL began.
+//! When the head holds [`StoreOptions::segment_bytes`] of entries, or is
+//! older than [`StoreOptions::segment_max_age`], it is *cut*: a new WAL
+//! segment starts with a cut record, the head is frozen (still read by
+//! queries) and a fresh head takes the pushes. A background worker writes
+//! the frozen head as an immutable [`segment`] and only then drops the WAL
+//! segments it came from. Every segment records the last WAL segment it
+//! holds, so replay skips what a segment already has: an entry is never lost
+//! and never read twice. The worker also applies retention
+//! ([`Retention`]): whole segments are deleted once every stream in them is
+//! past its retention, or, oldest first, while the store is over its size.
+//!
+//! Reads ([`LogStore::select_where`]) see one consistent set of sources —
+//! segments, frozen heads and the head — taken under the head's lock.
 
+mod codec;
 mod head;
 mod limits;
 mod record;
+mod segment;
+mod tokens;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use pharos_model::{
     Labels, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream, Matcher,
     PushOutcome,
@@ -24,16 +41,65 @@ use pharos_model::{
 use pharos_wal::{FsyncPolicy, Wal, WalOptions};
 
 pub use limits::Limits;
+pub use segment::SegmentOptions;
+pub(crate) use segment::INDEXED_METADATA;
 
 use head::Head;
 use limits::Bucket;
 use record::Record;
+use segment::{ReadPlan, Segment};
+
+/// How long entries are kept.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// Default age limit (`None`: forever).
+    pub period: Option<Duration>,
+    /// Most bytes the segments may take on disk; the oldest go first.
+    pub max_bytes: Option<u64>,
+    /// Per-selector periods; the first rule whose matchers all match a
+    /// stream's labels decides that stream's period.
+    pub rules: Vec<RetentionRule>,
+}
+
+/// A retention period for the streams a selector matches.
+#[derive(Debug, Clone)]
+pub struct RetentionRule {
+    pub matchers: Vec<Matcher>,
+    pub period: Duration,
+}
+
+impl Retention {
+    /// The oldest timestamp kept for `labels` as of `now_ns` (`None`: all).
+    pub fn horizon(&self, labels: &Labels, now_ns: i64) -> Option<i64> {
+        let p = self
+            .rules
+            .iter()
+            .find(|r| {
+                r.matchers
+                    .iter()
+                    .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+            })
+            .map(|r| r.period)
+            .or(self.period)?;
+        Some(now_ns.saturating_sub(i64::try_from(p.as_nanos()).unwrap_or(i64::MAX)))
+    }
+
+    fn is_unlimited(&self) -> bool {
+        self.period.is_none() && self.rules.is_empty()
+    }
+}
 
 /// How a store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub limits: Limits,
     pub fsync: FsyncPolicy,
+    /// Bytes of entries (lines and metadata) after which the head is cut.
+    pub segment_bytes: u64,
+    /// Age after which a non-empty head is cut.
+    pub segment_max_age: Duration,
+    pub segment: SegmentOptions,
+    pub retention: Retention,
 }
 
 impl Default for StoreOptions {
@@ -41,6 +107,10 @@ impl Default for StoreOptions {
         StoreOptions {
             limits: Limits::default(),
             fsync: WalOptions::default().fsync,
+            segment_bytes: 64 << 20,
+            segment_max_age: Duration::from_secs(3600),
+            segment: SegmentOptions::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -52,21 +122,87 @@ pub struct ReplayStats {
     pub entries: usize,
     /// Records that could not be decoded or named an unknown stream (logged).
     pub bad_records: usize,
+    /// Segments found on disk.
+    pub segments: usize,
+}
+
+/// Sizes of the store, for `/metrics` and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub head_streams: usize,
+    pub head_entries: usize,
+    pub head_bytes: usize,
+    pub frozen_heads: usize,
+    pub segments: usize,
+    pub segment_entries: u64,
+    pub segment_disk_bytes: u64,
 }
 
 struct State {
     wal: Wal,
     head: Head,
+    head_bytes: usize,
+    head_started: Instant,
+    generation: u64,
     global: Bucket,
     per_stream: Vec<Bucket>,
+    /// Rate buckets of the streams of the previous head, by label hash, so a
+    /// cut does not refill them.
+    carried: HashMap<u64, Bucket>,
+}
+
+/// A head being written out.
+struct Frozen {
+    id: u64,
+    head: Head,
+    wal_last: u32,
+}
+
+/// What queries read besides the head.
+#[derive(Default)]
+struct Sources {
+    segments: Vec<Arc<Segment>>,
+    frozen: Vec<Arc<Frozen>>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    limits: Limits,
+    opts: StoreOptions,
+    state: Mutex<State>,
+    sources: RwLock<Sources>,
+    next_id: AtomicU64,
+    /// Held while segments are written or deleted.
+    writing: Mutex<()>,
+}
+
+enum Msg {
+    Wake,
+    Stop,
 }
 
 /// The log store over one directory.
 pub struct LogStore {
-    dir: PathBuf,
-    limits: Limits,
-    state: Mutex<State>,
+    shared: Arc<Shared>,
     replayed: ReplayStats,
+    tx: Mutex<mpsc::Sender<Msg>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a [`LogStore::scan_with`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan<'a> {
+    pub matchers: &'a [Matcher],
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Literals lines must hold, as for [`LogStore::select_where`].
+    pub contains: &'a [Vec<String>],
+    /// `(name, value)`: structured metadata every wanted entry has (or a
+    /// stream label); row groups without the value are skipped where the
+    /// name's values are indexed (trace and span ids).
+    pub metadata_eq: &'a [(String, String)],
+    /// Whether lines are needed.
+    pub lines: bool,
 }
 
 /// The entries of one stream returned by [`LogStore::select`].
@@ -108,10 +244,209 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+fn wal_err(e: impl std::fmt::Display) -> LogStoreError {
+    LogStoreError::Io(std::io::Error::other(e.to_string()))
+}
+
+fn seg_err(e: segment::SegmentError) -> LogStoreError {
+    LogStoreError::Io(std::io::Error::other(e.to_string()))
+}
+
+fn matches_all(ms: &[Matcher], ls: &Labels) -> bool {
+    ms.iter().all(|m| m.matches(ls.get(&m.name).unwrap_or("")))
+}
+
+/// Loads the segments under `root`, deleting leftovers of interrupted writes.
+fn load_segments(root: &Path) -> Result<Vec<Arc<Segment>>, LogStoreError> {
+    std::fs::create_dir_all(root)?;
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir(root)? {
+        let ent = ent?;
+        let path = ent.path();
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") {
+            tracing::warn!(path = %path.display(), "removing an unfinished log segment");
+            std::fs::remove_dir_all(&path)?;
+            continue;
+        }
+        if !path.is_dir() {
+            continue;
+        }
+        match Segment::open(&path) {
+            Ok(s) => out.push(Arc::new(s)),
+            Err(e) => {
+                // Not deleted: it may hold the only copy of its entries.
+                tracing::error!(error = %e, "log segment cannot be read; left in place and skipped");
+            }
+        }
+    }
+    out.sort_by_key(|s| s.id);
+    Ok(out)
+}
+
+impl Shared {
+    /// Cuts the head (the caller holds the state lock): a new WAL segment
+    /// starting with a cut record, the head frozen for the worker.
+    fn cut(&self, st: &mut State) -> Result<(), LogStoreError> {
+        if st.head.streams.is_empty() {
+            return Ok(());
+        }
+        let new_seg = st.wal.cut_segment().map_err(wal_err)?;
+        st.generation += 1;
+        let mut rec = Vec::new();
+        record::encode_cut(&mut rec, st.generation);
+        st.wal.append(&rec).map_err(wal_err)?;
+        let head = std::mem::take(&mut st.head);
+        let mut carried = HashMap::with_capacity(head.streams.len());
+        for (s, b) in head.streams.iter().zip(st.per_stream.drain(..)) {
+            carried.insert(s.labels.hash64(), b);
+        }
+        st.carried = carried;
+        st.head_bytes = 0;
+        st.head_started = Instant::now();
+        let frozen = Frozen {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            head,
+            wal_last: new_seg.saturating_sub(1),
+        };
+        self.sources.write().frozen.push(Arc::new(frozen));
+        Ok(())
+    }
+
+    /// Writes every frozen head as a segment, oldest first, and drops the
+    /// WAL segments they came from.
+    fn write_frozen(&self) -> Result<(), LogStoreError> {
+        let _w = self.writing.lock();
+        loop {
+            let Some(f) = self.sources.read().frozen.first().cloned() else {
+                return Ok(());
+            };
+            let started = Instant::now();
+            let seg = Segment::write(
+                &self.dir.join("segments"),
+                f.id,
+                &f.head,
+                f.wal_last,
+                &self.opts.segment,
+            )
+            .map_err(seg_err)?;
+            tracing::info!(
+                segment = seg.id,
+                entries = seg.entries,
+                bytes = seg.bytes,
+                disk_bytes = seg.disk_bytes,
+                row_groups = seg.groups.len(),
+                elapsed = ?started.elapsed(),
+                "log segment written"
+            );
+            {
+                let mut src = self.sources.write();
+                src.segments.push(Arc::new(seg));
+                src.frozen.retain(|x| !Arc::ptr_eq(x, &f));
+            }
+            self.state
+                .lock()
+                .wal
+                .truncate_before(f.wal_last + 1)
+                .map_err(wal_err)?;
+        }
+    }
+
+    /// Deletes segments past retention.
+    fn apply_retention(&self, now_ns: i64) -> Result<(), LogStoreError> {
+        let r = &self.opts.retention;
+        if r.is_unlimited() && r.max_bytes.is_none() {
+            return Ok(());
+        }
+        let _w = self.writing.lock();
+        let segs = self.sources.read().segments.clone();
+        let mut doomed: Vec<u64> = Vec::new();
+        if !r.is_unlimited() {
+            for s in &segs {
+                let expired = s
+                    .streams
+                    .iter()
+                    .all(|st| r.horizon(&st.labels, now_ns).is_some_and(|h| st.max_ts < h));
+                if expired {
+                    doomed.push(s.id);
+                }
+            }
+        }
+        if let Some(max) = r.max_bytes {
+            let mut live: Vec<&Arc<Segment>> =
+                segs.iter().filter(|s| !doomed.contains(&s.id)).collect();
+            live.sort_by_key(|s| s.max_ts);
+            let mut total: u64 = live.iter().map(|s| s.disk_bytes).sum();
+            for s in live {
+                if total <= max {
+                    break;
+                }
+                total -= s.disk_bytes;
+                doomed.push(s.id);
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        let gone: Vec<Arc<Segment>> = {
+            let mut src = self.sources.write();
+            let (gone, keep) = src.segments.drain(..).partition(|s| doomed.contains(&s.id));
+            src.segments = keep;
+            gone
+        };
+        for s in gone {
+            tracing::info!(
+                segment = s.id,
+                max_ts = s.max_ts,
+                "log segment deleted by retention"
+            );
+            std::fs::remove_dir_all(&s.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts a head older than the maximum age.
+    fn cut_if_old(&self) -> Result<(), LogStoreError> {
+        let mut st = self.state.lock();
+        if !st.head.streams.is_empty() && st.head_started.elapsed() >= self.opts.segment_max_age {
+            self.cut(&mut st)?;
+        }
+        Ok(())
+    }
+}
+
+fn worker(sh: Arc<Shared>, rx: mpsc::Receiver<Msg>) {
+    let tick = Duration::from_secs(1);
+    let mut last_retention = Instant::now() - Duration::from_secs(3600);
+    loop {
+        match rx.recv_timeout(tick) {
+            Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Ok(Msg::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(e) = sh.cut_if_old() {
+            tracing::error!(error = %e, "log store: cutting the head failed");
+        }
+        if let Err(e) = sh.write_frozen() {
+            tracing::error!(error = %e, "log store: writing a segment failed; retrying");
+        }
+        if last_retention.elapsed() >= Duration::from_secs(30) {
+            last_retention = Instant::now();
+            if let Err(e) = sh.apply_retention(now_ns()) {
+                tracing::error!(error = %e, "log store: retention failed");
+            }
+        }
+    }
+}
+
 impl LogStore {
-    /// Opens (creating if needed) the store in `dir` and replays its WAL.
+    /// Opens (creating if needed) the store in `dir`: loads its segments,
+    /// replays the WAL records no segment holds, and writes out every head
+    /// generation replay finished.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<LogStore, LogStoreError> {
         std::fs::create_dir_all(dir)?;
+        let segments = load_segments(&dir.join("segments"))?;
+        let covered = segments.iter().map(|s| s.wal_last).max();
+        let next_id = segments.iter().map(|s| s.id + 1).max().unwrap_or(1);
         let wal = Wal::open(
             &dir.join("wal"),
             WalOptions {
@@ -119,12 +454,15 @@ impl LogStore {
                 ..WalOptions::default()
             },
         )
-        .map_err(|e| LogStoreError::Io(std::io::Error::other(e.to_string())))?;
+        .map_err(wal_err)?;
         let mut head = Head::default();
-        let mut stats = ReplayStats::default();
-        let replay = wal
-            .replay()
-            .map_err(|e| LogStoreError::Io(std::io::Error::other(e.to_string())))?;
+        let mut finished: Vec<(Head, u32)> = Vec::new();
+        let mut stats = ReplayStats {
+            segments: segments.len(),
+            ..ReplayStats::default()
+        };
+        let mut generation = 0;
+        let replay = wal.replay().map_err(wal_err)?;
         for item in replay {
             let (seg, bytes) = match item {
                 Ok(r) => r,
@@ -133,7 +471,17 @@ impl LogStore {
                     break;
                 }
             };
+            if covered.is_some_and(|c| seg <= c) {
+                continue;
+            }
             match record::decode(&bytes) {
+                Ok(Record::Cut { generation: g }) => {
+                    generation = generation.max(g);
+                    let done = std::mem::take(&mut head);
+                    if !done.streams.is_empty() {
+                        finished.push((done, seg.saturating_sub(1)));
+                    }
+                }
                 Ok(Record::Stream { id, labels }) => {
                     if id as usize == head.streams.len() {
                         head.add(labels);
@@ -171,22 +519,70 @@ impl LogStore {
         let per_stream = (0..head.streams.len())
             .map(|_| Bucket::new(opts.limits.stream_burst_bytes, now))
             .collect();
-        Ok(LogStore {
+        let head_bytes = head.streams.iter().map(|s| s.bytes).sum();
+        let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
+            limits: opts.limits.clone(),
             state: Mutex::new(State {
                 wal,
                 head,
+                head_bytes,
+                head_started: now,
+                generation,
                 global: Bucket::new(opts.limits.burst_bytes, now),
                 per_stream,
+                carried: HashMap::new(),
             }),
-            limits: opts.limits,
+            sources: RwLock::new(Sources {
+                segments,
+                frozen: Vec::new(),
+            }),
+            next_id: AtomicU64::new(next_id),
+            writing: Mutex::new(()),
+            opts,
+        });
+        {
+            let mut src = shared.sources.write();
+            for (head, wal_last) in finished {
+                src.frozen.push(Arc::new(Frozen {
+                    id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+                    head,
+                    wal_last,
+                }));
+            }
+        }
+        shared.write_frozen()?;
+        if let Some(c) = covered {
+            let mut st = shared.state.lock();
+            // New records must land after every WAL segment a segment holds
+            // (replay skips those), even if the WAL was lost or is behind.
+            if st.wal.current_segment() <= c {
+                st.wal.cut_segment_at(c + 1).map_err(wal_err)?;
+            }
+            // Records a segment holds but whose WAL segments survived a crash
+            // right after the segment was written.
+            st.wal.truncate_before(c + 1).map_err(wal_err)?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let sh = shared.clone();
+        let worker = std::thread::Builder::new()
+            .name("log-segments".into())
+            .spawn(move || worker(sh, rx))?;
+        Ok(LogStore {
+            shared,
             replayed: stats,
+            tx: Mutex::new(tx),
+            worker: Some(worker),
         })
+    }
+
+    fn wake(&self) {
+        let _ = self.tx.lock().send(Msg::Wake);
     }
 
     /// The directory the store lives in.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.shared.dir
     }
 
     /// What replay found at open.
@@ -196,38 +592,65 @@ impl LogStore {
 
     /// Number of streams and entries in the head.
     pub fn counts(&self) -> (usize, usize) {
-        let st = self.state.lock();
+        let st = self.shared.state.lock();
         let entries = st.head.streams.iter().map(|s| s.entries.len()).sum();
         (st.head.streams.len(), entries)
     }
 
+    /// Sizes of the head, the frozen heads and the segments.
+    pub fn stats_all(&self) -> StoreStats {
+        let st = self.shared.state.lock();
+        let src = self.shared.sources.read();
+        StoreStats {
+            head_streams: st.head.streams.len(),
+            head_entries: st.head.streams.iter().map(|s| s.entries.len()).sum(),
+            head_bytes: st.head_bytes,
+            frozen_heads: src.frozen.len(),
+            segments: src.segments.len(),
+            segment_entries: src.segments.iter().map(|s| s.entries).sum(),
+            segment_disk_bytes: src.segments.iter().map(|s| s.disk_bytes).sum(),
+        }
+    }
+
+    /// Writes the head out as a segment now and waits until every frozen
+    /// head is on disk (Loki's `/flush`).
+    pub fn flush(&self) -> Result<(), LogStoreError> {
+        {
+            let mut st = self.shared.state.lock();
+            self.shared.cut(&mut st)?;
+        }
+        self.shared.write_frozen()
+    }
+
+    /// Applies retention as of `now_ns` now (the worker does it every 30 s).
+    pub fn apply_retention(&self, now_ns: i64) -> Result<(), LogStoreError> {
+        self.shared.apply_retention(now_ns)
+    }
+
     /// Fsyncs the WAL if the interval policy says it is due (call from a timer).
     pub fn sync_if_due(&self) -> Result<(), LogStoreError> {
-        self.state
+        self.shared
+            .state
             .lock()
             .wal
             .sync_if_due()
             .map(|_| ())
-            .map_err(|e| LogStoreError::Io(std::io::Error::other(e.to_string())))
+            .map_err(wal_err)
     }
 
     /// Fsyncs the WAL now (at shutdown).
     pub fn sync(&self) -> Result<(), LogStoreError> {
-        self.state
-            .lock()
-            .wal
-            .sync()
-            .map_err(|e| LogStoreError::Io(std::io::Error::other(e.to_string())))
+        self.shared.state.lock().wal.sync().map_err(wal_err)
     }
 
     /// Seconds until a refused push of `bytes` could pass the global rate
     /// limit (for `Retry-After`), at least 1.
     pub fn retry_after_secs(&self, bytes: usize) -> u64 {
-        let st = self.state.lock();
+        let st = self.shared.state.lock();
         let w = st.global.wait_for(
             bytes as f64,
-            self.limits.rate_bytes,
-            self.limits.burst_bytes,
+            self.shared.limits.rate_bytes,
+            self.shared.limits.burst_bytes,
         );
         (w.ceil() as u64).max(1)
     }
@@ -239,7 +662,8 @@ impl LogStore {
         now_ns: i64,
     ) -> Result<PushOutcome, LogStoreError> {
         let mut out = PushOutcome::default();
-        let mut st = self.state.lock();
+        let sh = &*self.shared;
+        let mut st = sh.state.lock();
         let now = Instant::now();
         let mut wal_buf: Vec<u8> = Vec::new();
         let mut recs: Vec<(usize, usize)> = Vec::new();
@@ -259,7 +683,7 @@ impl LogStore {
             };
         for s in streams {
             let first_ts = s.entries.first().map_or(0, |e| e.ts);
-            if let Err(r) = self.limits.check_labels(&s.labels) {
+            if let Err(r) = sh.limits.check_labels(&s.labels) {
                 reject(&mut out, &s.labels, s.entries.len(), first_ts, r);
                 continue;
             }
@@ -268,7 +692,7 @@ impl LogStore {
             let mut refused: Vec<(LogRejectReason, usize, i64)> = Vec::new();
             for mut e in s.entries {
                 normalize_metadata(&mut e);
-                match self.limits.check_entry(&e, now_ns) {
+                match sh.limits.check_entry(&e, now_ns) {
                     Ok(()) => ok.push(e),
                     Err(r) => match refused.iter_mut().find(|x| x.0.reason() == r.reason()) {
                         Some(x) => x.1 += 1,
@@ -292,14 +716,14 @@ impl LogStore {
                 Some(id) => id,
                 None => {
                     let total = first_new + new_streams.len();
-                    if self.limits.max_streams > 0 && total >= self.limits.max_streams {
+                    if sh.limits.max_streams > 0 && total >= sh.limits.max_streams {
                         let n = ok.len();
                         reject(
                             &mut out,
                             &s.labels,
                             n,
                             first_ts,
-                            LogRejectReason::TooManyStreams(self.limits.max_streams),
+                            LogRejectReason::TooManyStreams(sh.limits.max_streams),
                         );
                         continue;
                     }
@@ -308,12 +732,15 @@ impl LogStore {
                     record::encode_stream(&mut wal_buf, id, &s.labels);
                     recs.push((at, wal_buf.len()));
                     new_streams.push(s.labels.clone());
-                    st.per_stream
-                        .push(Bucket::new(self.limits.stream_burst_bytes, now));
+                    let bucket = st
+                        .carried
+                        .remove(&s.labels.hash64())
+                        .unwrap_or_else(|| Bucket::new(sh.limits.stream_burst_bytes, now));
+                    st.per_stream.push(bucket);
                     id
                 }
             };
-            let l = &self.limits;
+            let l = &sh.limits;
             let stream_ok = st.per_stream[id as usize].take(
                 bytes as f64,
                 l.stream_rate_bytes,
@@ -362,45 +789,255 @@ impl LogStore {
                 s.insert(e);
             }
         }
+        st.head_bytes += out.accepted_bytes;
+        if st.head_bytes as u64 >= sh.opts.segment_bytes {
+            sh.cut(&mut st)?;
+            drop(st);
+            // Writing is the worker's; a pusher helps only when heads pile up.
+            if sh.sources.read().frozen.len() > 1 {
+                sh.write_frozen()?;
+            } else {
+                self.wake();
+            }
+        }
         Ok(out)
     }
 
     /// Entries of the streams matching `ms` with `start_ns <= ts < end_ns`,
     /// streams in label order, entries in time order.
     pub fn select(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<StreamEntries> {
-        let st = self.state.lock();
-        let mut out: Vec<StreamEntries> = st
-            .head
-            .matching(ms)
+        self.select_where(ms, start_ns, end_ns, &[])
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "log select failed");
+                Vec::new()
+            })
+    }
+
+    /// As [`LogStore::select`], where `contains` lets segments skip row
+    /// groups: every inner list is a choice of literals of which a returned
+    /// line holds at least one. Lines without them may still be returned
+    /// (the caller filters); lines with them never go missing.
+    pub fn select_where(
+        &self,
+        ms: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        contains: &[Vec<String>],
+    ) -> Result<Vec<StreamEntries>, LogStoreError> {
+        let mut acc: HashMap<Labels, (Vec<LogEntry>, bool)> = HashMap::new();
+        self.scan(
+            ms,
+            start_ns,
+            end_ns,
+            contains,
+            true,
+            &mut |labels, es| match acc.get_mut(labels) {
+                Some((v, sorted)) => {
+                    if v.last().zip(es.first()).is_some_and(|(l, f)| l.ts > f.ts) {
+                        *sorted = false;
+                    }
+                    v.extend(es);
+                }
+                None => {
+                    acc.insert(labels.clone(), (es, true));
+                }
+            },
+        )?;
+        let mut out: Vec<StreamEntries> = acc
             .into_iter()
-            .filter_map(|id| {
-                let s = &st.head.streams[id as usize];
-                let a = s.entries.partition_point(|e| e.ts < start_ns);
-                let b = s.entries.partition_point(|e| e.ts < end_ns);
-                (a < b).then(|| StreamEntries {
-                    labels: s.labels.clone(),
-                    entries: s.entries[a..b].to_vec(),
-                })
+            .map(|(labels, (mut entries, sorted))| {
+                if !sorted {
+                    entries.sort_by_key(|e| e.ts);
+                }
+                StreamEntries { labels, entries }
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        out
+        Ok(out)
+    }
+
+    /// Calls `visit(stream, entries)` with the entries of the streams
+    /// matching `ms` in `[start_ns, end_ns)` and within retention, without
+    /// collecting them: each call's entries are in time order, but a stream
+    /// comes in several calls (from the segments, oldest first, then the
+    /// heads) whose ranges may overlap. `contains` as for
+    /// [`LogStore::select_where`]; lines are empty unless `lines` (metadata
+    /// is always there).
+    pub fn scan(
+        &self,
+        ms: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        contains: &[Vec<String>],
+        lines: bool,
+        visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
+    ) -> Result<(), LogStoreError> {
+        self.scan_with(
+            &Scan {
+                matchers: ms,
+                start_ns,
+                end_ns,
+                contains,
+                metadata_eq: &[],
+                lines,
+            },
+            visit,
+        )
+    }
+
+    /// As [`LogStore::scan`], with everything a read can use to skip data.
+    pub fn scan_with(
+        &self,
+        q: &Scan,
+        visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
+    ) -> Result<(), LogStoreError> {
+        let Scan {
+            matchers: ms,
+            start_ns,
+            end_ns,
+            contains,
+            metadata_eq,
+            lines,
+        } = *q;
+        let now = now_ns();
+        let retention = &self.shared.opts.retention;
+        let horizon = |l: &Labels| retention.horizon(l, now);
+        // The sources as of one moment; the head's entries are copied under
+        // its lock and visited after it is released.
+        let (segments, frozen, head) = {
+            let st = self.shared.state.lock();
+            let src = self.shared.sources.read();
+            let segs = src.segments.clone();
+            let frozen = src.frozen.clone();
+            drop(src);
+            let mut head = Vec::new();
+            read_head(
+                &st.head,
+                ms,
+                start_ns,
+                end_ns,
+                lines,
+                &horizon,
+                &mut |l, es| head.push((l.clone(), es)),
+            );
+            (segs, frozen, head)
+        };
+        let plan = ReadPlan {
+            matchers: ms,
+            start_ns,
+            end_ns,
+            contains,
+            metadata_eq,
+            lines,
+            horizon: &horizon,
+        };
+        for s in &segments {
+            match s.read(&plan, visit) {
+                Ok(()) => {}
+                // Deleted by retention while this read was under way.
+                Err(_) if !s.dir.exists() => {}
+                Err(e) => return Err(seg_err(e)),
+            }
+        }
+        for f in &frozen {
+            read_head(&f.head, ms, start_ns, end_ns, lines, &horizon, visit);
+        }
+        for (l, es) in head {
+            visit(&l, es);
+        }
+        Ok(())
+    }
+
+    /// Per matching stream with entries in `[start_ns, end_ns)`: its labels,
+    /// and its entries and bytes in that range — counted from whole
+    /// segments' tables where a segment lies inside the range, so no data is
+    /// read for them.
+    fn stream_stats(
+        &self,
+        ms: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> HashMap<Labels, (usize, usize)> {
+        let now = now_ns();
+        let retention = &self.shared.opts.retention;
+        let mut acc: HashMap<Labels, (usize, usize)> = HashMap::new();
+        let mut count = |labels: &Labels, entries: &[LogEntry]| {
+            let h = retention
+                .horizon(labels, now)
+                .unwrap_or(i64::MIN)
+                .max(start_ns);
+            let a = entries.partition_point(|e| e.ts < h);
+            let b = entries.partition_point(|e| e.ts < end_ns);
+            if a < b {
+                let x = acc.entry(labels.clone()).or_default();
+                x.0 += b - a;
+                x.1 += entries[a..b].iter().map(LogEntry::size).sum::<usize>();
+            }
+        };
+        let (segments, frozen) = {
+            let st = self.shared.state.lock();
+            for id in st.head.matching(ms) {
+                let s = &st.head.streams[id as usize];
+                count(&s.labels, &s.entries);
+            }
+            let src = self.shared.sources.read();
+            (src.segments.clone(), src.frozen.clone())
+        };
+        for f in &frozen {
+            for id in f.head.matching(ms) {
+                let s = &f.head.streams[id as usize];
+                count(&s.labels, &s.entries);
+            }
+        }
+        for seg in &segments {
+            if seg.max_ts < start_ns || seg.min_ts >= end_ns {
+                continue;
+            }
+            for s in &seg.streams {
+                if !matches_all(ms, &s.labels) || s.max_ts < start_ns || s.min_ts >= end_ns {
+                    continue;
+                }
+                let h = retention.horizon(&s.labels, now).unwrap_or(i64::MIN);
+                if s.min_ts >= start_ns.max(h) && s.max_ts < end_ns {
+                    let x = acc.entry(s.labels.clone()).or_default();
+                    x.0 += s.entries as usize;
+                    x.1 += s.bytes as usize;
+                    continue;
+                }
+                // Partly in range: read its timestamps and sizes.
+                let one = [s.labels.clone()];
+                let eq: Vec<Matcher> = one[0]
+                    .iter()
+                    .map(|l| Matcher::equal(&l.name, &l.value))
+                    .collect();
+                let horizon = |l: &Labels| retention.horizon(l, now);
+                let plan = ReadPlan {
+                    matchers: &eq,
+                    start_ns,
+                    end_ns,
+                    contains: &[],
+                    metadata_eq: &[],
+                    lines: true,
+                    horizon: &horizon,
+                };
+                let _ = seg.read(&plan, &mut |labels, es| {
+                    if labels == &one[0] {
+                        let x = acc.entry(labels.clone()).or_default();
+                        x.0 += es.len();
+                        x.1 += es.iter().map(LogEntry::size).sum::<usize>();
+                    }
+                });
+            }
+        }
+        acc
     }
 
     /// Label sets of the streams matching `ms` (all if empty) that have an
     /// entry with `start_ns <= ts < end_ns`, sorted.
     pub fn streams(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<Labels> {
-        let st = self.state.lock();
-        let mut v: Vec<Labels> = st
-            .head
-            .matching(ms)
-            .into_iter()
-            .map(|id| &st.head.streams[id as usize])
-            .filter(|s| {
-                let a = s.entries.partition_point(|e| e.ts < start_ns);
-                s.entries.get(a).is_some_and(|e| e.ts < end_ns)
-            })
-            .map(|s| s.labels.clone())
+        let mut v: Vec<Labels> = self
+            .stream_stats(ms, start_ns, end_ns)
+            .into_keys()
             .collect();
         v.sort();
         v
@@ -409,19 +1046,10 @@ impl LogStore {
     /// Streams, entries and bytes (lines and metadata) of the streams
     /// matching `ms` within `[start_ns, end_ns)`: Loki's index statistics.
     pub fn stats(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> (usize, usize, usize) {
-        let st = self.state.lock();
-        let (mut streams, mut entries, mut bytes) = (0, 0, 0);
-        for id in st.head.matching(ms) {
-            let s = &st.head.streams[id as usize];
-            let a = s.entries.partition_point(|e| e.ts < start_ns);
-            let b = s.entries.partition_point(|e| e.ts < end_ns);
-            if a < b {
-                streams += 1;
-                entries += b - a;
-                bytes += s.entries[a..b].iter().map(LogEntry::size).sum::<usize>();
-            }
-        }
-        (streams, entries, bytes)
+        let all = self.stream_stats(ms, start_ns, end_ns);
+        let entries = all.values().map(|x| x.0).sum();
+        let bytes = all.values().map(|x| x.1).sum();
+        (all.len(), entries, bytes)
     }
 
     /// Label names of those streams, sorted.
@@ -452,6 +1080,51 @@ impl LogStore {
         v.sort();
         v.dedup();
         v
+    }
+}
+
+/// Feeds the entries of `head`'s streams matching `ms` within the range
+/// and retention to `visit`, a stream per call (lines left empty unless
+/// `lines`; metadata always kept).
+fn read_head(
+    head: &Head,
+    ms: &[Matcher],
+    start_ns: i64,
+    end_ns: i64,
+    lines: bool,
+    horizon: &dyn Fn(&Labels) -> Option<i64>,
+    visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
+) {
+    for id in head.matching(ms) {
+        let s = &head.streams[id as usize];
+        let from = horizon(&s.labels).unwrap_or(i64::MIN).max(start_ns);
+        let a = s.entries.partition_point(|e| e.ts < from);
+        let b = s.entries.partition_point(|e| e.ts < end_ns);
+        if a >= b {
+            continue;
+        }
+        let es = if lines {
+            s.entries[a..b].to_vec()
+        } else {
+            s.entries[a..b]
+                .iter()
+                .map(|e| LogEntry {
+                    ts: e.ts,
+                    line: String::new(),
+                    metadata: e.metadata.clone(),
+                })
+                .collect()
+        };
+        visit(&s.labels, es);
+    }
+}
+
+impl Drop for LogStore {
+    fn drop(&mut self) {
+        let _ = self.tx.lock().send(Msg::Stop);
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
     }
 }
 

@@ -1,39 +1,32 @@
 //! WAL records of the log store (format: `docs/format/logs-wal.md`).
 //!
-//! Two kinds: a *stream* record gives a new stream's id and labels, an
-//! *entries* record holds entries of one stream. A stream record is always
+//! Three kinds: a *stream* record gives a new stream's id and labels, an
+//! *entries* record holds entries of one stream, and a *cut* record starts a
+//! new head generation (the head before it is being written out as a
+//! segment; stream ids start again from 0). A stream record is always
 //! written before (in the same batch as) the first entries of its stream.
 
 use pharos_model::{Label, Labels, LogEntry};
 
+pub(crate) use super::codec::CodecError as RecordError;
+use super::codec::{put_str, put_uvarint, Reader};
+
 const STREAM: u8 = 1;
 const ENTRIES: u8 = 2;
+const CUT: u8 = 3;
 
 /// A decoded WAL record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Record {
     Stream { id: u32, labels: Labels },
     Entries { stream: u32, entries: Vec<LogEntry> },
+    Cut { generation: u64 },
 }
 
-/// Why a record could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RecordError {
-    #[error("log WAL record: byte {offset}: {what}")]
-    Corrupt { offset: usize, what: &'static str },
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_uvarint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+/// Appends a cut record to `out`.
+pub(crate) fn encode_cut(out: &mut Vec<u8>, generation: u64) {
+    out.push(CUT);
+    put_uvarint(out, generation);
 }
 
 /// Appends a stream record to `out`.
@@ -71,62 +64,9 @@ pub(crate) fn encode_entries<'a>(
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn err(&self, what: &'static str) -> RecordError {
-        RecordError::Corrupt {
-            offset: self.pos,
-            what,
-        }
-    }
-
-    fn byte(&mut self) -> Result<u8, RecordError> {
-        let b = *self.b.get(self.pos).ok_or_else(|| self.err("truncated"))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn uvarint(&mut self) -> Result<u64, RecordError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err(self.err("varint longer than 10 bytes"))
-    }
-
-    fn count(&mut self) -> Result<usize, RecordError> {
-        let n = self.uvarint()?;
-        // Every counted item takes at least one byte: a larger count is corrupt.
-        match usize::try_from(n) {
-            Ok(n) if n <= self.b.len() - self.pos => Ok(n),
-            _ => Err(self.err("count larger than the record")),
-        }
-    }
-
-    fn str(&mut self) -> Result<&'a str, RecordError> {
-        let n = self.count()?;
-        let s = &self.b[self.pos..self.pos + n];
-        let s = std::str::from_utf8(s).map_err(|_| self.err("string is not UTF-8"))?;
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn id(&mut self) -> Result<u32, RecordError> {
-        u32::try_from(self.uvarint()?).map_err(|_| self.err("stream id over 32 bits"))
-    }
-}
-
 /// Decodes one record.
 pub(crate) fn decode(b: &[u8]) -> Result<Record, RecordError> {
-    let mut r = Reader { b, pos: 0 };
+    let mut r = Reader::new(b, "log WAL record");
     let rec = match r.byte()? {
         STREAM => {
             let id = r.id()?;
@@ -165,14 +105,15 @@ pub(crate) fn decode(b: &[u8]) -> Result<Record, RecordError> {
             }
             Record::Entries { stream, entries }
         }
+        CUT => Record::Cut {
+            generation: r.uvarint()?,
+        },
         _ => {
             r.pos = 0;
             return Err(r.err("unknown record type"));
         }
     };
-    if r.pos != b.len() {
-        return Err(r.err("trailing bytes"));
-    }
+    r.finish()?;
     Ok(rec)
 }
 
@@ -207,6 +148,13 @@ mod tests {
         }
 
         #[test]
+        fn cuts_round_trip(generation in any::<u64>()) {
+            let mut b = Vec::new();
+            encode_cut(&mut b, generation);
+            prop_assert_eq!(decode(&b), Ok(Record::Cut { generation }));
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&b);
         }
@@ -226,6 +174,7 @@ mod tests {
         assert_eq!(
             decode(&[9]),
             Err(RecordError::Corrupt {
+                context: "log WAL record",
                 offset: 0,
                 what: "unknown record type"
             })

@@ -1,5 +1,6 @@
 use super::*;
 use pharos_model::{LogRejectReason, MatchOp};
+use std::time::Duration;
 
 const NOW: i64 = 1_700_000_000_000_000_000;
 
@@ -16,6 +17,7 @@ fn open(dir: &Path, limits: Limits) -> LogStore {
         StoreOptions {
             limits,
             fsync: FsyncPolicy::Never,
+            ..StoreOptions::default()
         },
     )
     .unwrap()
@@ -228,4 +230,283 @@ fn a_damaged_wal_tail_loses_only_the_damaged_records() {
     f.set_len(len - 3).unwrap();
     let st = open(dir.path(), Limits::default());
     assert_eq!(st.counts(), (1, 9));
+}
+
+fn open_with(dir: &Path, f: impl FnOnce(&mut StoreOptions)) -> LogStore {
+    let mut o = StoreOptions {
+        limits: Limits {
+            max_age_ns: None,
+            future_grace_ns: i64::MAX / 2,
+            ..Limits::default()
+        },
+        fsync: FsyncPolicy::Never,
+        ..StoreOptions::default()
+    };
+    f(&mut o);
+    LogStore::open(dir, o).unwrap()
+}
+
+fn count(st: &LogStore) -> usize {
+    st.select(&[], i64::MIN, i64::MAX)
+        .iter()
+        .map(|s| s.entries.len())
+        .sum()
+}
+
+#[test]
+fn flushed_segments_are_read_and_not_replayed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let st = open_with(dir.path(), |_| {});
+        st.push_at(
+            vec![stream(&[("app", "a")], &[(NOW + 1, "a1"), (NOW + 2, "a2")])],
+            NOW,
+        )
+        .unwrap();
+        st.flush().unwrap();
+        assert_eq!(st.stats_all().segments, 1);
+        assert_eq!(st.stats_all().head_entries, 0);
+        // The same stream continues in the new head.
+        st.push_at(vec![stream(&[("app", "a")], &[(NOW + 3, "a3")])], NOW)
+            .unwrap();
+        let got = st.select(&[], i64::MIN, i64::MAX);
+        assert_eq!(
+            lines(&got),
+            vec![(
+                r#"{app="a"}"#.into(),
+                vec!["a1".into(), "a2".into(), "a3".into()]
+            )]
+        );
+        assert_eq!(st.streams(&[], i64::MIN, i64::MAX).len(), 1);
+        assert_eq!(st.stats(&[], NOW + 2, i64::MAX), (1, 2, 4));
+        assert_eq!(st.stats(&[], i64::MIN, i64::MAX), (1, 3, 6));
+    }
+    let st = open_with(dir.path(), |_| {});
+    assert_eq!(st.replayed().segments, 1);
+    assert_eq!(st.replayed().entries, 1, "only the entry after the cut");
+    assert_eq!(count(&st), 3);
+}
+
+#[test]
+fn a_head_cut_but_not_written_is_written_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    {
+        let st = open_with(dir.path(), |_| {});
+        st.push_at(vec![stream(&[("app", "a")], &[(NOW + 1, "a1")])], NOW)
+            .unwrap();
+        // Hold the writer so the cut head stays unwritten, and copy the
+        // directory as a crash would leave it.
+        let _w = st.shared.writing.lock();
+        {
+            let mut s = st.shared.state.lock();
+            st.shared.cut(&mut s).unwrap();
+        }
+        st.push_at(vec![stream(&[("app", "b")], &[(NOW + 2, "b1")])], NOW)
+            .unwrap();
+        copy_dir(dir.path(), copy.path());
+    }
+    let st = open_with(copy.path(), |_| {});
+    assert_eq!(st.replayed().entries, 2);
+    assert_eq!(st.stats_all().segments, 1, "the finished generation");
+    assert_eq!(st.stats_all().head_entries, 1);
+    assert_eq!(count(&st), 2);
+    drop(st);
+    let st = open_with(copy.path(), |_| {});
+    assert_eq!(count(&st), 2, "no entry twice after a second open");
+}
+
+#[test]
+fn a_segment_whose_wal_survived_is_not_read_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    {
+        let st = open_with(dir.path(), |_| {});
+        st.push_at(vec![stream(&[("app", "a")], &[(NOW + 1, "a1")])], NOW)
+            .unwrap();
+        copy_dir(&dir.path().join("wal"), &copy.path().join("wal"));
+        st.flush().unwrap();
+        copy_dir(&dir.path().join("segments"), &copy.path().join("segments"));
+    }
+    // The copy holds the segment and the WAL it came from.
+    let st = open_with(copy.path(), |_| {});
+    assert_eq!(count(&st), 1);
+}
+
+#[test]
+fn heads_are_cut_by_size_and_the_wal_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |o| o.segment_bytes = 2000);
+    let line = "x".repeat(100);
+    for i in 0..100 {
+        st.push_at(
+            vec![stream(&[("app", "a")], &[(NOW + i, line.as_str())])],
+            NOW,
+        )
+        .unwrap();
+    }
+    st.flush().unwrap();
+    let s = st.stats_all();
+    assert!(s.segments >= 4, "{s:?}");
+    assert_eq!(s.segment_entries, 100);
+    assert_eq!(count(&st), 100);
+    let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    assert!(wal_files <= 2, "{wal_files} WAL segments left");
+}
+
+#[test]
+fn retention_by_time_with_overrides_and_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = 3_600_000_000_000i64;
+    // Queries apply retention with the real clock.
+    let now = now_ns();
+    let st = open_with(dir.path(), |o| {
+        o.retention = Retention {
+            period: Some(Duration::from_secs(3600)),
+            max_bytes: None,
+            rules: vec![RetentionRule {
+                matchers: vec![Matcher::equal("app", "keep")],
+                period: Duration::from_secs(10 * 3600),
+            }],
+        };
+    });
+    // Two old segments: one only of "drop", one mixed.
+    st.push_at(
+        vec![stream(&[("app", "drop")], &[(now - 3 * hour, "d1")])],
+        now,
+    )
+    .unwrap();
+    st.flush().unwrap();
+    st.push_at(
+        vec![
+            stream(&[("app", "drop")], &[(now - 3 * hour, "d2")]),
+            stream(&[("app", "keep")], &[(now - 3 * hour, "k1")]),
+        ],
+        now,
+    )
+    .unwrap();
+    st.flush().unwrap();
+    st.apply_retention(now).unwrap();
+    assert_eq!(st.stats_all().segments, 1, "the mixed segment stays");
+    // Queries hide what retention has passed even before it is deleted.
+    let got = st.select(&[], i64::MIN, i64::MAX);
+    assert_eq!(
+        lines(&got),
+        vec![(r#"{app="keep"}"#.into(), vec!["k1".into()])]
+    );
+    drop(st);
+
+    // By size: the oldest segments go first.
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |_| {});
+    for i in 0..3 {
+        st.push_at(vec![stream(&[("app", "a")], &[(NOW + i, "line")])], NOW)
+            .unwrap();
+        st.flush().unwrap();
+    }
+    let per = st.stats_all().segment_disk_bytes / 3;
+    drop(st);
+    let st = open_with(dir.path(), |o| {
+        o.retention.max_bytes = Some(per * 2 + per / 2)
+    });
+    st.apply_retention(NOW).unwrap();
+    let got = st.select(&[], i64::MIN, i64::MAX);
+    assert_eq!(
+        got[0].entries.iter().map(|e| e.ts).collect::<Vec<_>>(),
+        vec![NOW + 1, NOW + 2]
+    );
+}
+
+#[test]
+fn select_where_prunes_segments_but_never_loses_a_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |o| o.segment.group_bytes = 200);
+    for i in 0..200 {
+        let line = if i == 77 {
+            "found the needle9 here".to_string()
+        } else {
+            format!("hay {i}")
+        };
+        st.push_at(
+            vec![stream(&[("app", "a")], &[(NOW + i, line.as_str())])],
+            NOW,
+        )
+        .unwrap();
+    }
+    st.flush().unwrap();
+    let got = st
+        .select_where(&[], i64::MIN, i64::MAX, &[vec!["needle9".into()]])
+        .unwrap();
+    let n: usize = got.iter().map(|s| s.entries.len()).sum();
+    assert!(got[0].entries.iter().any(|e| e.line.contains("needle9")));
+    assert!(n < 50, "{n} entries read");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn trace_ids_in_metadata_are_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |o| o.segment.group_bytes = 200);
+    for i in 0..200 {
+        let mut s = stream(&[("app", "a")], &[(NOW + i, "some line of text")]);
+        s.entries[0]
+            .metadata
+            .push(("trace_id".into(), format!("{:032x}", i % 50)));
+        st.push_at(vec![s], NOW).unwrap();
+    }
+    // A stream whose trace_id is a stream label is never skipped.
+    st.push_at(
+        vec![stream(
+            &[
+                ("app", "b"),
+                ("trace_id", "00000000000000000000000000000007"),
+            ],
+            &[(NOW, "x")],
+        )],
+        NOW,
+    )
+    .unwrap();
+    st.flush().unwrap();
+    let want = format!("{:032x}", 7);
+    let eq = [("trace_id".to_string(), want.clone())];
+    let mut read = 0;
+    let mut hits = 0;
+    st.scan_with(
+        &Scan {
+            matchers: &[],
+            start_ns: i64::MIN,
+            end_ns: i64::MAX,
+            contains: &[],
+            metadata_eq: &eq,
+            lines: true,
+        },
+        &mut |l, es| {
+            read += es.len();
+            hits += es
+                .iter()
+                .filter(|e| {
+                    e.metadata_value("trace_id") == Some(want.as_str())
+                        || l.get("trace_id").is_some()
+                })
+                .count();
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        hits, 5,
+        "4 entries with the trace id and the labelled stream"
+    );
+    assert!(read < 60, "{read} entries read of 201");
 }

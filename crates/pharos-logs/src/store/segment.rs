@@ -1,0 +1,820 @@
+//! Immutable segments: a head written out to disk (format:
+//! `docs/format/logs-segment.md`).
+//!
+//! A segment is a directory holding `data.parquet` — every entry, sorted by
+//! stream (in label order) then time, cut into row groups of about
+//! [`SegmentOptions::group_bytes`] of line text, compressed with zstd — and
+//! `index.bin`, pharos's index of it: the stream table, per row group the
+//! runs of rows of each stream with their time ranges, and the token index
+//! ([`super::tokens`]). A query reads `index.bin`'s tables (kept in memory
+//! while the segment is open), picks the row groups whose streams, times and
+//! tokens can match, and decodes only those, and of them only the columns
+//! it needs.
+//!
+//! A segment is written into `<id>.tmp/` and renamed into place once both
+//! files are synced, so a segment directory is always whole; `.tmp`
+//! directories found at start-up are leftovers of a crash and are deleted.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::reader::{get_typed_column_reader, ColumnReader};
+use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::{FileReader, RowGroupReader};
+use parquet::file::serialized_reader::SerializedFileReader;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::ColumnPath;
+use pharos_model::{Label, Labels, LogEntry, Matcher};
+
+use super::codec::{put_ivarint, put_str, put_uvarint, CodecError, Reader};
+use super::head::Head;
+use super::tokens::{pieces, TokenIndex, TokenIndexBuilder};
+
+const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG1";
+const FOOTER_MAGIC: &[u8; 8] = b"PHXLEND1";
+const DATA_FILE: &str = "data.parquet";
+const INDEX_FILE: &str = "index.bin";
+
+const SCHEMA: &str = "message pharos_log_entries {
+  required int32 stream;
+  required int64 timestamp (TIMESTAMP(NANOS,true));
+  required binary line (UTF8);
+  optional binary metadata (UTF8);
+  required binary labels (UTF8);
+}";
+
+/// Structured-metadata names whose values join the token index, so that
+/// "every entry of this trace" reads only the row groups holding it.
+pub(crate) const INDEXED_METADATA: &[&str] = &[
+    "trace_id", "span_id", "traceID", "traceId", "spanID", "spanId",
+];
+
+const COL_TS: usize = 1;
+const COL_LINE: usize = 2;
+const COL_META: usize = 3;
+
+/// How segments are written.
+#[derive(Debug, Clone)]
+pub struct SegmentOptions {
+    /// Line bytes per row group: the unit a query decodes.
+    pub group_bytes: usize,
+    /// zstd level of the data file.
+    pub zstd_level: i32,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            group_bytes: 2 << 20,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// Why a segment could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SegmentError {
+    #[error("log segment {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("log segment {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("log segment {path}: {source}")]
+    Corrupt { path: PathBuf, source: CodecError },
+    #[error("log segment {path}: {what}")]
+    Invalid { path: PathBuf, what: String },
+}
+
+/// One stream of a segment.
+#[derive(Debug, Clone)]
+pub(crate) struct SegStream {
+    pub(crate) labels: Labels,
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+}
+
+/// Consecutive rows of one stream inside a row group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) stream: u32,
+    pub(crate) rows: u32,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+}
+
+/// One row group.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub(crate) rows: u32,
+    pub(crate) line_bytes: u64,
+    pub(crate) runs: Vec<Run>,
+}
+
+/// An open segment: its tables, in memory; its data, on disk.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    pub(crate) dir: PathBuf,
+    /// The last WAL segment whose records this segment holds.
+    pub(crate) wal_last: u32,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+    pub(crate) entries: u64,
+    /// Lines and metadata, as counted against limits.
+    pub(crate) bytes: u64,
+    /// Both files.
+    pub(crate) disk_bytes: u64,
+    pub(crate) streams: Vec<SegStream>,
+    pub(crate) groups: Vec<Group>,
+    tokens_at: (u64, u64, u32),
+}
+
+/// What a read asks of a segment.
+pub(crate) struct ReadPlan<'a> {
+    pub(crate) matchers: &'a [Matcher],
+    pub(crate) start_ns: i64,
+    pub(crate) end_ns: i64,
+    /// Literals a line must contain: every inner list is a choice of
+    /// literals of which at least one must be in the line.
+    pub(crate) contains: &'a [Vec<String>],
+    /// `(name, value)` label filters every returned entry passes, on names
+    /// of [`INDEXED_METADATA`]: row groups without the value as a token are
+    /// skipped, unless a stream in them has the name as a stream label.
+    pub(crate) metadata_eq: &'a [(String, String)],
+    /// Whether lines are needed, or only timestamps and metadata.
+    pub(crate) lines: bool,
+    /// Per stream, entries older than this are not returned (retention).
+    pub(crate) horizon: &'a dyn Fn(&Labels) -> Option<i64>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SegmentError + '_ {
+    move |source| SegmentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn pq(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> SegmentError + '_ {
+    move |source| SegmentError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directory name of segment `id`.
+pub(crate) fn dir_name(id: u64) -> String {
+    format!("{id:010}")
+}
+
+fn encode_metadata(md: &[(String, String)]) -> String {
+    let mut s = String::from("{");
+    for (i, (k, v)) in md.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&serde_json::Value::from(k.as_str()).to_string());
+        s.push(':');
+        s.push_str(&serde_json::Value::from(v.as_str()).to_string());
+    }
+    s.push('}');
+    s
+}
+
+/// Decodes a metadata object, keeping the order of its keys.
+fn decode_metadata(s: &str) -> Result<Vec<(String, String)>, String> {
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut v = Vec::new();
+            while let Some((k, x)) = m.next_entry::<String, String>()? {
+                v.push((k, x));
+            }
+            Ok(v)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(s);
+    serde::Deserializer::deserialize_map(&mut de, Pairs).map_err(|e| e.to_string())
+}
+
+fn labels_text(l: &Labels) -> String {
+    l.to_string()
+}
+
+impl Segment {
+    /// Writes `head` as segment `id` under `root` and opens it.
+    pub(crate) fn write(
+        root: &Path,
+        id: u64,
+        head: &Head,
+        wal_last: u32,
+        opts: &SegmentOptions,
+    ) -> Result<Segment, SegmentError> {
+        let tmp = root.join(format!("{}.tmp", dir_name(id)));
+        let fin = root.join(dir_name(id));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let data_path = tmp.join(DATA_FILE);
+
+        // Streams in label order; empty ones are left out.
+        let mut order: Vec<usize> = (0..head.streams.len())
+            .filter(|&i| !head.streams[i].entries.is_empty())
+            .collect();
+        order.sort_by(|&a, &b| head.streams[a].labels.cmp(&head.streams[b].labels));
+        let streams: Vec<SegStream> = order
+            .iter()
+            .map(|&i| {
+                let s = &head.streams[i];
+                SegStream {
+                    labels: s.labels.clone(),
+                    entries: s.entries.len() as u64,
+                    bytes: s.bytes as u64,
+                    min_ts: s.entries.first().map_or(0, |e| e.ts),
+                    max_ts: s.entries.last().map_or(0, |e| e.ts),
+                }
+            })
+            .collect();
+
+        let schema = Arc::new(parse_message_type(SCHEMA).map_err(pq(&data_path))?);
+        let level = ZstdLevel::try_new(opts.zstd_level).map_err(pq(&data_path))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_dictionary_enabled(false)
+            .set_column_dictionary_enabled(ColumnPath::from("stream"), true)
+            .set_column_dictionary_enabled(ColumnPath::from("labels"), true)
+            .set_column_dictionary_enabled(ColumnPath::from("metadata"), true)
+            .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_column_statistics_enabled(ColumnPath::from("line"), EnabledStatistics::None)
+            .set_column_statistics_enabled(ColumnPath::from("metadata"), EnabledStatistics::None)
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "pharos.format".to_string(),
+                "logs-segment 1".to_string(),
+            )]))
+            .build();
+        let file = File::create(&data_path).map_err(io(&data_path))?;
+        let mut w =
+            SerializedFileWriter::new(file, schema, Arc::new(props)).map_err(pq(&data_path))?;
+
+        let mut tokens = TokenIndexBuilder::default();
+        let mut groups: Vec<Group> = Vec::new();
+        let label_texts: Vec<ByteArray> = streams
+            .iter()
+            .map(|s| ByteArray::from(labels_text(&s.labels).into_bytes()))
+            .collect();
+
+        // The rows of the group being built: (segment stream, entry).
+        let mut rows: Vec<(u32, &LogEntry)> = Vec::new();
+        let mut row_bytes = 0usize;
+        let flush = |rows: &mut Vec<(u32, &LogEntry)>,
+                     w: &mut SerializedFileWriter<File>,
+                     groups: &mut Vec<Group>|
+         -> Result<(), SegmentError> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut runs: Vec<Run> = Vec::new();
+            for &(s, e) in rows.iter() {
+                match runs.last_mut() {
+                    Some(r) if r.stream == s => {
+                        r.rows += 1;
+                        r.min_ts = r.min_ts.min(e.ts);
+                        r.max_ts = r.max_ts.max(e.ts);
+                    }
+                    _ => runs.push(Run {
+                        stream: s,
+                        rows: 1,
+                        min_ts: e.ts,
+                        max_ts: e.ts,
+                    }),
+                }
+            }
+            let stream_col: Vec<i32> = rows.iter().map(|&(s, _)| s as i32).collect();
+            let ts_col: Vec<i64> = rows.iter().map(|&(_, e)| e.ts).collect();
+            // One buffer for the group's lines, sliced per row.
+            let mut buf = Vec::with_capacity(rows.iter().map(|&(_, e)| e.line.len()).sum());
+            for &(_, e) in rows.iter() {
+                buf.extend_from_slice(e.line.as_bytes());
+            }
+            let buf = bytes::Bytes::from(buf);
+            let mut at = 0;
+            let line_col: Vec<ByteArray> = rows
+                .iter()
+                .map(|&(_, e)| {
+                    let b = ByteArray::from(buf.slice(at..at + e.line.len()));
+                    at += e.line.len();
+                    b
+                })
+                .collect();
+            let mut md_def: Vec<i16> = Vec::with_capacity(rows.len());
+            let mut md_col: Vec<ByteArray> = Vec::new();
+            for &(_, e) in rows.iter() {
+                if e.metadata.is_empty() {
+                    md_def.push(0);
+                } else {
+                    md_def.push(1);
+                    md_col.push(ByteArray::from(encode_metadata(&e.metadata).into_bytes()));
+                }
+            }
+            let labels_col: Vec<ByteArray> = rows
+                .iter()
+                .map(|&(s, _)| label_texts[s as usize].clone())
+                .collect();
+            let line_bytes: u64 = rows.iter().map(|&(_, e)| e.line.len() as u64).sum();
+            let mut rg = w.next_row_group().map_err(pq(&data_path))?;
+            let mut col = 0;
+            while let Some(mut c) = rg.next_column().map_err(pq(&data_path))? {
+                let r = match col {
+                    0 => c.typed::<Int32Type>().write_batch(&stream_col, None, None),
+                    1 => c.typed::<Int64Type>().write_batch(&ts_col, None, None),
+                    2 => c
+                        .typed::<ByteArrayType>()
+                        .write_batch(&line_col, None, None),
+                    3 => c
+                        .typed::<ByteArrayType>()
+                        .write_batch(&md_col, Some(&md_def), None),
+                    _ => c
+                        .typed::<ByteArrayType>()
+                        .write_batch(&labels_col, None, None),
+                };
+                r.map_err(pq(&data_path))?;
+                c.close().map_err(pq(&data_path))?;
+                col += 1;
+            }
+            rg.close().map_err(pq(&data_path))?;
+            groups.push(Group {
+                rows: rows.len() as u32,
+                line_bytes,
+                runs,
+            });
+            rows.clear();
+            Ok(())
+        };
+        for (si, &hi) in order.iter().enumerate() {
+            for e in &head.streams[hi].entries {
+                tokens.add(e.line.as_bytes(), groups.len() as u32);
+                for (k, v) in &e.metadata {
+                    if INDEXED_METADATA.contains(&k.as_str()) {
+                        tokens.add(v.as_bytes(), groups.len() as u32);
+                    }
+                }
+                rows.push((si as u32, e));
+                row_bytes += e.line.len();
+                if row_bytes >= opts.group_bytes {
+                    flush(&mut rows, &mut w, &mut groups)?;
+                    row_bytes = 0;
+                }
+            }
+        }
+        flush(&mut rows, &mut w, &mut groups)?;
+        let file = w.into_inner().map_err(pq(&data_path))?;
+        file.sync_all().map_err(io(&data_path))?;
+        drop(file);
+
+        // The index.
+        let mut meta = Vec::new();
+        put_uvarint(&mut meta, u64::from(wal_last));
+        put_uvarint(&mut meta, streams.len() as u64);
+        for s in &streams {
+            put_uvarint(&mut meta, s.labels.len() as u64);
+            for l in s.labels.iter() {
+                put_str(&mut meta, &l.name);
+                put_str(&mut meta, &l.value);
+            }
+            put_uvarint(&mut meta, s.entries);
+            put_uvarint(&mut meta, s.bytes);
+            put_ivarint(&mut meta, s.min_ts);
+            put_ivarint(&mut meta, s.max_ts);
+        }
+        put_uvarint(&mut meta, groups.len() as u64);
+        for g in &groups {
+            put_uvarint(&mut meta, u64::from(g.rows));
+            put_uvarint(&mut meta, g.line_bytes);
+            put_uvarint(&mut meta, g.runs.len() as u64);
+            for r in &g.runs {
+                put_uvarint(&mut meta, u64::from(r.stream));
+                put_uvarint(&mut meta, u64::from(r.rows));
+                put_ivarint(&mut meta, r.min_ts);
+                put_ivarint(&mut meta, r.max_ts);
+            }
+        }
+        let token_bytes = tokens.encode();
+        let index_path = tmp.join(INDEX_FILE);
+        let mut out = Vec::new();
+        out.extend_from_slice(INDEX_MAGIC);
+        let mut sections = Vec::new();
+        for body in [&meta, &token_bytes] {
+            let z = zstd::bulk::compress(body, 3).map_err(io(&index_path))?;
+            sections.push((out.len() as u64, z.len() as u64, crc32c::crc32c(&z)));
+            out.extend_from_slice(&z);
+        }
+        for &(off, len, crc) in &sections {
+            out.extend_from_slice(&off.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&crc.to_le_bytes());
+        }
+        out.extend_from_slice(FOOTER_MAGIC);
+        let mut f = File::create(&index_path).map_err(io(&index_path))?;
+        f.write_all(&out).map_err(io(&index_path))?;
+        f.sync_all().map_err(io(&index_path))?;
+        drop(f);
+        sync_dir(&tmp)?;
+        std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
+        sync_dir(root)?;
+        Segment::open(&fin)
+    }
+
+    /// Opens the segment in `dir` (named by its id).
+    pub(crate) fn open(dir: &Path) -> Result<Segment, SegmentError> {
+        let invalid = |what: String| SegmentError::Invalid {
+            path: dir.to_path_buf(),
+            what,
+        };
+        let id: u64 = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| invalid("directory name is not a segment id".into()))?;
+        let index_path = dir.join(INDEX_FILE);
+        let data_path = dir.join(DATA_FILE);
+        let mut f = File::open(&index_path).map_err(io(&index_path))?;
+        let len = f.metadata().map_err(io(&index_path))?.len();
+        const FOOTER: u64 = 2 * 20 + 8;
+        if len < 8 + FOOTER {
+            return Err(invalid(format!("{INDEX_FILE} is only {len} bytes")));
+        }
+        let mut footer = [0u8; FOOTER as usize];
+        f.seek(SeekFrom::Start(len - FOOTER))
+            .map_err(io(&index_path))?;
+        f.read_exact(&mut footer).map_err(io(&index_path))?;
+        if &footer[40..] != FOOTER_MAGIC {
+            return Err(invalid(format!("{INDEX_FILE} has no footer")));
+        }
+        let section = |i: usize| -> (u64, u64, u32) {
+            let b = &footer[i * 20..i * 20 + 20];
+            let mut o = [0u8; 8];
+            let mut l = [0u8; 8];
+            let mut c = [0u8; 4];
+            o.copy_from_slice(&b[..8]);
+            l.copy_from_slice(&b[8..16]);
+            c.copy_from_slice(&b[16..]);
+            (
+                u64::from_le_bytes(o),
+                u64::from_le_bytes(l),
+                u32::from_le_bytes(c),
+            )
+        };
+        let (moff, mlen, mcrc) = section(0);
+        let tokens_at = section(1);
+        for (off, l, _) in [(moff, mlen, mcrc), tokens_at] {
+            if off.checked_add(l).is_none_or(|end| end > len - FOOTER) {
+                return Err(invalid(format!("{INDEX_FILE}: section out of bounds")));
+            }
+        }
+        let meta = read_section(&index_path, (moff, mlen, mcrc))?;
+        let mut r = Reader::new(&meta, "log segment index");
+        let corrupt = |source| SegmentError::Corrupt {
+            path: index_path.clone(),
+            source,
+        };
+        let wal_last = r.id().map_err(corrupt)?;
+        let n = r.count().map_err(corrupt)?;
+        let mut streams = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = r.count().map_err(corrupt)?;
+            let mut v = Vec::with_capacity(k);
+            for _ in 0..k {
+                let name = r.str().map_err(corrupt)?.to_string();
+                let value = r.str().map_err(corrupt)?.to_string();
+                v.push(Label { name, value });
+            }
+            streams.push(SegStream {
+                labels: Labels::from_vec(v),
+                entries: r.uvarint().map_err(corrupt)?,
+                bytes: r.uvarint().map_err(corrupt)?,
+                min_ts: r.ivarint().map_err(corrupt)?,
+                max_ts: r.ivarint().map_err(corrupt)?,
+            });
+        }
+        let n = r.count().map_err(corrupt)?;
+        let mut groups = Vec::with_capacity(n);
+        for _ in 0..n {
+            let rows = r.id().map_err(corrupt)?;
+            let line_bytes = r.uvarint().map_err(corrupt)?;
+            let k = r.count().map_err(corrupt)?;
+            let mut runs = Vec::with_capacity(k);
+            let mut total = 0u64;
+            for _ in 0..k {
+                let run = Run {
+                    stream: r.id().map_err(corrupt)?,
+                    rows: r.id().map_err(corrupt)?,
+                    min_ts: r.ivarint().map_err(corrupt)?,
+                    max_ts: r.ivarint().map_err(corrupt)?,
+                };
+                if run.stream as usize >= streams.len() {
+                    return Err(invalid("a run names an unknown stream".into()));
+                }
+                total += u64::from(run.rows);
+                runs.push(run);
+            }
+            if total != u64::from(rows) {
+                return Err(invalid(
+                    "a row group's runs do not add up to its rows".into(),
+                ));
+            }
+            groups.push(Group {
+                rows,
+                line_bytes,
+                runs,
+            });
+        }
+        r.finish().map_err(corrupt)?;
+        let data_len = std::fs::metadata(&data_path).map_err(io(&data_path))?.len();
+        Ok(Segment {
+            id,
+            dir: dir.to_path_buf(),
+            wal_last,
+            min_ts: streams.iter().map(|s| s.min_ts).min().unwrap_or(0),
+            max_ts: streams.iter().map(|s| s.max_ts).max().unwrap_or(0),
+            entries: streams.iter().map(|s| s.entries).sum(),
+            bytes: streams.iter().map(|s| s.bytes).sum(),
+            disk_bytes: len + data_len,
+            streams,
+            groups,
+            tokens_at,
+        })
+    }
+
+    /// Reads and decodes the token index.
+    pub(crate) fn tokens(&self) -> Result<TokenIndex, SegmentError> {
+        let path = self.dir.join(INDEX_FILE);
+        let b = read_section(&path, self.tokens_at)?;
+        TokenIndex::decode(&b).map_err(|source| SegmentError::Corrupt { path, source })
+    }
+
+    /// Which row groups can hold entries `plan` asks for, by streams and
+    /// time alone; `None` if no stream matches.
+    fn candidate_groups(&self, plan: &ReadPlan, wanted: &[bool]) -> Vec<bool> {
+        self.groups
+            .iter()
+            .map(|g| {
+                g.runs.iter().any(|r| {
+                    wanted[r.stream as usize] && r.max_ts >= plan.start_ns && r.min_ts < plan.end_ns
+                })
+            })
+            .collect()
+    }
+
+    /// Calls `visit(stream, entries)` with every entry `plan` asks for,
+    /// stream by stream in time order (a stream's entries may come in several
+    /// calls). Lines are left empty unless `plan.lines`; metadata is always read.
+    pub(crate) fn read(
+        &self,
+        plan: &ReadPlan,
+        visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
+    ) -> Result<(), SegmentError> {
+        if self.max_ts < plan.start_ns || self.min_ts >= plan.end_ns {
+            return Ok(());
+        }
+        let wanted: Vec<bool> = self
+            .streams
+            .iter()
+            .map(|s| {
+                plan.matchers
+                    .iter()
+                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
+                    && s.max_ts >= plan.start_ns
+                    && s.min_ts < plan.end_ns
+            })
+            .collect();
+        if !wanted.iter().any(|&w| w) {
+            return Ok(());
+        }
+        let horizons: Vec<Option<i64>> = self
+            .streams
+            .iter()
+            .zip(&wanted)
+            .map(|(s, &w)| if w { (plan.horizon)(&s.labels) } else { None })
+            .collect();
+        let mut groups = self.candidate_groups(plan, &wanted);
+        let indexed = !plan.contains.is_empty() || !plan.metadata_eq.is_empty();
+        if indexed && groups.iter().any(|&g| g) {
+            let ix = self.tokens()?;
+            for (name, value) in plan.metadata_eq {
+                // The value's tokens, each whole.
+                let ps = pieces(&format!(" {value} "));
+                if ps.is_empty() {
+                    continue;
+                }
+                let mut all = vec![true; self.groups.len()];
+                for p in &ps {
+                    let g = ix.groups(p, self.groups.len());
+                    for (a, b) in all.iter_mut().zip(g) {
+                        *a &= b;
+                    }
+                }
+                for (gi, g) in self.groups.iter().enumerate() {
+                    // A stream label of that name answers the filter itself.
+                    let labelled = g
+                        .runs
+                        .iter()
+                        .any(|r| self.streams[r.stream as usize].labels.get(name).is_some());
+                    groups[gi] &= all[gi] || labelled;
+                }
+            }
+            for choice in plan.contains {
+                let mut any = vec![false; self.groups.len()];
+                for lit in choice {
+                    let ps = pieces(lit);
+                    if ps.is_empty() {
+                        any.iter_mut().for_each(|x| *x = true);
+                        break;
+                    }
+                    let mut all = vec![true; self.groups.len()];
+                    for p in &ps {
+                        let g = ix.groups(p, self.groups.len());
+                        for (a, b) in all.iter_mut().zip(g) {
+                            *a &= b;
+                        }
+                    }
+                    for (a, b) in any.iter_mut().zip(all) {
+                        *a |= b;
+                    }
+                }
+                for (a, b) in groups.iter_mut().zip(any) {
+                    *a &= b;
+                }
+            }
+        }
+        if !groups.iter().any(|&g| g) {
+            return Ok(());
+        }
+        let data_path = self.dir.join(DATA_FILE);
+        let file = File::open(&data_path).map_err(io(&data_path))?;
+        let reader = SerializedFileReader::new(file).map_err(pq(&data_path))?;
+        if reader.num_row_groups() != self.groups.len() {
+            return Err(SegmentError::Invalid {
+                path: data_path,
+                what: "row groups do not match the index".into(),
+            });
+        }
+        let mut ts: Vec<i64> = Vec::new();
+        let mut lines: Vec<ByteArray> = Vec::new();
+        let mut md: Vec<ByteArray> = Vec::new();
+        let mut md_def: Vec<i16> = Vec::new();
+        for (gi, g) in self.groups.iter().enumerate() {
+            if !groups[gi] {
+                continue;
+            }
+            let rg = reader.get_row_group(gi).map_err(pq(&data_path))?;
+            let n = g.rows as usize;
+            read_i64(&*rg, COL_TS, n, &mut ts).map_err(pq(&data_path))?;
+            if plan.lines {
+                read_bytes(&*rg, COL_LINE, n, &mut lines, None).map_err(pq(&data_path))?;
+            }
+            read_bytes(&*rg, COL_META, n, &mut md, Some(&mut md_def)).map_err(pq(&data_path))?;
+            if ts.len() != n || md_def.len() != n || (plan.lines && lines.len() != n) {
+                return Err(SegmentError::Invalid {
+                    path: data_path,
+                    what: format!("row group {gi} has fewer rows than the index says"),
+                });
+            }
+            let mut row = 0usize;
+            let mut md_at = 0usize;
+            for run in &g.runs {
+                let s = run.stream as usize;
+                let take = wanted[s] && run.max_ts >= plan.start_ns && run.min_ts < plan.end_ns;
+                let end = row + run.rows as usize;
+                if !take {
+                    md_at += md_def[row..end].iter().filter(|&&d| d > 0).count();
+                    row = end;
+                    continue;
+                }
+                let from = plan.start_ns.max(horizons[s].unwrap_or(i64::MIN));
+                let labels = &self.streams[s].labels;
+                let mut batch = Vec::with_capacity(end - row);
+                for i in row..end {
+                    let has_md = md_def[i] > 0;
+                    let this_md = md_at;
+                    if has_md {
+                        md_at += 1;
+                    }
+                    let t = ts[i];
+                    if t < from || t >= plan.end_ns {
+                        continue;
+                    }
+                    let mut e = LogEntry {
+                        ts: t,
+                        line: String::new(),
+                        metadata: Vec::new(),
+                    };
+                    if plan.lines {
+                        e.line = String::from_utf8_lossy(lines[i].data()).into_owned();
+                    }
+                    if has_md {
+                        let text = String::from_utf8_lossy(md[this_md].data());
+                        e.metadata =
+                            decode_metadata(&text).map_err(|what| SegmentError::Invalid {
+                                path: data_path.clone(),
+                                what: format!("row group {gi} row {i}: metadata: {what}"),
+                            })?;
+                    }
+                    batch.push(e);
+                }
+                if !batch.is_empty() {
+                    visit(labels, batch);
+                }
+                row = end;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_section(path: &Path, (off, len, crc): (u64, u64, u32)) -> Result<Vec<u8>, SegmentError> {
+    let mut f = File::open(path).map_err(io(path))?;
+    f.seek(SeekFrom::Start(off)).map_err(io(path))?;
+    let mut z = vec![0u8; len as usize];
+    f.read_exact(&mut z).map_err(io(path))?;
+    if crc32c::crc32c(&z) != crc {
+        return Err(SegmentError::Invalid {
+            path: path.to_path_buf(),
+            what: format!("section at byte {off}: checksum mismatch"),
+        });
+    }
+    zstd::stream::decode_all(&z[..]).map_err(io(path))
+}
+
+fn read_i64(
+    rg: &dyn RowGroupReader,
+    col: usize,
+    n: usize,
+    out: &mut Vec<i64>,
+) -> parquet::errors::Result<()> {
+    out.clear();
+    let mut r = get_typed_column_reader::<Int64Type>(rg.get_column_reader(col)?);
+    while out.len() < n {
+        let (recs, _, _) = r.read_records(n - out.len(), None, None, out)?;
+        if recs == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn read_bytes(
+    rg: &dyn RowGroupReader,
+    col: usize,
+    n: usize,
+    out: &mut Vec<ByteArray>,
+    mut def: Option<&mut Vec<i16>>,
+) -> parquet::errors::Result<()> {
+    out.clear();
+    if let Some(d) = def.as_deref_mut() {
+        d.clear();
+    }
+    let cr: ColumnReader = rg.get_column_reader(col)?;
+    let mut r = get_typed_column_reader::<ByteArrayType>(cr);
+    let mut done = 0;
+    while done < n {
+        let (recs, _, _) = r.read_records(n - done, def.as_deref_mut(), None, out)?;
+        if recs == 0 {
+            break;
+        }
+        done += recs;
+    }
+    if def.is_none() && out.len() != done {
+        // Required column: one value per record.
+        out.truncate(done);
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SegmentError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+#[cfg(test)]
+#[path = "segment_tests.rs"]
+mod tests;

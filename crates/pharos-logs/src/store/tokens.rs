@@ -1,0 +1,407 @@
+//! The token index of a segment: every distinct token of its lines, sorted,
+//! with the row groups it occurs in.
+//!
+//! A *token* is a maximal run of token bytes: ASCII letters, digits, `_`,
+//! and every byte of a non-ASCII character. A line filter `|= "L"` is a
+//! substring search, so a matching line holds every token-byte run of `L`,
+//! though a run at either end of `L` may be only part of a longer token of
+//! the line. [`pieces`] turns `L` into those runs, each with how it must
+//! appear: as a whole token, a token's prefix or suffix, or anywhere in a
+//! token. [`TokenIndex::groups`] answers a piece exactly (never a group too
+//! few), so a row group without it is skipped without being read.
+//!
+//! On disk (inside the segment index, `docs/format/logs-segment.md`):
+//! the sorted tokens, each followed by a 0 byte, then per token its number of
+//! row groups and their indexes as deltas, all as varints.
+
+use std::collections::HashMap;
+
+use memchr::memmem;
+
+use super::codec::{put_uvarint, CodecError, Reader};
+
+/// Whether `b` belongs to a token.
+#[inline]
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Calls `f` with every token of `line`.
+#[inline]
+pub(crate) fn for_each_token<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8])) {
+    let mut i = 0;
+    let n = line.len();
+    while i < n {
+        while i < n && !is_token_byte(line[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < n && is_token_byte(line[i]) {
+            i += 1;
+        }
+        if i > start {
+            f(&line[start..i]);
+        }
+    }
+}
+
+/// How a piece of a searched literal must appear in a matching line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    /// As a whole token (bounded on both sides in the literal).
+    Whole,
+    /// As the start of a token (bounded on its left only).
+    Prefix,
+    /// As the end of a token (bounded on its right only).
+    Suffix,
+    /// Anywhere inside a token.
+    Inside,
+}
+
+/// A token-byte run of a searched literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub(crate) text: Vec<u8>,
+    pub(crate) fit: Fit,
+}
+
+/// The token-byte runs of `literal` with how each must appear in a line that
+/// contains `literal`.
+pub(crate) fn pieces(literal: &str) -> Vec<Piece> {
+    let b = literal.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && !is_token_byte(b[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && is_token_byte(b[i]) {
+            i += 1;
+        }
+        if i > start {
+            let left = start > 0;
+            let right = i < b.len();
+            let fit = match (left, right) {
+                (true, true) => Fit::Whole,
+                (true, false) => Fit::Prefix,
+                (false, true) => Fit::Suffix,
+                (false, false) => Fit::Inside,
+            };
+            out.push(Piece {
+                text: b[start..i].to_vec(),
+                fit,
+            });
+        }
+    }
+    out
+}
+
+/// Collects the tokens of a segment's lines while it is written.
+#[derive(Default)]
+pub(crate) struct TokenIndexBuilder<'a> {
+    ids: HashMap<&'a [u8], u32, xxhash_rust::xxh3::Xxh3Builder>,
+    tokens: Vec<&'a [u8]>,
+    /// The last group each token was seen in (`u32::MAX`: none yet).
+    last: Vec<u32>,
+    /// (token id, group) once per group a token occurs in.
+    pairs: Vec<(u32, u32)>,
+}
+
+impl<'a> TokenIndexBuilder<'a> {
+    /// Adds the tokens of `line`, in row group `group` (groups are added in
+    /// increasing order).
+    pub(crate) fn add(&mut self, line: &'a [u8], group: u32) {
+        for_each_token(line, |t| {
+            let id = match self.ids.get(t) {
+                Some(&id) => id,
+                None => {
+                    let id = self.tokens.len() as u32;
+                    self.ids.insert(t, id);
+                    self.tokens.push(t);
+                    self.last.push(u32::MAX);
+                    id
+                }
+            };
+            let last = &mut self.last[id as usize];
+            if *last != group {
+                *last = group;
+                self.pairs.push((id, group));
+            }
+        });
+    }
+
+    /// Encodes the index.
+    pub(crate) fn encode(mut self) -> Vec<u8> {
+        let mut order: Vec<u32> = (0..self.tokens.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.tokens[a as usize].cmp(self.tokens[b as usize]));
+        // Rank of each token id in sorted order, to sort the pairs by it.
+        let mut rank = vec![0u32; order.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        self.pairs
+            .sort_unstable_by_key(|&(id, g)| (rank[id as usize], g));
+        let text_len: usize = self.tokens.iter().map(|t| t.len() + 1).sum();
+        let mut out = Vec::with_capacity(text_len + self.pairs.len() * 2 + 16);
+        put_uvarint(&mut out, order.len() as u64);
+        put_uvarint(&mut out, text_len as u64);
+        for &id in &order {
+            out.extend_from_slice(self.tokens[id as usize]);
+            out.push(0);
+        }
+        let mut p = 0;
+        for &id in &order {
+            let start = p;
+            while p < self.pairs.len() && self.pairs[p].0 == id {
+                p += 1;
+            }
+            put_uvarint(&mut out, (p - start) as u64);
+            let mut prev = 0;
+            for &(_, g) in &self.pairs[start..p] {
+                put_uvarint(&mut out, u64::from(g - prev));
+                prev = g;
+            }
+        }
+        out
+    }
+}
+
+/// A decoded token index.
+pub(crate) struct TokenIndex {
+    /// Sorted tokens, each followed by a 0 byte.
+    text: Vec<u8>,
+    /// Where each token starts in `text`.
+    starts: Vec<u32>,
+    /// Where each token's postings start in `postings`.
+    post_starts: Vec<u32>,
+    postings: Vec<u8>,
+}
+
+impl TokenIndex {
+    /// Decodes `b` (as written by [`TokenIndexBuilder::encode`]).
+    pub(crate) fn decode(b: &[u8]) -> Result<TokenIndex, CodecError> {
+        let mut r = Reader::new(b, "log segment token index");
+        let n = r.count()?;
+        let text_len = r.count()?;
+        let text = r.take(text_len)?.to_vec();
+        let mut starts = Vec::with_capacity(n);
+        let mut at = 0usize;
+        for end in memchr::memchr_iter(0, &text) {
+            starts.push(at as u32);
+            at = end + 1;
+        }
+        if starts.len() != n || at != text.len() {
+            return Err(r.err("token count does not match the token text"));
+        }
+        let postings = r.rest().to_vec();
+        let mut post_starts = Vec::with_capacity(n);
+        let mut pr = Reader::new(&postings, "log segment token postings");
+        for _ in 0..n {
+            post_starts.push(pr.pos as u32);
+            let k = pr.count()?;
+            for _ in 0..k {
+                pr.uvarint()?;
+            }
+        }
+        pr.finish()?;
+        Ok(TokenIndex {
+            text,
+            starts,
+            post_starts,
+            postings,
+        })
+    }
+
+    /// Number of distinct tokens.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn token(&self, i: usize) -> &[u8] {
+        let s = self.starts[i] as usize;
+        let e = self
+            .starts
+            .get(i + 1)
+            .map_or(self.text.len(), |&x| x as usize)
+            - 1;
+        &self.text[s..e]
+    }
+
+    /// The index of the token containing byte `at` of `text`.
+    fn token_at(&self, at: usize) -> usize {
+        self.starts.partition_point(|&s| s as usize <= at) - 1
+    }
+
+    fn add_postings(&self, i: usize, groups: &mut [bool]) {
+        let mut r = Reader::new(&self.postings, "");
+        r.pos = self.post_starts[i] as usize;
+        let Ok(k) = r.count() else { return };
+        let mut g = 0u64;
+        for _ in 0..k {
+            let Ok(d) = r.uvarint() else { return };
+            g += d;
+            if let Some(x) = groups.get_mut(g as usize) {
+                *x = true;
+            }
+        }
+    }
+
+    /// The row groups (of `n_groups`) that hold a token fitting `p`.
+    pub(crate) fn groups(&self, p: &Piece, n_groups: usize) -> Vec<bool> {
+        let mut groups = vec![false; n_groups];
+        let t = p.text.as_slice();
+        match p.fit {
+            Fit::Whole | Fit::Prefix => {
+                // First token not below `t`.
+                let (mut lo, mut hi) = (0, self.len());
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    if self.token(mid) < t {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                for i in lo..self.len() {
+                    let tok = self.token(i);
+                    if !tok.starts_with(t) {
+                        break;
+                    }
+                    if p.fit == Fit::Prefix || tok.len() == t.len() {
+                        self.add_postings(i, &mut groups);
+                    }
+                }
+            }
+            Fit::Suffix | Fit::Inside => {
+                let finder = memmem::Finder::new(t);
+                let mut pos = 0;
+                while let Some(off) = finder.find(&self.text[pos..]) {
+                    let i = self.token_at(pos + off);
+                    if p.fit == Fit::Inside || self.token(i).ends_with(t) {
+                        self.add_postings(i, &mut groups);
+                    }
+                    // On to the next token (matches overlap within one).
+                    match self.starts.get(i + 1) {
+                        Some(&next) => pos = next as usize,
+                        None => break,
+                    }
+                }
+            }
+        }
+        groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn index(lines_by_group: &[&[&str]]) -> (TokenIndex, usize) {
+        let mut b = TokenIndexBuilder::default();
+        for (g, lines) in lines_by_group.iter().enumerate() {
+            for l in *lines {
+                b.add(l.as_bytes(), g as u32);
+            }
+        }
+        (
+            TokenIndex::decode(&b.encode()).expect("decodes"),
+            lines_by_group.len(),
+        )
+    }
+
+    fn hits(ix: &(TokenIndex, usize), literal: &str) -> Vec<Vec<usize>> {
+        pieces(literal)
+            .iter()
+            .map(|p| {
+                ix.0.groups(p, ix.1)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &x)| x)
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tokens_and_pieces() {
+        let mut v = Vec::new();
+        for_each_token(b"GET /api/v1?x=blk_-12 caf\xc3\xa9!", |t| {
+            v.push(t.to_vec())
+        });
+        let v: Vec<&[u8]> = v.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            v,
+            vec![
+                &b"GET"[..],
+                b"api",
+                b"v1",
+                b"x",
+                b"blk_",
+                b"12",
+                "café".as_bytes()
+            ]
+        );
+        let p = pieces("ab cd-ef");
+        assert_eq!(
+            p.iter().map(|p| p.fit).collect::<Vec<_>>(),
+            vec![Fit::Suffix, Fit::Whole, Fit::Prefix]
+        );
+        assert_eq!(pieces("abc")[0].fit, Fit::Inside);
+        assert!(pieces("--").is_empty());
+    }
+
+    #[test]
+    fn each_fit_finds_its_groups() {
+        let ix = index(&[
+            &["error in blk_123 at host-a"],
+            &["warn blk_1234 host-b"],
+            &["info xblk_123 host-c"],
+        ]);
+        assert_eq!(hits(&ix, " blk_123 "), vec![vec![0]]);
+        assert_eq!(hits(&ix, " blk_123"), vec![vec![0, 1]]);
+        assert_eq!(hits(&ix, "blk_123 "), vec![vec![0, 2]]);
+        assert_eq!(hits(&ix, "blk_123"), vec![vec![0, 1, 2]]);
+        assert_eq!(hits(&ix, "host-"), vec![vec![0, 1, 2]]);
+        assert_eq!(hits(&ix, "nothing"), vec![Vec::<usize>::new()]);
+    }
+
+    proptest! {
+        /// The index never misses a group whose lines contain the literal.
+        #[test]
+        fn never_misses(lines in proptest::collection::vec("[a-c _./-]{0,30}", 1..20),
+                        pick in any::<prop::sample::Index>(),
+                        from in 0usize..30, len in 1usize..8) {
+            let groups: Vec<Vec<String>> = lines.chunks(3).map(|c| c.to_vec()).collect();
+            let mut b = TokenIndexBuilder::default();
+            for (g, ls) in groups.iter().enumerate() {
+                for l in ls {
+                    b.add(l.as_bytes(), g as u32);
+                }
+            }
+            let ix = TokenIndex::decode(&b.encode()).expect("decodes");
+            let line = pick.get(&lines);
+            let from = from.min(line.len());
+            let lit = &line[from..(from + len).min(line.len())];
+            for p in pieces(lit) {
+                let found = ix.groups(&p, groups.len());
+                for (g, ls) in groups.iter().enumerate() {
+                    if ls.iter().any(|l| l.contains(lit)) {
+                        prop_assert!(found[g], "piece {:?} of {:?} missed group {}", p, lit, g);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(ix) = TokenIndex::decode(&b) {
+                for p in pieces("ab cd") {
+                    let _ = ix.groups(&p, 4);
+                }
+            }
+        }
+    }
+}
