@@ -3,7 +3,7 @@
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum CodecError {
+pub enum CodecError {
     #[error("{context}: byte {offset}: {what}")]
     Corrupt {
         context: &'static str,

@@ -24,7 +24,7 @@ mod head;
 mod limits;
 mod record;
 mod segment;
-mod tokens;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +40,7 @@ use pharos_model::{
 };
 use pharos_wal::{FsyncPolicy, Wal, WalOptions};
 
+pub use codec::CodecError;
 pub use limits::Limits;
 pub use segment::SegmentOptions;
 pub(crate) use segment::INDEXED_METADATA;

@@ -22,13 +22,13 @@ use super::codec::{put_uvarint, CodecError, Reader};
 
 /// Whether `b` belongs to a token.
 #[inline]
-pub(crate) fn is_token_byte(b: u8) -> bool {
+pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
 /// Calls `f` with every token of `line`.
 #[inline]
-pub(crate) fn for_each_token<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8])) {
+pub fn for_each_token<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8])) {
     let mut i = 0;
     let n = line.len();
     while i < n {
@@ -47,7 +47,7 @@ pub(crate) fn for_each_token<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8])) {
 
 /// How a piece of a searched literal must appear in a matching line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fit {
+pub enum Fit {
     /// As a whole token (bounded on both sides in the literal).
     Whole,
     /// As the start of a token (bounded on its left only).
@@ -60,14 +60,14 @@ pub(crate) enum Fit {
 
 /// A token-byte run of a searched literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Piece {
-    pub(crate) text: Vec<u8>,
-    pub(crate) fit: Fit,
+pub struct Piece {
+    pub text: Vec<u8>,
+    pub fit: Fit,
 }
 
 /// The token-byte runs of `literal` with how each must appear in a line that
 /// contains `literal`.
-pub(crate) fn pieces(literal: &str) -> Vec<Piece> {
+pub fn pieces(literal: &str) -> Vec<Piece> {
     let b = literal.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -99,7 +99,7 @@ pub(crate) fn pieces(literal: &str) -> Vec<Piece> {
 
 /// Collects the tokens of a segment's lines while it is written.
 #[derive(Default)]
-pub(crate) struct TokenIndexBuilder<'a> {
+pub struct TokenIndexBuilder<'a> {
     ids: HashMap<&'a [u8], u32, xxhash_rust::xxh3::Xxh3Builder>,
     tokens: Vec<&'a [u8]>,
     /// The last group each token was seen in (`u32::MAX`: none yet).
@@ -111,7 +111,7 @@ pub(crate) struct TokenIndexBuilder<'a> {
 impl<'a> TokenIndexBuilder<'a> {
     /// Adds the tokens of `line`, in row group `group` (groups are added in
     /// increasing order).
-    pub(crate) fn add(&mut self, line: &'a [u8], group: u32) {
+    pub fn add(&mut self, line: &'a [u8], group: u32) {
         for_each_token(line, |t| {
             let id = match self.ids.get(t) {
                 Some(&id) => id,
@@ -132,7 +132,7 @@ impl<'a> TokenIndexBuilder<'a> {
     }
 
     /// Encodes the index.
-    pub(crate) fn encode(mut self) -> Vec<u8> {
+    pub fn encode(mut self) -> Vec<u8> {
         let mut order: Vec<u32> = (0..self.tokens.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| self.tokens[a as usize].cmp(self.tokens[b as usize]));
         // Rank of each token id in sorted order, to sort the pairs by it.
@@ -168,7 +168,7 @@ impl<'a> TokenIndexBuilder<'a> {
 }
 
 /// A decoded token index.
-pub(crate) struct TokenIndex {
+pub struct TokenIndex {
     /// Sorted tokens, each followed by a 0 byte.
     text: Vec<u8>,
     /// Where each token starts in `text`.
@@ -180,7 +180,7 @@ pub(crate) struct TokenIndex {
 
 impl TokenIndex {
     /// Decodes `b` (as written by [`TokenIndexBuilder::encode`]).
-    pub(crate) fn decode(b: &[u8]) -> Result<TokenIndex, CodecError> {
+    pub fn decode(b: &[u8]) -> Result<TokenIndex, CodecError> {
         let mut r = Reader::new(b, "log segment token index");
         let n = r.count()?;
         let text_len = r.count()?;
@@ -214,8 +214,13 @@ impl TokenIndex {
     }
 
     /// Number of distinct tokens.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.starts.len()
+    }
+
+    /// Whether there is no token.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
     }
 
     fn token(&self, i: usize) -> &[u8] {
@@ -248,7 +253,7 @@ impl TokenIndex {
     }
 
     /// The row groups (of `n_groups`) that hold a token fitting `p`.
-    pub(crate) fn groups(&self, p: &Piece, n_groups: usize) -> Vec<bool> {
+    pub fn groups(&self, p: &Piece, n_groups: usize) -> Vec<bool> {
         let mut groups = vec![false; n_groups];
         let t = p.text.as_slice();
         match p.fit {
