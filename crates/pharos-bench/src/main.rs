@@ -11,6 +11,10 @@
 //!   then dashboard-style PromQL queries (instant and range) timed against each
 //!   server alone; prints median latencies, their pharos/Prometheus ratios,
 //!   series counts and peak RSS during the queries (see [`query`]).
+//! - `logs`: the log store against its targets on a corpus expanded from the
+//!   Loghub samples, ingested over Loki push and Elasticsearch bulk; prints
+//!   ingest MiB per server CPU-second, bytes on disk, needle query vs grep,
+//!   a 24 h metric query and peak RSS (see [`logs`]).
 //!
 //! Modules: [`workload`] (deterministic generator), [`driver`] (batching and
 //! concurrent HTTP), [`process`] (servers and `/proc`), [`blocks`] (blocks on
@@ -25,6 +29,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod blocks;
 mod driver;
 mod ingest;
+mod logs;
 mod process;
 mod query;
 mod query_workload;
@@ -58,6 +63,15 @@ enum Command {
     /// pharos/Prometheus with PASS/FAIL against <= 0.5, a warning per series-count mismatch,
     /// and the peak RSS of each server during the query phase (target pharos <= Prometheus).
     Query(QueryArgs),
+    /// Log store: ingest MiB per server CPU-second, bytes on disk, needle query vs grep, a 24 h metric query, peak RSS.
+    ///
+    /// Expands the Loghub samples (--shared) into --bytes of log text over the last 24 h,
+    /// writes it to a corpus file and the request bodies to a second file, starts pharos on a
+    /// fresh data directory, sends 80% over Loki push and 20% over Elasticsearch bulk, calls
+    /// POST /flush, measures <data-dir>/logs, then times a needle query (against grep -F over
+    /// the corpus file) and `sum by (level) (count_over_time(...[5m]))` over the 24 h; prints
+    /// every figure with its target and PASS/FAIL.
+    Logs(logs::LogsArgs),
 }
 
 /// Which servers to run.
@@ -245,6 +259,7 @@ async fn main() -> std::process::ExitCode {
     let res = match cli.command {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Query(args) => query::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
