@@ -407,6 +407,18 @@ fn counting_range(
         })
     }
     let mut scratch: Vec<Label> = Vec::new();
+    // Evenly spaced steps (every range query): the steps of an entry are
+    // computed rather than searched.
+    let uniform: Option<(i128, i128)> = match steps {
+        [a, b, ..] if b > a => {
+            let step = i128::from(*b) - i128::from(*a);
+            steps
+                .windows(2)
+                .all(|w| i128::from(w[1]) - i128::from(w[0]) == step)
+                .then_some((i128::from(*a), step))
+        }
+        _ => None,
+    };
     store
         .scan(
             &sel.matchers,
@@ -445,11 +457,23 @@ fn counting_range(
                         let key = key_of(&Labels::from_vec(std::mem::take(&mut scratch)));
                         slot(&mut index, &mut sums, steps.len(), key)
                     };
-                    // Steps t whose window (t - off - range, t - off] holds ts.
-                    let lo = steps.partition_point(|&t| t.saturating_sub(off) < e.ts);
-                    let hi = steps.partition_point(|&t| {
-                        t.saturating_sub(off).saturating_sub(range_ns) < e.ts
-                    });
+                    // Steps t whose window (t - off - range, t - off] holds
+                    // ts: ts + off <= t < ts + off + range.
+                    let (lo, hi) = match uniform {
+                        Some((first, step)) => {
+                            let n = steps.len() as i128;
+                            let ceil =
+                                |a: i128| (a + step - 1).div_euclid(step).clamp(0, n) as usize;
+                            let from = i128::from(e.ts) + i128::from(off) - first;
+                            (ceil(from), ceil(from + i128::from(range_ns)))
+                        }
+                        None => (
+                            steps.partition_point(|&t| t.saturating_sub(off) < e.ts),
+                            steps.partition_point(|&t| {
+                                t.saturating_sub(off).saturating_sub(range_ns) < e.ts
+                            }),
+                        ),
+                    };
                     let (vals, seen) = &mut sums[at];
                     for k in lo..hi {
                         vals[k] += v;

@@ -911,16 +911,10 @@ impl LogStore {
             let segs = src.segments.clone();
             let frozen = src.frozen.clone();
             drop(src);
-            let mut head = Vec::new();
-            read_head(
-                &st.head,
-                ms,
-                start_ns,
-                end_ns,
-                lines,
-                &horizon,
-                &mut |l, es| head.push((l.clone(), es)),
-            );
+            let mut head: Vec<(Labels, Vec<LogEntry>)> = Vec::new();
+            read_head(&st.head, q, &horizon, &mut |l, es| {
+                head.push((l.clone(), es))
+            });
             (segs, frozen, head)
         };
         let plan = ReadPlan {
@@ -941,7 +935,7 @@ impl LogStore {
             }
         }
         for f in &frozen {
-            read_head(&f.head, ms, start_ns, end_ns, lines, &horizon, visit);
+            read_head(&f.head, q, &horizon, visit);
         }
         for (l, es) in head {
             visit(&l, es);
@@ -1089,23 +1083,25 @@ impl LogStore {
 /// `lines`; metadata always kept).
 fn read_head(
     head: &Head,
-    ms: &[Matcher],
-    start_ns: i64,
-    end_ns: i64,
-    lines: bool,
+    q: &Scan,
     horizon: &dyn Fn(&Labels) -> Option<i64>,
     visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
 ) {
-    for id in head.matching(ms) {
+    let required = tokens::Required::new(if q.lines { q.contains } else { &[] });
+    for id in head.matching(q.matchers) {
         let s = &head.streams[id as usize];
-        let from = horizon(&s.labels).unwrap_or(i64::MIN).max(start_ns);
+        let from = horizon(&s.labels).unwrap_or(i64::MIN).max(q.start_ns);
         let a = s.entries.partition_point(|e| e.ts < from);
-        let b = s.entries.partition_point(|e| e.ts < end_ns);
+        let b = s.entries.partition_point(|e| e.ts < q.end_ns);
         if a >= b {
             continue;
         }
-        let es = if lines {
-            s.entries[a..b].to_vec()
+        let es: Vec<LogEntry> = if q.lines {
+            s.entries[a..b]
+                .iter()
+                .filter(|e| required.is_empty() || required.admits(e.line.as_bytes()))
+                .cloned()
+                .collect()
         } else {
             s.entries[a..b]
                 .iter()
@@ -1116,7 +1112,9 @@ fn read_head(
                 })
                 .collect()
         };
-        visit(&s.labels, es);
+        if !es.is_empty() {
+            visit(&s.labels, es);
+        }
     }
 }
 

@@ -34,9 +34,9 @@ use pharos_model::{Label, Labels, LogEntry, Matcher};
 
 use super::codec::{put_ivarint, put_str, put_uvarint, CodecError, Reader};
 use super::head::Head;
-use super::tokens::{pieces, TokenIndex, TokenIndexBuilder};
+use super::tokens::{bucket_may_fit, pieces, Piece, Required, TokenIndex, TokenIndexBuilder};
 
-const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG1";
+const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG2";
 const FOOTER_MAGIC: &[u8; 8] = b"PHXLEND1";
 const DATA_FILE: &str = "data.parquet";
 const INDEX_FILE: &str = "index.bin";
@@ -140,6 +140,19 @@ pub(crate) struct Segment {
     pub(crate) streams: Vec<SegStream>,
     pub(crate) groups: Vec<Group>,
     tokens_at: (u64, u64, u32),
+    /// The token-length buckets of section 1.
+    buckets: Vec<TokenBucket>,
+}
+
+/// Where one token-length bucket lies in section 1 of `index.bin`.
+#[derive(Debug, Clone)]
+struct TokenBucket {
+    min_len: u32,
+    max_len: u32,
+    /// Offset within the section and length of its zstd frame.
+    offset: u64,
+    len: u64,
+    crc: u32,
 }
 
 /// What a read asks of a segment.
@@ -419,16 +432,34 @@ impl Segment {
                 put_ivarint(&mut meta, r.max_ts);
             }
         }
-        let token_bytes = tokens.encode();
         let index_path = tmp.join(INDEX_FILE);
+        // Section 1: one zstd frame per token-length bucket; the directory
+        // goes at the end of section 0.
+        let mut token_section = Vec::new();
+        let buckets = tokens.encode_buckets();
+        put_uvarint(&mut meta, buckets.len() as u64);
+        for b in &buckets {
+            let z = zstd::bulk::compress(&b.bytes, 3).map_err(io(&index_path))?;
+            put_uvarint(&mut meta, u64::from(b.min_len));
+            put_uvarint(&mut meta, u64::from(b.max_len));
+            put_uvarint(&mut meta, token_section.len() as u64);
+            put_uvarint(&mut meta, z.len() as u64);
+            put_uvarint(&mut meta, u64::from(crc32c::crc32c(&z)));
+            token_section.extend_from_slice(&z);
+        }
+        drop(buckets);
         let mut out = Vec::new();
         out.extend_from_slice(INDEX_MAGIC);
         let mut sections = Vec::new();
-        for body in [&meta, &token_bytes] {
-            let z = zstd::bulk::compress(body, 3).map_err(io(&index_path))?;
-            sections.push((out.len() as u64, z.len() as u64, crc32c::crc32c(&z)));
-            out.extend_from_slice(&z);
-        }
+        let z = zstd::bulk::compress(&meta, 3).map_err(io(&index_path))?;
+        sections.push((out.len() as u64, z.len() as u64, crc32c::crc32c(&z)));
+        out.extend_from_slice(&z);
+        sections.push((
+            out.len() as u64,
+            token_section.len() as u64,
+            crc32c::crc32c(&token_section),
+        ));
+        out.extend_from_slice(&token_section);
         for &(off, len, crc) in &sections {
             out.extend_from_slice(&off.to_le_bytes());
             out.extend_from_slice(&len.to_le_bytes());
@@ -549,6 +580,21 @@ impl Segment {
                 runs,
             });
         }
+        let n = r.count().map_err(corrupt)?;
+        let mut buckets = Vec::with_capacity(n);
+        for _ in 0..n {
+            let b = TokenBucket {
+                min_len: r.id().map_err(corrupt)?,
+                max_len: r.id().map_err(corrupt)?,
+                offset: r.uvarint().map_err(corrupt)?,
+                len: r.uvarint().map_err(corrupt)?,
+                crc: r.id().map_err(corrupt)?,
+            };
+            if b.offset.checked_add(b.len).is_none_or(|e| e > tokens_at.1) {
+                return Err(invalid("a token bucket lies outside its section".into()));
+            }
+            buckets.push(b);
+        }
         r.finish().map_err(corrupt)?;
         let data_len = std::fs::metadata(&data_path).map_err(io(&data_path))?.len();
         Ok(Segment {
@@ -563,14 +609,41 @@ impl Segment {
             streams,
             groups,
             tokens_at,
+            buckets,
         })
     }
 
-    /// Reads and decodes the token index.
-    pub(crate) fn tokens(&self) -> Result<TokenIndex, SegmentError> {
+    /// Marks in `groups` the row groups holding a token that fits `p`,
+    /// reading (once per read, kept in `loaded`) only the token-length
+    /// buckets that can.
+    fn token_groups(
+        &self,
+        p: &Piece,
+        loaded: &mut Vec<Option<TokenIndex>>,
+        groups: &mut [bool],
+    ) -> Result<(), SegmentError> {
+        if loaded.len() != self.buckets.len() {
+            loaded.clear();
+            loaded.resize_with(self.buckets.len(), || None);
+        }
         let path = self.dir.join(INDEX_FILE);
-        let b = read_section(&path, self.tokens_at)?;
-        TokenIndex::decode(&b).map_err(|source| SegmentError::Corrupt { path, source })
+        for (i, b) in self.buckets.iter().enumerate() {
+            if !bucket_may_fit(p, b.min_len, b.max_len) {
+                continue;
+            }
+            if loaded[i].is_none() {
+                let bytes = read_frame(&path, self.tokens_at.0 + b.offset, b.len, b.crc)?;
+                let ix = TokenIndex::decode(&bytes).map_err(|source| SegmentError::Corrupt {
+                    path: path.clone(),
+                    source,
+                })?;
+                loaded[i] = Some(ix);
+            }
+            if let Some(ix) = &loaded[i] {
+                ix.add_groups(p, groups);
+            }
+        }
+        Ok(())
     }
 
     /// Which row groups can hold entries `plan` asks for, by streams and
@@ -620,20 +693,31 @@ impl Segment {
         let mut groups = self.candidate_groups(plan, &wanted);
         let indexed = !plan.contains.is_empty() || !plan.metadata_eq.is_empty();
         if indexed && groups.iter().any(|&g| g) {
-            let ix = self.tokens()?;
-            for (name, value) in plan.metadata_eq {
-                // The value's tokens, each whole.
-                let ps = pieces(&format!(" {value} "));
+            let n = self.groups.len();
+            let mut loaded: Vec<Option<TokenIndex>> = Vec::new();
+            // The row groups holding every piece of `lit`.
+            let holding = |lit: &str,
+                           loaded: &mut Vec<Option<TokenIndex>>|
+             -> Result<Option<Vec<bool>>, SegmentError> {
+                let ps = pieces(lit);
                 if ps.is_empty() {
-                    continue;
+                    return Ok(None);
                 }
-                let mut all = vec![true; self.groups.len()];
+                let mut all = vec![true; n];
                 for p in &ps {
-                    let g = ix.groups(p, self.groups.len());
+                    let mut g = vec![false; n];
+                    self.token_groups(p, loaded, &mut g)?;
                     for (a, b) in all.iter_mut().zip(g) {
                         *a &= b;
                     }
                 }
+                Ok(Some(all))
+            };
+            for (name, value) in plan.metadata_eq {
+                // The value's tokens, each whole.
+                let Some(all) = holding(&format!(" {value} "), &mut loaded)? else {
+                    continue;
+                };
                 for (gi, g) in self.groups.iter().enumerate() {
                     // A stream label of that name answers the filter itself.
                     let labelled = g
@@ -644,22 +728,18 @@ impl Segment {
                 }
             }
             for choice in plan.contains {
-                let mut any = vec![false; self.groups.len()];
+                let mut any = vec![false; n];
                 for lit in choice {
-                    let ps = pieces(lit);
-                    if ps.is_empty() {
-                        any.iter_mut().for_each(|x| *x = true);
-                        break;
-                    }
-                    let mut all = vec![true; self.groups.len()];
-                    for p in &ps {
-                        let g = ix.groups(p, self.groups.len());
-                        for (a, b) in all.iter_mut().zip(g) {
-                            *a &= b;
+                    match holding(lit, &mut loaded)? {
+                        None => {
+                            any.iter_mut().for_each(|x| *x = true);
+                            break;
                         }
-                    }
-                    for (a, b) in any.iter_mut().zip(all) {
-                        *a |= b;
+                        Some(all) => {
+                            for (a, b) in any.iter_mut().zip(all) {
+                                *a |= b;
+                            }
+                        }
                     }
                 }
                 for (a, b) in groups.iter_mut().zip(any) {
@@ -679,6 +759,7 @@ impl Segment {
                 what: "row groups do not match the index".into(),
             });
         }
+        let required = Required::new(if plan.lines { plan.contains } else { &[] });
         let mut ts: Vec<i64> = Vec::new();
         let mut lines: Vec<ByteArray> = Vec::new();
         let mut md: Vec<ByteArray> = Vec::new();
@@ -724,6 +805,9 @@ impl Segment {
                     if t < from || t >= plan.end_ns {
                         continue;
                     }
+                    if !required.is_empty() && !required.admits(lines[i].data()) {
+                        continue;
+                    }
                     let mut e = LogEntry {
                         ts: t,
                         line: String::new(),
@@ -750,6 +834,11 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Reads the zstd frame of `len` bytes at `off`, checking its crc32c.
+fn read_frame(path: &Path, off: u64, len: u64, crc: u32) -> Result<Vec<u8>, SegmentError> {
+    read_section(path, (off, len, crc))
 }
 
 fn read_section(path: &Path, (off, len, crc): (u64, u64, u32)) -> Result<Vec<u8>, SegmentError> {

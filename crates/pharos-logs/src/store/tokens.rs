@@ -97,6 +97,38 @@ pub fn pieces(literal: &str) -> Vec<Piece> {
     out
 }
 
+/// The literals a line must contain (every clause, one of its choices),
+/// checked on the raw bytes before an entry is built.
+pub(crate) struct Required {
+    clauses: Vec<Vec<memmem::Finder<'static>>>,
+}
+
+impl Required {
+    pub(crate) fn new(contains: &[Vec<String>]) -> Required {
+        Required {
+            clauses: contains
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .map(|l| memmem::Finder::new(l.as_bytes()).into_owned())
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
+    /// Whether `line` holds one literal of every clause.
+    pub(crate) fn admits(&self, line: &[u8]) -> bool {
+        self.clauses
+            .iter()
+            .all(|c| c.iter().any(|f| f.find(line).is_some()))
+    }
+}
+
 /// Collects the tokens of a segment's lines while it is written.
 #[derive(Default)]
 pub struct TokenIndexBuilder<'a> {
@@ -131,39 +163,110 @@ impl<'a> TokenIndexBuilder<'a> {
         });
     }
 
-    /// Encodes the index.
-    pub fn encode(mut self) -> Vec<u8> {
+    /// Encodes the index as one list of every token.
+    pub fn encode(self) -> Vec<u8> {
+        let all = self.encode_buckets_by(|_| (1, u32::MAX));
+        all.into_iter().next().map(|b| b.bytes).unwrap_or_else(|| {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, 0);
+            put_uvarint(&mut out, 0);
+            out
+        })
+    }
+
+    /// Encodes the index as one list per token-length bucket
+    /// ([`length_bucket`]), shortest first, empty buckets left out: a
+    /// search for a piece reads only the buckets of tokens at least as long.
+    pub fn encode_buckets(self) -> Vec<EncodedBucket> {
+        self.encode_buckets_by(length_bucket)
+    }
+
+    fn encode_buckets_by(mut self, bucket: impl Fn(usize) -> (u32, u32)) -> Vec<EncodedBucket> {
         let mut order: Vec<u32> = (0..self.tokens.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.tokens[a as usize].cmp(self.tokens[b as usize]));
-        // Rank of each token id in sorted order, to sort the pairs by it.
+        // By bucket, then bytes.
+        order.sort_unstable_by(|&a, &b| {
+            let (ta, tb) = (self.tokens[a as usize], self.tokens[b as usize]);
+            bucket(ta.len()).cmp(&bucket(tb.len())).then(ta.cmp(tb))
+        });
+        // Rank of each token id in that order, to sort the pairs by it.
         let mut rank = vec![0u32; order.len()];
         for (r, &id) in order.iter().enumerate() {
             rank[id as usize] = r as u32;
         }
         self.pairs
             .sort_unstable_by_key(|&(id, g)| (rank[id as usize], g));
-        let text_len: usize = self.tokens.iter().map(|t| t.len() + 1).sum();
-        let mut out = Vec::with_capacity(text_len + self.pairs.len() * 2 + 16);
-        put_uvarint(&mut out, order.len() as u64);
-        put_uvarint(&mut out, text_len as u64);
-        for &id in &order {
-            out.extend_from_slice(self.tokens[id as usize]);
-            out.push(0);
-        }
+        let mut out = Vec::new();
+        let mut i = 0;
         let mut p = 0;
-        for &id in &order {
-            let start = p;
-            while p < self.pairs.len() && self.pairs[p].0 == id {
-                p += 1;
+        while i < order.len() {
+            let b = bucket(self.tokens[order[i] as usize].len());
+            let mut j = i;
+            while j < order.len() && bucket(self.tokens[order[j] as usize].len()) == b {
+                j += 1;
             }
-            put_uvarint(&mut out, (p - start) as u64);
-            let mut prev = 0;
-            for &(_, g) in &self.pairs[start..p] {
-                put_uvarint(&mut out, u64::from(g - prev));
-                prev = g;
+            let ids = &order[i..j];
+            let text_len: usize = ids
+                .iter()
+                .map(|&id| self.tokens[id as usize].len() + 1)
+                .sum();
+            let mut bytes = Vec::with_capacity(text_len + ids.len() * 2 + 16);
+            put_uvarint(&mut bytes, ids.len() as u64);
+            put_uvarint(&mut bytes, text_len as u64);
+            for &id in ids {
+                bytes.extend_from_slice(self.tokens[id as usize]);
+                bytes.push(0);
             }
+            for &id in ids {
+                let start = p;
+                while p < self.pairs.len() && self.pairs[p].0 == id {
+                    p += 1;
+                }
+                put_uvarint(&mut bytes, (p - start) as u64);
+                let mut prev = 0;
+                for &(_, g) in &self.pairs[start..p] {
+                    put_uvarint(&mut bytes, u64::from(g - prev));
+                    prev = g;
+                }
+            }
+            out.push(EncodedBucket {
+                min_len: b.0,
+                max_len: b.1,
+                tokens: ids.len() as u32,
+                bytes,
+            });
+            i = j;
         }
         out
+    }
+}
+
+/// The tokens whose length falls in `min_len..=max_len`, encoded as
+/// [`TokenIndex::decode`] reads them.
+pub struct EncodedBucket {
+    pub min_len: u32,
+    pub max_len: u32,
+    pub tokens: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// The length bucket of a token of `len` bytes: one bucket per length up to
+/// 24, then 25–32, 33–64 and longer. Most tokens are short and most needles
+/// long, so a needle's search skips most of the index.
+pub fn length_bucket(len: usize) -> (u32, u32) {
+    match len {
+        0..=24 => (len as u32, len as u32),
+        25..=32 => (25, 32),
+        33..=64 => (33, 64),
+        _ => (65, u32::MAX),
+    }
+}
+
+/// Whether a bucket of tokens `min_len..=max_len` can hold a token fitting `p`.
+pub fn bucket_may_fit(p: &Piece, min_len: u32, max_len: u32) -> bool {
+    let l = p.text.len() as u32;
+    match p.fit {
+        Fit::Whole => min_len <= l && l <= max_len,
+        _ => max_len >= l,
     }
 }
 
@@ -255,6 +358,12 @@ impl TokenIndex {
     /// The row groups (of `n_groups`) that hold a token fitting `p`.
     pub fn groups(&self, p: &Piece, n_groups: usize) -> Vec<bool> {
         let mut groups = vec![false; n_groups];
+        self.add_groups(p, &mut groups);
+        groups
+    }
+
+    /// Marks in `groups` the row groups that hold a token fitting `p`.
+    pub fn add_groups(&self, p: &Piece, groups: &mut [bool]) {
         let t = p.text.as_slice();
         match p.fit {
             Fit::Whole | Fit::Prefix => {
@@ -274,7 +383,7 @@ impl TokenIndex {
                         break;
                     }
                     if p.fit == Fit::Prefix || tok.len() == t.len() {
-                        self.add_postings(i, &mut groups);
+                        self.add_postings(i, groups);
                     }
                 }
             }
@@ -284,7 +393,7 @@ impl TokenIndex {
                 while let Some(off) = finder.find(&self.text[pos..]) {
                     let i = self.token_at(pos + off);
                     if p.fit == Fit::Inside || self.token(i).ends_with(t) {
-                        self.add_postings(i, &mut groups);
+                        self.add_postings(i, groups);
                     }
                     // On to the next token (matches overlap within one).
                     match self.starts.get(i + 1) {
@@ -294,7 +403,6 @@ impl TokenIndex {
                 }
             }
         }
-        groups
     }
 }
 
@@ -397,6 +505,40 @@ mod tests {
                         prop_assert!(found[g], "piece {:?} of {:?} missed group {}", p, lit, g);
                     }
                 }
+            }
+        }
+
+        /// Searching only the buckets that may fit finds what one list finds.
+        #[test]
+        fn buckets_find_what_one_list_finds(lines in proptest::collection::vec("[a-c _./-]{0,40}|[a-z]{20,70}", 1..20),
+                                            pick in any::<prop::sample::Index>(),
+                                            from in 0usize..60, len in 1usize..40) {
+            let build = || {
+                let mut b = TokenIndexBuilder::default();
+                for (i, l) in lines.iter().enumerate() {
+                    b.add(l.as_bytes(), (i / 3) as u32);
+                }
+                b
+            };
+            let n = lines.len().div_ceil(3);
+            let one = TokenIndex::decode(&build().encode()).expect("decodes");
+            let buckets: Vec<(u32, u32, TokenIndex)> = build()
+                .encode_buckets()
+                .into_iter()
+                .map(|b| (b.min_len, b.max_len, TokenIndex::decode(&b.bytes).expect("decodes")))
+                .collect();
+            let line = pick.get(&lines);
+            let from = from.min(line.len());
+            let lit = &line[from..(from + len).min(line.len())];
+            for p in pieces(lit) {
+                let want = one.groups(&p, n);
+                let mut got = vec![false; n];
+                for (lo, hi, ix) in &buckets {
+                    if bucket_may_fit(&p, *lo, *hi) {
+                        ix.add_groups(&p, &mut got);
+                    }
+                }
+                prop_assert_eq!(got, want, "piece {:?}", p);
             }
         }
 
