@@ -409,14 +409,13 @@ fn counting_range(
     let mut scratch: Vec<Label> = Vec::new();
     // Evenly spaced steps (every range query): the steps of an entry are
     // computed rather than searched.
-    let uniform: Option<(i128, i128)> = match steps {
-        [a, b, ..] if b > a => {
-            let step = i128::from(*b) - i128::from(*a);
+    let uniform: Option<(i64, i64)> = match steps {
+        [a, b, ..] if b > a => b.checked_sub(*a).and_then(|step| {
             steps
                 .windows(2)
-                .all(|w| i128::from(w[1]) - i128::from(w[0]) == step)
-                .then_some((i128::from(*a), step))
-        }
+                .all(|w| w[1].checked_sub(w[0]) == Some(step))
+                .then_some((*a, step))
+        }),
         _ => None,
     };
     store
@@ -461,11 +460,17 @@ fn counting_range(
                     // ts: ts + off <= t < ts + off + range.
                     let (lo, hi) = match uniform {
                         Some((first, step)) => {
-                            let n = steps.len() as i128;
-                            let ceil =
-                                |a: i128| (a + step - 1).div_euclid(step).clamp(0, n) as usize;
-                            let from = i128::from(e.ts) + i128::from(off) - first;
-                            (ceil(from), ceil(from + i128::from(range_ns)))
+                            let n = steps.len() as i64;
+                            // ceil(a / step), within 0..=n.
+                            let ceil = |a: i64| {
+                                if a <= 0 {
+                                    0
+                                } else {
+                                    ((a - 1) / step + 1).min(n) as usize
+                                }
+                            };
+                            let from = e.ts.saturating_add(off).saturating_sub(first);
+                            (ceil(from), ceil(from.saturating_add(range_ns)))
                         }
                         None => (
                             steps.partition_point(|&t| t.saturating_sub(off) < e.ts),
