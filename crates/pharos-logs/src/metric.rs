@@ -392,21 +392,23 @@ fn counting_range(
         Some(g) => group_key(labels, g),
         None => labels.clone(),
     };
-    // Per series: the sum per step, and whether the step saw an entry.
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut sums: Vec<(Vec<f64>, Vec<bool>)> = Vec::new();
-    fn slot(
-        index: &mut HashMap<Labels, usize>,
-        sums: &mut Vec<(Vec<f64>, Vec<bool>)>,
-        n: usize,
-        key: Labels,
-    ) -> usize {
-        *index.entry(key).or_insert_with(|| {
-            sums.push((vec![0.0; n], vec![false; n]));
-            sums.len() - 1
-        })
+    // Per series: the sum per step, and whether the step saw an entry;
+    // one such table per reading thread, merged at the end.
+    #[derive(Default)]
+    struct Sums {
+        index: HashMap<Labels, usize>,
+        sums: Vec<(Vec<f64>, Vec<bool>)>,
+        scratch: Vec<Label>,
     }
-    let mut scratch: Vec<Label> = Vec::new();
+    impl Sums {
+        fn slot(&mut self, n: usize, key: Labels) -> usize {
+            let sums = &mut self.sums;
+            *self.index.entry(key).or_insert_with(|| {
+                sums.push((vec![0.0; n], vec![false; n]));
+                sums.len() - 1
+            })
+        }
+    }
     // Evenly spaced steps (every range query): the steps of an entry are
     // computed rather than searched.
     let uniform: Option<(i64, i64)> = match steps {
@@ -418,76 +420,101 @@ fn counting_range(
         }),
         _ => None,
     };
-    store
-        .scan(
-            &sel.matchers,
-            from,
-            to,
-            &contains,
-            bytes || filters,
-            &mut |stream, entries| {
-                let mut base: Option<usize> = None;
-                for e in entries {
-                    if filters && !pipeline.keeps_line(&e.line) {
-                        continue;
-                    }
-                    let v = if bytes { e.line.len() as f64 } else { 1.0 };
-                    let at = if e.metadata.is_empty() {
-                        match base {
-                            Some(b) => b,
-                            None => {
-                                let b = slot(&mut index, &mut sums, steps.len(), key_of(stream));
-                                base = Some(b);
-                                b
-                            }
-                        }
-                    } else {
-                        // Structured metadata joins the series' labels.
-                        scratch.clear();
-                        scratch.extend(stream.iter().cloned());
-                        for (k, val) in &e.metadata {
-                            if stream.get(k).is_none() {
-                                scratch.push(Label {
-                                    name: k.clone(),
-                                    value: val.clone(),
-                                });
-                            }
-                        }
-                        let key = key_of(&Labels::from_vec(std::mem::take(&mut scratch)));
-                        slot(&mut index, &mut sums, steps.len(), key)
-                    };
-                    // Steps t whose window (t - off - range, t - off] holds
-                    // ts: ts + off <= t < ts + off + range.
-                    let (lo, hi) = match uniform {
-                        Some((first, step)) => {
-                            let n = steps.len() as i64;
-                            // ceil(a / step), within 0..=n.
-                            let ceil = |a: i64| {
-                                if a <= 0 {
-                                    0
-                                } else {
-                                    ((a - 1) / step + 1).min(n) as usize
-                                }
-                            };
-                            let from = e.ts.saturating_add(off).saturating_sub(first);
-                            (ceil(from), ceil(from.saturating_add(range_ns)))
-                        }
-                        None => (
-                            steps.partition_point(|&t| t.saturating_sub(off) < e.ts),
-                            steps.partition_point(|&t| {
-                                t.saturating_sub(off).saturating_sub(range_ns) < e.ts
-                            }),
-                        ),
-                    };
-                    let (vals, seen) = &mut sums[at];
-                    for k in lo..hi {
-                        vals[k] += v;
-                        seen[k] = true;
+    let scan = crate::store::Scan {
+        matchers: &sel.matchers,
+        start_ns: from,
+        end_ns: to,
+        contains: &contains,
+        metadata_eq: &[],
+        lines: bytes || filters,
+    };
+    let visit = |acc: &mut Sums, stream: &Labels, entries: Vec<pharos_model::LogEntry>| {
+        let mut base: Option<usize> = None;
+        for e in entries {
+            if filters && !pipeline.keeps_line(&e.line) {
+                continue;
+            }
+            let v = if bytes { e.line.len() as f64 } else { 1.0 };
+            let at = if e.metadata.is_empty() {
+                match base {
+                    Some(b) => b,
+                    None => {
+                        let b = acc.slot(steps.len(), key_of(stream));
+                        base = Some(b);
+                        b
                     }
                 }
-            },
-        )
+            } else {
+                // Structured metadata joins the series' labels.
+                let mut scratch = std::mem::take(&mut acc.scratch);
+                scratch.clear();
+                scratch.extend(stream.iter().cloned());
+                for (k, val) in &e.metadata {
+                    if stream.get(k).is_none() {
+                        scratch.push(Label {
+                            name: k.clone(),
+                            value: val.clone(),
+                        });
+                    }
+                }
+                let key = key_of(&Labels::from_vec(scratch));
+                acc.slot(steps.len(), key)
+            };
+            // Steps t whose window (t - off - range, t - off] holds ts:
+            // ts + off <= t < ts + off + range.
+            let (lo, hi) = match uniform {
+                Some((first, step)) => {
+                    let n = steps.len() as i64;
+                    // ceil(a / step), within 0..=n.
+                    let ceil = |a: i64| {
+                        if a <= 0 {
+                            0
+                        } else {
+                            ((a - 1) / step + 1).min(n) as usize
+                        }
+                    };
+                    let from = e.ts.saturating_add(off).saturating_sub(first);
+                    (ceil(from), ceil(from.saturating_add(range_ns)))
+                }
+                None => (
+                    steps.partition_point(|&t| t.saturating_sub(off) < e.ts),
+                    steps.partition_point(|&t| {
+                        t.saturating_sub(off).saturating_sub(range_ns) < e.ts
+                    }),
+                ),
+            };
+            let (vals, seen) = &mut acc.sums[at];
+            for k in lo..hi {
+                vals[k] += v;
+                seen[k] = true;
+            }
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let parts = store
+        .scan_parallel(&scan, threads, Sums::default, visit)
         .map_err(QueryError::from)?;
+    // Merge the tables.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut sums: Vec<(Vec<f64>, Vec<bool>)> = Vec::new();
+    for part in parts {
+        for (labels, at) in part.index {
+            let (pv, ps) = &part.sums[at];
+            match index.get(&labels) {
+                Some(&i) => {
+                    let (v, s) = &mut sums[i];
+                    for k in 0..steps.len() {
+                        v[k] += pv[k];
+                        s[k] |= ps[k];
+                    }
+                }
+                None => {
+                    index.insert(labels, sums.len());
+                    sums.push((pv.clone(), ps.clone()));
+                }
+            }
+        }
+    }
     let mut series: Vec<(Labels, usize)> = index.into_iter().collect();
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let range_s = range_ns as f64 / 1e9;

@@ -203,8 +203,6 @@ pub fn select_logs(
 ) -> Result<Vec<StreamResult>, QueryError> {
     let pipeline = Pipeline::new(&expr.stages)?;
     // The `limit` entries kept so far, the worst (first to go) on top.
-    let mut hits = Best::new(limit, dir);
-    let mut labels: Vec<(String, String)> = Vec::new();
     // A pipeline of line filters only reads no labels: they are built only
     // for the answer, and only when metadata joins the stream's labels.
     let plain = pipeline.is_line_filter_only();
@@ -218,7 +216,11 @@ pub fn select_logs(
         metadata_eq: &metadata_eq,
         lines: true,
     };
-    store.scan_with(&scan, &mut |stream, entries| {
+    // Each reading thread keeps its own best entries (and label scratch);
+    // they are merged below.
+    let visit = |(hits, labels): &mut (Best, Vec<(String, String)>),
+                 stream: &Labels,
+                 entries: Vec<LogEntry>| {
         let fill = |labels: &mut Vec<(String, String)>, e: &LogEntry| {
             labels.clear();
             labels.extend(stream.iter().map(|l| (l.name.clone(), l.value.clone())));
@@ -237,8 +239,8 @@ pub fn select_logs(
                     continue;
                 }
             } else {
-                fill(&mut labels, &e);
-                let Some(line) = pipeline.process_at(e.ts, &e.line, &mut labels) else {
+                fill(labels, &e);
+                let Some(line) = pipeline.process_at(e.ts, &e.line, labels) else {
                     continue;
                 };
                 e.line = line;
@@ -247,7 +249,7 @@ pub fn select_logs(
                 stream.clone()
             } else {
                 if plain {
-                    fill(&mut labels, &e);
+                    fill(labels, &e);
                 }
                 Labels::from_vec(
                     labels
@@ -258,7 +260,22 @@ pub fn select_logs(
             };
             hits.push(out, e);
         }
-    })?;
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let parts = store.scan_parallel(
+        &scan,
+        threads,
+        || (Best::new(limit, dir), Vec::new()),
+        visit,
+    )?;
+    let mut hits = Best::new(limit, dir);
+    for (part, _) in parts {
+        for (l, e) in part.into_sorted() {
+            if hits.wants(e.ts) {
+                hits.push(l, e);
+            }
+        }
+    }
     let hits = hits.into_sorted();
     let mut groups: BTreeMap<Labels, Vec<LogEntry>> = BTreeMap::new();
     for (l, e) in hits {

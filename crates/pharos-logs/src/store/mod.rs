@@ -943,6 +943,89 @@ impl LogStore {
         Ok(())
     }
 
+    /// As [`LogStore::scan_with`], reading the segments on up to `threads`
+    /// threads, each folding what it reads into its own `make()` state with
+    /// `visit`; the heads are folded into the first state. Returns the states
+    /// (for the caller to merge); order of visits is unspecified.
+    pub fn scan_parallel<V: Send>(
+        &self,
+        q: &Scan,
+        threads: usize,
+        make: impl Fn() -> V + Sync,
+        visit: impl Fn(&mut V, &Labels, Vec<LogEntry>) + Sync,
+    ) -> Result<Vec<V>, LogStoreError> {
+        let now = now_ns();
+        let retention = &self.shared.opts.retention;
+        let horizon = |l: &Labels| retention.horizon(l, now);
+        let (segments, frozen, head) = {
+            let st = self.shared.state.lock();
+            let src = self.shared.sources.read();
+            let segs = src.segments.clone();
+            let frozen = src.frozen.clone();
+            drop(src);
+            let mut head: Vec<(Labels, Vec<LogEntry>)> = Vec::new();
+            read_head(&st.head, q, &horizon, &mut |l, es| {
+                head.push((l.clone(), es))
+            });
+            (segs, frozen, head)
+        };
+        let cursor = std::sync::atomic::AtomicUsize::new(0);
+        let work = || -> (V, Result<(), LogStoreError>) {
+            let mut state = make();
+            let plan = ReadPlan {
+                matchers: q.matchers,
+                start_ns: q.start_ns,
+                end_ns: q.end_ns,
+                contains: q.contains,
+                metadata_eq: q.metadata_eq,
+                lines: q.lines,
+                horizon: &horizon,
+            };
+            loop {
+                let i = cursor.fetch_add(1, Ordering::Relaxed);
+                let Some(s) = segments.get(i) else {
+                    return (state, Ok(()));
+                };
+                match s.read(&plan, &mut |l, es| visit(&mut state, l, es)) {
+                    Ok(()) => {}
+                    Err(_) if !s.dir.exists() => {}
+                    Err(e) => return (state, Err(seg_err(e))),
+                }
+            }
+        };
+        let threads = threads.clamp(1, segments.len().max(1));
+        let mut results: Vec<(V, Result<(), LogStoreError>)> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut out = vec![work()];
+            for h in helpers {
+                match h.join() {
+                    Ok(r) => out.push(r),
+                    Err(_) => out.push((
+                        make(),
+                        Err(LogStoreError::Io(std::io::Error::other(
+                            "a log read thread panicked",
+                        ))),
+                    )),
+                }
+            }
+            out
+        });
+        let mut states = Vec::with_capacity(results.len());
+        for (v, r) in results.drain(..) {
+            r?;
+            states.push(v);
+        }
+        if let Some(first) = states.first_mut() {
+            for f in &frozen {
+                read_head(&f.head, q, &horizon, &mut |l, es| visit(first, l, es));
+            }
+            for (l, es) in head {
+                visit(first, &l, es);
+            }
+        }
+        Ok(states)
+    }
+
     /// Per matching stream with entries in `[start_ns, end_ns)`: its labels,
     /// and its entries and bytes in that range — counted from whole
     /// segments' tables where a segment lies inside the range, so no data is

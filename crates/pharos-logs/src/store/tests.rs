@@ -510,3 +510,37 @@ fn trace_ids_in_metadata_are_indexed() {
     );
     assert!(read < 60, "{read} entries read of 201");
 }
+
+#[test]
+fn parallel_scans_see_every_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |_| {});
+    let mut n = 0;
+    for seg in 0..5 {
+        for s in 0..3 {
+            let app = format!("a{s}");
+            let es: Vec<(i64, &str)> = (0..10).map(|i| (NOW + seg * 100 + i, "l")).collect();
+            st.push_at(vec![stream(&[("app", app.as_str())], &es)], NOW)
+                .unwrap();
+            n += 10;
+        }
+        if seg < 4 {
+            st.flush().unwrap();
+        }
+    }
+    assert_eq!(st.stats_all().segments, 4);
+    let q = Scan {
+        matchers: &[],
+        start_ns: i64::MIN,
+        end_ns: i64::MAX,
+        contains: &[],
+        metadata_eq: &[],
+        lines: false,
+    };
+    for threads in [1, 2, 3, 8] {
+        let parts = st
+            .scan_parallel(&q, threads, || 0usize, |c, _, es| *c += es.len())
+            .unwrap();
+        assert_eq!(parts.iter().sum::<usize>(), n, "{threads} threads");
+    }
+}
