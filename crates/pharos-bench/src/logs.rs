@@ -28,7 +28,7 @@
 //! The report lists every figure with its target and PASS/FAIL; `--json`
 //! writes them all.
 
-mod corpus;
+pub(crate) mod corpus;
 mod encode;
 mod server;
 

@@ -30,6 +30,7 @@ mod blocks;
 mod driver;
 mod ingest;
 mod logs;
+mod logs_index;
 mod process;
 mod query;
 mod query_workload;
@@ -72,6 +73,14 @@ enum Command {
     /// the corpus file) and `sum by (level) (count_over_time(...[5m]))` over the 24 h; prints
     /// every figure with its target and PASS/FAIL.
     Logs(logs::LogsArgs),
+    /// Log search indexes compared on one corpus: pharos's token index, per-row-group bloom filters, tantivy.
+    ///
+    /// Reads --corpus (one line per line) or generates --bytes like `logs`, cuts it into row
+    /// groups of --group-bytes and segments of 32 groups, builds each index (build CPU, bytes
+    /// as % of raw), then looks up --needles rare tokens as whole tokens and as `|=` substrings
+    /// inside a token (lookup time, row groups left to read, false positives). tantivy is
+    /// measured only when built with `--features tantivy`.
+    LogsIndex(logs_index::LogsIndexArgs),
 }
 
 /// Which servers to run.
@@ -260,6 +269,7 @@ async fn main() -> std::process::ExitCode {
         Command::Ingest(args) => ingest::run(args).await,
         Command::Query(args) => query::run(args).await,
         Command::Logs(args) => logs::run(args).await,
+        Command::LogsIndex(args) => logs_index::run(args),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
