@@ -211,7 +211,7 @@ fn server_version(args: &IngestArgs, kind: Kind) -> Option<String> {
 
 fn start(args: &IngestArgs, kind: Kind, dir: &Path) -> anyhow::Result<Server> {
     match kind {
-        Kind::Pharos => Server::start_pharos(&args.pharos_bin, dir),
+        Kind::Pharos => Server::start_pharos(&args.pharos_bin, dir, &[]),
         Kind::Prometheus => Server::start_prometheus(&args.prometheus_bin, dir),
     }
 }

@@ -44,10 +44,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::process;
+use crate::process::Server;
 use crate::query::{fmt_dur, median};
 use corpus::{App, CorpusSpec, Generator, Level};
 use encode::{Batcher, Proto, ProtoTotals, Record};
-use server::Pharos;
 
 /// Target: raw MiB ingested per CPU-second of the server.
 pub const TARGET_MIB_PER_CPU_SECOND: f64 = 50.0;
@@ -603,7 +603,7 @@ async fn run_server(
     let config = dir.join("pharos.yml");
     std::fs::write(&config, CONFIG).with_context(|| format!("writing {}", config.display()))?;
     let mut wanted: Vec<&str> = LIMIT_FLAGS.iter().map(|(f, _)| *f).collect();
-    wanted.extend(["--config", "--no-self-scrape"]);
+    wanted.push("--config");
     let (ok, missing) = server::supported_flags(bin, &wanted)?;
     for m in &missing {
         log(format!(
@@ -616,18 +616,14 @@ async fn run_server(
         "pharos serve has no --config: the bulk label mapping cannot be set"
     );
     out.missing_flags = missing;
-    let mut extra: Vec<(String, Option<String>)> =
-        vec![("--config".into(), Some(config.display().to_string()))];
+    let mut extra: Vec<String> = vec!["--config".into(), config.display().to_string()];
     for (f, v) in LIMIT_FLAGS {
         if ok.iter().any(|o| o == f) {
-            extra.push((f.into(), Some(v.into())));
+            extra.extend([f.to_string(), v.to_string()]);
         }
     }
-    if ok.iter().any(|o| o == "--no-self-scrape") {
-        extra.push(("--no-self-scrape".into(), None));
-    }
 
-    let mut pharos = Pharos::start(bin, dir, &extra)?;
+    let mut pharos = Server::start_pharos(bin, dir, &extra)?;
     out.command = pharos.command.clone();
     let client = crate::driver::client(args.concurrency, args.request_timeout)?;
     out.ingest.ready_seconds = pharos
@@ -715,7 +711,7 @@ async fn run_server(
     out.metric = metric_queries(args, &qclient, &base, &out.corpus).await;
     out.grep = grep(&out.corpus.token, corpus_path)?;
     out.memory_end = pharos.memory()?;
-    if !pharos.stop(STOP_TIMEOUT).await? {
+    if !pharos.stop(STOP_TIMEOUT).await?.graceful {
         log("pharos did not stop within 120s of SIGTERM (killed)");
     }
     Ok(())
@@ -759,7 +755,7 @@ async fn flush(client: &reqwest::Client, base: &str, timeout: Duration) -> (bool
 /// Reads the bodies file and posts every record through one sender per shard.
 async fn send_all(
     args: &LogsArgs,
-    pharos: &Pharos,
+    pharos: &Server,
     client: &reqwest::Client,
     bodies_path: &Path,
 ) -> anyhow::Result<(ProtoSent, ProtoSent)> {

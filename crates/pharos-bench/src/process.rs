@@ -115,6 +115,8 @@ pub struct Server {
     /// Where the server keeps its data (pharos `--data-dir`, Prometheus `--storage.tsdb.path`).
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// The full command line.
+    pub command: Vec<String>,
     exited: bool,
 }
 
@@ -129,8 +131,8 @@ pub struct StopOutcome {
 
 impl Server {
     /// Starts pharos: `<bin> serve --data-dir <dir>/data --http-addr 127.0.0.1:<port>`
-    /// with every other listener off and no self-scrape.
-    pub fn start_pharos(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
+    /// with every other listener off and no self-scrape, then `extra` arguments.
+    pub fn start_pharos(bin: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Server> {
         let port = free_port()?;
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&data_dir)
@@ -150,7 +152,7 @@ impl Server {
         ] {
             cmd.arg(format!("--{l}-addr")).arg("off");
         }
-        cmd.arg("--no-self-scrape");
+        cmd.arg("--no-self-scrape").args(extra);
         Server::spawn(Kind::Pharos, cmd, port, data_dir, dir)
     }
 
@@ -190,6 +192,10 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {} ({:?})", kind.name(), cmd.get_program()))?;
         let pid = child.id();
+        let command = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         Ok(Server {
             kind,
             child,
@@ -197,6 +203,7 @@ impl Server {
             port,
             data_dir,
             log_path,
+            command,
             exited: false,
         })
     }

@@ -472,7 +472,7 @@ async fn run_server(
         log(format!("keeping {}", dir.path().display()));
     }
     let mut server = match kind {
-        Kind::Pharos => Server::start_pharos(bin, dir.path())?,
+        Kind::Pharos => Server::start_pharos(bin, dir.path(), &[])?,
         Kind::Prometheus => Server::start_prometheus(bin, dir.path())?,
     };
     let load_client = driver::client(args.concurrency, args.request_timeout)?;
