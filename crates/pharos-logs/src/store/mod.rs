@@ -190,6 +190,13 @@ pub struct LogStore {
     worker: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What one read sees, taken by [`LogStore::snapshot`].
+struct Snapshot {
+    segments: Vec<Arc<Segment>>,
+    frozen: Vec<Arc<Frozen>>,
+    head: Vec<(Labels, Vec<LogEntry>)>,
+}
+
 /// What a [`LogStore::scan_with`] reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Scan<'a> {
@@ -892,40 +899,15 @@ impl LogStore {
         q: &Scan,
         visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
     ) -> Result<(), LogStoreError> {
-        let Scan {
-            matchers: ms,
-            start_ns,
-            end_ns,
-            contains,
-            metadata_eq,
-            lines,
-        } = *q;
         let now = now_ns();
         let retention = &self.shared.opts.retention;
         let horizon = |l: &Labels| retention.horizon(l, now);
-        // The sources as of one moment; the head's entries are copied under
-        // its lock and visited after it is released.
-        let (segments, frozen, head) = {
-            let st = self.shared.state.lock();
-            let src = self.shared.sources.read();
-            let segs = src.segments.clone();
-            let frozen = src.frozen.clone();
-            drop(src);
-            let mut head: Vec<(Labels, Vec<LogEntry>)> = Vec::new();
-            read_head(&st.head, q, &horizon, &mut |l, es| {
-                head.push((l.clone(), es))
-            });
-            (segs, frozen, head)
-        };
-        let plan = ReadPlan {
-            matchers: ms,
-            start_ns,
-            end_ns,
-            contains,
-            metadata_eq,
-            lines,
-            horizon: &horizon,
-        };
+        let Snapshot {
+            segments,
+            frozen,
+            head,
+        } = self.snapshot(q, &horizon);
+        let plan = ReadPlan::of(q, &horizon);
         for s in &segments {
             match s.read(&plan, visit) {
                 Ok(()) => {}
@@ -943,6 +925,26 @@ impl LogStore {
         Ok(())
     }
 
+    /// The sources as of one moment: segments and frozen heads shared, the
+    /// head's entries for `q` copied under its lock (and visited after it is
+    /// released).
+    fn snapshot(&self, q: &Scan, horizon: &dyn Fn(&Labels) -> Option<i64>) -> Snapshot {
+        let st = self.shared.state.lock();
+        let src = self.shared.sources.read();
+        let segments = src.segments.clone();
+        let frozen = src.frozen.clone();
+        drop(src);
+        let mut head: Vec<(Labels, Vec<LogEntry>)> = Vec::new();
+        read_head(&st.head, q, horizon, &mut |l, es| {
+            head.push((l.clone(), es))
+        });
+        Snapshot {
+            segments,
+            frozen,
+            head,
+        }
+    }
+
     /// As [`LogStore::scan_with`], reading the segments on up to `threads`
     /// threads, each folding what it reads into its own `make()` state with
     /// `visit`; the heads are folded into the first state. Returns the states
@@ -957,30 +959,15 @@ impl LogStore {
         let now = now_ns();
         let retention = &self.shared.opts.retention;
         let horizon = |l: &Labels| retention.horizon(l, now);
-        let (segments, frozen, head) = {
-            let st = self.shared.state.lock();
-            let src = self.shared.sources.read();
-            let segs = src.segments.clone();
-            let frozen = src.frozen.clone();
-            drop(src);
-            let mut head: Vec<(Labels, Vec<LogEntry>)> = Vec::new();
-            read_head(&st.head, q, &horizon, &mut |l, es| {
-                head.push((l.clone(), es))
-            });
-            (segs, frozen, head)
-        };
+        let Snapshot {
+            segments,
+            frozen,
+            head,
+        } = self.snapshot(q, &horizon);
         let cursor = std::sync::atomic::AtomicUsize::new(0);
         let work = || -> (V, Result<(), LogStoreError>) {
             let mut state = make();
-            let plan = ReadPlan {
-                matchers: q.matchers,
-                start_ns: q.start_ns,
-                end_ns: q.end_ns,
-                contains: q.contains,
-                metadata_eq: q.metadata_eq,
-                lines: q.lines,
-                horizon: &horizon,
-            };
+            let plan = ReadPlan::of(q, &horizon);
             loop {
                 let i = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some(s) = segments.get(i) else {
@@ -1071,6 +1058,9 @@ impl LogStore {
             if seg.max_ts < start_ns || seg.min_ts >= end_ns {
                 continue;
             }
+            // Streams wholly in range count from the table; those partly in
+            // range from one read of the segment for all of them.
+            let mut partly: Vec<&Labels> = Vec::new();
             for s in &seg.streams {
                 if !matches_all(ms, &s.labels) || s.max_ts < start_ns || s.min_ts >= end_ns {
                     continue;
@@ -1080,31 +1070,32 @@ impl LogStore {
                     let x = acc.entry(s.labels.clone()).or_default();
                     x.0 += s.entries as usize;
                     x.1 += s.bytes as usize;
-                    continue;
+                } else {
+                    partly.push(&s.labels);
                 }
-                // Partly in range: read its timestamps and sizes.
-                let one = [s.labels.clone()];
-                let eq: Vec<Matcher> = one[0]
-                    .iter()
-                    .map(|l| Matcher::equal(&l.name, &l.value))
-                    .collect();
-                let horizon = |l: &Labels| retention.horizon(l, now);
-                let plan = ReadPlan {
-                    matchers: &eq,
-                    start_ns,
-                    end_ns,
-                    contains: &[],
-                    metadata_eq: &[],
-                    lines: true,
-                    horizon: &horizon,
-                };
-                let _ = seg.read(&plan, &mut |labels, es| {
-                    if labels == &one[0] {
-                        let x = acc.entry(labels.clone()).or_default();
-                        x.0 += es.len();
-                        x.1 += es.iter().map(LogEntry::size).sum::<usize>();
-                    }
-                });
+            }
+            if partly.is_empty() {
+                continue;
+            }
+            let horizon = |l: &Labels| retention.horizon(l, now);
+            let plan = ReadPlan {
+                matchers: ms,
+                start_ns,
+                end_ns,
+                contains: &[],
+                metadata_eq: &[],
+                lines: true,
+                horizon: &horizon,
+            };
+            let read = seg.read(&plan, &mut |labels, es| {
+                if partly.contains(&labels) {
+                    let x = acc.entry(labels.clone()).or_default();
+                    x.0 += es.len();
+                    x.1 += es.iter().map(LogEntry::size).sum::<usize>();
+                }
+            });
+            if let Err(e) = read {
+                tracing::warn!(error = %e, "log index statistics: a segment could not be read");
             }
         }
         acc

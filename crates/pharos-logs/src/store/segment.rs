@@ -233,6 +233,21 @@ fn labels_text(l: &Labels) -> String {
     l.to_string()
 }
 
+impl<'a> ReadPlan<'a> {
+    /// The plan of a store-level scan.
+    pub(crate) fn of(q: &super::Scan<'a>, horizon: &'a dyn Fn(&Labels) -> Option<i64>) -> Self {
+        ReadPlan {
+            matchers: q.matchers,
+            start_ns: q.start_ns,
+            end_ns: q.end_ns,
+            contains: q.contains,
+            metadata_eq: q.metadata_eq,
+            lines: q.lines,
+            horizon,
+        }
+    }
+}
+
 impl Segment {
     /// Writes `head` as segment `id` under `root` and opens it.
     pub(crate) fn write(
@@ -632,7 +647,7 @@ impl Segment {
                 continue;
             }
             if loaded[i].is_none() {
-                let bytes = read_frame(&path, self.tokens_at.0 + b.offset, b.len, b.crc)?;
+                let bytes = read_section(&path, (self.tokens_at.0 + b.offset, b.len, b.crc))?;
                 let ix = TokenIndex::decode(&bytes).map_err(|source| SegmentError::Corrupt {
                     path: path.clone(),
                     source,
@@ -647,7 +662,7 @@ impl Segment {
     }
 
     /// Which row groups can hold entries `plan` asks for, by streams and
-    /// time alone; `None` if no stream matches.
+    /// time alone.
     fn candidate_groups(&self, plan: &ReadPlan, wanted: &[bool]) -> Vec<bool> {
         self.groups
             .iter()
@@ -837,10 +852,6 @@ impl Segment {
 }
 
 /// Reads the zstd frame of `len` bytes at `off`, checking its crc32c.
-fn read_frame(path: &Path, off: u64, len: u64, crc: u32) -> Result<Vec<u8>, SegmentError> {
-    read_section(path, (off, len, crc))
-}
-
 fn read_section(path: &Path, (off, len, crc): (u64, u64, u32)) -> Result<Vec<u8>, SegmentError> {
     let mut f = File::open(path).map_err(io(path))?;
     f.seek(SeekFrom::Start(off)).map_err(io(path))?;
