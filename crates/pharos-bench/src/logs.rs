@@ -1000,30 +1000,26 @@ async fn needle_queries(
         expr,
         ..QueryRuns::default()
     };
-    for run in 0..=args.repeat {
-        match query_range(client, base, &params).await {
-            Ok((took, v)) => {
-                if run == 0 {
-                    q.cold = Some(took);
-                } else {
-                    q.latencies.push(took);
-                }
-                match needle_entries(&v, &c.token) {
-                    Ok((total, with)) => {
-                        q.returned = Some(total);
-                        if total as u64 != c.needles || with != total {
-                            q.fail(format!(
-                                "{total} entries returned ({with} with the token), {} expected",
-                                c.needles
-                            ));
-                        }
-                    }
-                    Err(e) => q.fail(e),
+    run_timed(
+        args.repeat,
+        client,
+        base,
+        &params,
+        &mut q,
+        |q, v| match needle_entries(v, &c.token) {
+            Ok((total, with)) => {
+                q.returned = Some(total);
+                if total as u64 != c.needles || with != total {
+                    q.fail(format!(
+                        "{total} entries returned ({with} with the token), {} expected",
+                        c.needles
+                    ));
                 }
             }
-            Err(e) => q.fail(format!("{e:#}")),
-        }
-    }
+            Err(e) => q.fail(e),
+        },
+    )
+    .await;
     log(format!(
         "needle query: cold {:.1} ms, median {:.1} ms, {} entries",
         q.cold.unwrap_or(f64::NAN) * 1000.0,
@@ -1090,6 +1086,31 @@ pub fn check_level_matrix(
     Ok((names, points, sum))
 }
 
+/// Runs a range query once cold and `repeat` times more, recording the
+/// latencies in `q` and checking every answer with `check`.
+async fn run_timed(
+    repeat: usize,
+    client: &reqwest::Client,
+    base: &str,
+    params: &[(&str, String)],
+    q: &mut QueryRuns,
+    mut check: impl FnMut(&mut QueryRuns, &Value),
+) {
+    for run in 0..=repeat {
+        match query_range(client, base, params).await {
+            Ok((took, v)) => {
+                if run == 0 {
+                    q.cold = Some(took);
+                } else {
+                    q.latencies.push(took);
+                }
+                check(q, &v);
+            }
+            Err(e) => q.fail(format!("{e:#}")),
+        }
+    }
+}
+
 async fn metric_queries(
     args: &LogsArgs,
     client: &reqwest::Client,
@@ -1110,27 +1131,23 @@ async fn metric_queries(
         expr,
         ..QueryRuns::default()
     };
-    for run in 0..=args.repeat {
-        match query_range(client, base, &params).await {
-            Ok((took, v)) => {
-                if run == 0 {
-                    q.cold = Some(took);
-                } else {
-                    q.latencies.push(took);
-                }
-                match check_level_matrix(&v, &c.levels) {
-                    Ok((names, points, sum)) => {
-                        q.returned = Some(names.len());
-                        q.series_levels = names;
-                        q.points = Some(points);
-                        q.value_sum = Some(sum);
-                    }
-                    Err(e) => q.fail(e),
-                }
+    run_timed(
+        args.repeat,
+        client,
+        base,
+        &params,
+        &mut q,
+        |q, v| match check_level_matrix(v, &c.levels) {
+            Ok((names, points, sum)) => {
+                q.returned = Some(names.len());
+                q.series_levels = names;
+                q.points = Some(points);
+                q.value_sum = Some(sum);
             }
-            Err(e) => q.fail(format!("{e:#}")),
-        }
-    }
+            Err(e) => q.fail(e),
+        },
+    )
+    .await;
     log(format!(
         "metric query: cold {:.1} ms, median {:.1} ms, {} series",
         q.cold.unwrap_or(f64::NAN) * 1000.0,
