@@ -490,7 +490,7 @@ fn counting_range(
             }
         }
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = crate::store::read_threads();
     let parts = store
         .scan_parallel(&scan, threads, Sums::default, visit)
         .map_err(QueryError::from)?;

@@ -261,7 +261,7 @@ pub fn select_logs(
             hits.push(out, e);
         }
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = crate::store::read_threads();
     let parts = store.scan_parallel(
         &scan,
         threads,

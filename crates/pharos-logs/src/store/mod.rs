@@ -246,6 +246,13 @@ fn normalize_metadata(e: &mut LogEntry) {
     }
 }
 
+/// Threads a read may use: the machine's parallelism, at most 4, asked once
+/// (under cgroups the answer costs several file reads).
+pub(crate) fn read_threads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+}
+
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
