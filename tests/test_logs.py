@@ -415,6 +415,50 @@ def test_query_limits_name_the_limit(pharos_factory):
     assert r.status_code == 200, r.text
 
 
+def test_query_timeout_stops_queries_with_lokis_504(pharos_factory):
+    """With --logs.query-timeout=1ms, queries over 80,000 lines (tens of ms of
+    work even in a release build) are stopped and answered 504 naming the
+    limit; with the default (1m) the same queries answer."""
+    now = time.time_ns()
+    t0 = now - 600 * 10**9
+    n = 80_000
+    body = {"streams": [
+        {"stream": {"job": "slow", "part": str(s)},
+         "values": [[str(t0 + i * 1000), f"line {i} of part {s} status={200 + i % 5}"]
+                    for i in range(s, n, 20)]}
+        for s in range(20)]}
+    rng = {"start": str(t0 - 10**9), "end": str(now + 60 * 10**9)}
+    queries = [
+        ("/loki/api/v1/query_range",
+         {"query": '{job="slow"} |~ "line [0-9]*77 of" | logfmt | status >= 202', "limit": "1000", **rng}),
+        ("/loki/api/v1/query_range",
+         {"query": 'sum(count_over_time({job="slow"} |~ "line [0-9]+" [1h]))', "step": "60s", **rng}),
+        ("/loki/api/v1/query",
+         {"query": 'sum(count_over_time({job="slow"} |~ "line [0-9]+" [1h]))', "time": rng["end"]}),
+    ]
+    slow = pharos_factory(args=("--logs.query-timeout=1ms",), sub="slow").start()
+    default = pharos_factory(sub="default").start()
+    for p in (slow, default):
+        r = requests.post(p.url + "/loki/api/v1/push", json=body, timeout=60)
+        assert r.status_code == 204, r.text
+    flags = requests.get(slow.url + "/api/v1/status/flags", timeout=10).json()["data"]
+    assert flags["logs.query-timeout"] == "1ms", flags
+    for path, params in queries:
+        r = requests.get(slow.url + path, params=params, timeout=60)
+        assert r.status_code == 504, (path, params["query"], r.status_code, r.text[:300])
+        assert r.text.startswith(
+            "request timed out after 1ms (limit: --logs.query-timeout / query_timeout); "
+            "decrease the duration of the request"), r.text
+    # The default lets them finish.
+    for path, params in queries:
+        r = requests.get(default.url + path, params=params, timeout=60)
+        assert r.status_code == 200, (path, params["query"], r.text[:300])
+    got = query_range(default, queries[0][1]["query"], t0 - 10**9, now + 60 * 10**9, limit=1000)
+    assert len(lines(got)) == n // 100, len(lines(got))   # i % 100 == 77, status=202
+    r = requests.get(default.url + queries[2][0], params=queries[2][1], timeout=60)
+    assert float(r.json()["data"]["result"][0]["value"][1]) == n, r.text
+
+
 def test_elasticsearch_field_mapping_from_the_config_file(pharos_factory):
     cfg = """
 logs:

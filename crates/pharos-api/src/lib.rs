@@ -34,7 +34,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -61,6 +61,9 @@ pub struct ApiLimits {
     /// Most streams a log query may select and most series a LogQL metric
     /// query may answer (Loki's `max_query_series`).
     pub logs_max_series: usize,
+    /// Longest a LogQL query or log index call may run before it is
+    /// stopped and answered 504 (Loki's `query_timeout`); zero: no limit.
+    pub logs_query_timeout: Duration,
 }
 
 impl Default for ApiLimits {
@@ -70,6 +73,7 @@ impl Default for ApiLimits {
             series: Default::default(),
             logs_max_entries: 5000,
             logs_max_series: 500,
+            logs_query_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! per refused stream and reason (valid entries of the same push are kept), or
 //! `429` with `Retry-After` when rate or stream limits refused everything.
 //! Read endpoints answer `{"status":"success","data":[...]}`; errors are plain
-//! text with the status, as Loki's are.
+//! text with the status, as Loki's are. Queries and index calls stop at
+//! `--logs.query-timeout` (Loki's `query_timeout`) and answer 504.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,7 +17,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use pharos_logs::LogStore;
+use pharos_logs::metric::MetricError;
+use pharos_logs::query::QueryError;
+use pharos_logs::{Deadline, LogStore, TimedOut};
 use pharos_model::{LogRejectReason, LogRejection, LogStream, Matcher, PushOutcome};
 
 use crate::error::IngestError;
@@ -117,6 +120,40 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// Answers a handler's result, its error as its status and text.
 fn answer(r: Result<Response, IngestError>) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The deadline of a query or index call starting now.
+fn deadline(s: &AppState) -> Deadline {
+    Deadline::after(s.limits.logs_query_timeout)
+}
+
+/// What a query past its deadline answers: Loki's 504 and advice, naming
+/// the limit.
+fn timeout_message(t: &TimedOut) -> String {
+    format!(
+        "request timed out after {} (limit: --logs.query-timeout / query_timeout); decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed",
+        pharos_logs::deadline::go_duration(t.limit)
+    )
+}
+
+fn timeout_error(t: TimedOut) -> IngestError {
+    IngestError::new(StatusCode::GATEWAY_TIMEOUT, timeout_message(&t))
+}
+
+/// A log query's error: 504 past the deadline, else 400.
+fn query_error(e: QueryError) -> IngestError {
+    match e {
+        QueryError::TimedOut(t) => timeout_error(t),
+        e => IngestError::bad_request(e.to_string()),
+    }
+}
+
+/// A metric query's error: 504 past the deadline, else 400.
+fn metric_error(e: MetricError) -> IngestError {
+    match e {
+        MetricError::Query(e) => query_error(e),
+        e => IngestError::bad_request(e.to_string()),
+    }
 }
 
 pub(crate) fn now_ns() -> i64 {
@@ -282,13 +319,17 @@ fn success(data: serde_json::Value) -> Response {
 }
 
 async fn labels_of(s: AppState, m: Params) -> Result<Response, IngestError> {
+    let deadline = deadline(&s);
     let store = store(&s)?;
     let w = window(&m, &["query", "match[]"])?;
-    let mut names: Vec<String> = w
-        .matchers
-        .iter()
-        .flat_map(|ms| store.label_names(ms, w.start, w.end))
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for ms in &w.matchers {
+        names.extend(
+            store
+                .label_names(ms, w.start, w.end, deadline)
+                .map_err(timeout_error)?,
+        );
+    }
     names.sort();
     names.dedup();
     Ok(success(serde_json::json!(names)))
@@ -309,14 +350,18 @@ async fn label_values(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let r = async {
+        let deadline = deadline(&s);
         let store = store(&s)?;
         let m = crate::params::collect(q, None);
         let w = window(&m, &["query", "match[]"])?;
-        let mut vals: Vec<String> = w
-            .matchers
-            .iter()
-            .flat_map(|ms| store.label_values(&name, ms, w.start, w.end))
-            .collect();
+        let mut vals: Vec<String> = Vec::new();
+        for ms in &w.matchers {
+            vals.extend(
+                store
+                    .label_values(&name, ms, w.start, w.end, deadline)
+                    .map_err(timeout_error)?,
+            );
+        }
         vals.sort();
         vals.dedup();
         Ok::<_, IngestError>(success(serde_json::json!(vals)))
@@ -369,23 +414,27 @@ async fn tail(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    ws.on_upgrade(move |socket| tail_loop(socket, store, expr, limit, start))
+    let timeout = s.limits.logs_query_timeout;
+    ws.on_upgrade(move |socket| tail_loop(socket, store, expr, limit, start, timeout))
 }
 
+/// Polls the store for a tail; every poll is a query with its own deadline.
 async fn tail_loop(
     mut socket: axum::extract::ws::WebSocket,
     store: Arc<LogStore>,
     expr: pharos_logs::logql::LogExpr,
     limit: usize,
     mut start: i64,
+    timeout: std::time::Duration,
 ) {
     use axum::extract::ws::Message;
     use pharos_logs::query::{select_logs, Direction};
     loop {
         let end = now_ns();
         let (st, e) = (store.clone(), expr.clone());
+        let deadline = Deadline::after(timeout);
         let got = tokio::task::spawn_blocking(move || {
-            select_logs(&st, &e, start, end, limit, Direction::Forward)
+            select_logs(&st, &e, start, end, limit, Direction::Forward, deadline)
         })
         .await;
         let streams = match got {
@@ -439,6 +488,7 @@ async fn index_stats(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
     let r = async {
+        let deadline = deadline(&s);
         let store = store(&s)?;
         let m = crate::params::collect(q, None);
         if m.get("query")
@@ -449,7 +499,9 @@ async fn index_stats(
         let w = window(&m, &["query"])?;
         let (mut streams, mut entries, mut bytes) = (0, 0, 0);
         for ms in &w.matchers {
-            let (a, b, c) = store.stats(ms, w.start, w.end);
+            let (a, b, c) = store
+                .stats(ms, w.start, w.end, deadline)
+                .map_err(timeout_error)?;
             streams += a;
             entries += b;
             bytes += c;
@@ -466,6 +518,7 @@ async fn index_stats(
 }
 
 async fn series_of(s: AppState, m: Params) -> Result<Response, IngestError> {
+    let deadline = deadline(&s);
     let store = store(&s)?;
     if m.get("match[]").is_none_or(|v| v.is_empty()) && !m.contains_key("match") {
         return Err(IngestError::bad_request(
@@ -473,11 +526,14 @@ async fn series_of(s: AppState, m: Params) -> Result<Response, IngestError> {
         ));
     }
     let w = window(&m, &["match[]", "match"])?;
-    let mut all: Vec<pharos_model::Labels> = w
-        .matchers
-        .iter()
-        .flat_map(|ms| store.streams(ms, w.start, w.end))
-        .collect();
+    let mut all: Vec<pharos_model::Labels> = Vec::new();
+    for ms in &w.matchers {
+        all.extend(
+            store
+                .streams(ms, w.start, w.end, deadline)
+                .map_err(timeout_error)?,
+        );
+    }
     all.sort();
     all.dedup();
     let data: Vec<serde_json::Value> = all.iter().map(metric_of).collect();
@@ -496,6 +552,7 @@ async fn series(
 async fn run_range(s: AppState, m: Params) -> Result<Response, IngestError> {
     use pharos_logs::logql::{parse_expr, Expr};
     use pharos_logs::query::{select_logs, Direction};
+    let deadline = deadline(&s);
     let store = store(&s)?;
     let first = |k: &str| first(&m, k);
     let bad = |e: String| IngestError::bad_request(e);
@@ -534,19 +591,22 @@ async fn run_range(s: AppState, m: Params) -> Result<Response, IngestError> {
                 // Loki's default: (end - start) / 250, at least one second.
                 None => ((end - start) / 250 / 1_000_000_000).max(1) * 1_000_000_000,
             };
-            return run_metric_range(store, m, start, end, step, max_series).await;
+            return run_metric_range(store, m, start, end, step, max_series, deadline).await;
         }
     };
-    let streams_selected = store.streams(&log.matchers, start, end).len();
+    let streams_selected = store
+        .streams(&log.matchers, start, end, deadline)
+        .map_err(timeout_error)?
+        .len();
     if streams_selected > max_series {
         return Err(bad(series_limit_message(max_series)));
     }
     let t0 = std::time::Instant::now();
     let st = store.clone();
     // Loki's range is inclusive of start and exclusive of end.
-    let streams = blocking(move || select_logs(&st, &log, start, end, limit, dir))
+    let streams = blocking(move || select_logs(&st, &log, start, end, limit, dir, deadline))
         .await?
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(query_error)?;
     let lines: usize = streams.iter().map(|s| s.entries.len()).sum();
     let bytes: usize = streams
         .iter()
@@ -622,10 +682,12 @@ async fn run_metric_range(
     end: i64,
     step: i64,
     max_series: usize,
+    deadline: Deadline,
 ) -> Result<Response, IngestError> {
-    let series = blocking(move || pharos_logs::metric::eval_range(&store, &m, start, end, step))
-        .await?
-        .map_err(|e| IngestError::bad_request(e.to_string()))?;
+    let series =
+        blocking(move || pharos_logs::metric::eval_range(&store, &m, start, end, step, deadline))
+            .await?
+            .map_err(metric_error)?;
     if series.len() > max_series {
         return Err(IngestError::bad_request(series_limit_message(max_series)));
     }
@@ -658,6 +720,7 @@ async fn query_range(
 
 async fn run_instant(s: AppState, m: Params) -> Result<Response, IngestError> {
     use pharos_logs::logql::{parse_expr, Expr};
+    let deadline = deadline(&s);
     let first = |k: &str| first(&m, k);
     let q =
         first("query").ok_or_else(|| IngestError::bad_request("query parameter is required"))?;
@@ -678,9 +741,10 @@ async fn run_instant(s: AppState, m: Params) -> Result<Response, IngestError> {
                 })));
             }
             let store = store(&s)?;
-            let vector = blocking(move || pharos_logs::metric::eval_instant(&store, &m, t))
-                .await?
-                .map_err(|e| IngestError::bad_request(e.to_string()))?;
+            let vector =
+                blocking(move || pharos_logs::metric::eval_instant(&store, &m, t, deadline))
+                    .await?
+                    .map_err(metric_error)?;
             if vector.len() > s.limits.logs_max_series {
                 return Err(IngestError::bad_request(series_limit_message(
                     s.limits.logs_max_series,
@@ -730,6 +794,25 @@ mod tests {
             Ok(1_700_000_000_000_000_000)
         );
         assert!(parse_time_ns("yesterday").is_err());
+    }
+
+    #[test]
+    fn timeouts_answer_504_naming_the_limit() {
+        let t = TimedOut {
+            limit: std::time::Duration::from_secs(60),
+        };
+        let e = query_error(QueryError::TimedOut(t));
+        assert_eq!(e.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            e.message,
+            "request timed out after 1m0s (limit: --logs.query-timeout / query_timeout); decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed"
+        );
+        let e = metric_error(MetricError::Query(QueryError::TimedOut(t)));
+        assert_eq!(e.status, StatusCode::GATEWAY_TIMEOUT);
+        let e = metric_error(MetricError::BadStep);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = query_error(QueryError::Store("disk gone".into()));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }
 
     #[test]

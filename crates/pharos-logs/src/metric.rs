@@ -6,7 +6,10 @@
 //! log entries once for the whole span `[start - range - offset, end - offset]`
 //! with [`select_logs`] and slides the window `(t - range - offset, t - offset]`
 //! over each series' sorted timestamps; vector aggregations and binary
-//! operators then work step by step.
+//! operators then work step by step. A query stops with
+//! [`QueryError::TimedOut`] (as [`MetricError::Query`]) once its
+//! [`Deadline`] has passed: the reads look at it as they go, the evaluation
+//! after every node and while it walks the steps.
 //!
 //! Supported, with Loki's semantics:
 //! - range aggregations: `count_over_time`, `rate`, `bytes_over_time`,
@@ -54,6 +57,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use pharos_model::{Label, Labels, MatchOp};
 use regex::Regex;
 
+use crate::deadline::{Deadline, Pacer};
 use crate::logql::{
     BinaryExpr, BinaryOp, Cardinality, Grouping, LabelFilterExpr, LabelReplace, MetricExpr,
     RangeAggregation, RangeOp, UnwrapConversion, VectorAggregation, VectorMatching, VectorOp,
@@ -133,13 +137,15 @@ pub enum MetricError {
 }
 
 /// Evaluates `expr` at every step `start_ns, start_ns + step_ns, ...` up to
-/// `end_ns` (inclusive) and answers a matrix sorted by labels.
+/// `end_ns` (inclusive) and answers a matrix sorted by labels; stops at
+/// `deadline`.
 pub fn eval_range(
     store: &LogStore,
     expr: &MetricExpr,
     start_ns: i64,
     end_ns: i64,
     step_ns: i64,
+    deadline: Deadline,
 ) -> Result<Vec<Series>, MetricError> {
     if step_ns <= 0 {
         return Err(MetricError::BadStep);
@@ -160,7 +166,7 @@ pub fn eval_range(
             None => break,
         }
     }
-    let per_step = to_vectors(eval(store, expr, &steps)?, steps.len());
+    let per_step = to_vectors(eval(store, expr, &steps, deadline)?, steps.len());
     let mut matrix: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
     for (t, vec) in steps.iter().zip(per_step) {
         for s in vec {
@@ -174,13 +180,15 @@ pub fn eval_range(
 }
 
 /// Evaluates `expr` at `t_ns` and answers a vector, sorted by labels unless
-/// the outermost operation is `sort` or `sort_desc` (as Loki does).
+/// the outermost operation is `sort` or `sort_desc` (as Loki does); stops
+/// at `deadline`.
 pub fn eval_instant(
     store: &LogStore,
     expr: &MetricExpr,
     t_ns: i64,
+    deadline: Deadline,
 ) -> Result<Vec<Sample>, MetricError> {
-    let mut v = to_vectors(eval(store, expr, &[t_ns])?, 1)
+    let mut v = to_vectors(eval(store, expr, &[t_ns], deadline)?, 1)
         .pop()
         .unwrap_or_default();
     let sorted_by_value = matches!(
@@ -215,16 +223,23 @@ fn to_vectors(v: Value, n: usize) -> Vec<Vec<Sample>> {
     }
 }
 
-fn eval(store: &LogStore, expr: &MetricExpr, steps: &[i64]) -> Result<Value, MetricError> {
+fn eval(
+    store: &LogStore,
+    expr: &MetricExpr,
+    steps: &[i64],
+    deadline: Deadline,
+) -> Result<Value, MetricError> {
     if let Some(c) = expr.const_value() {
         return Ok(Value::Scalar(c));
     }
-    Ok(match expr {
+    let value = match expr {
         MetricExpr::Literal(v) => Value::Scalar(*v),
         MetricExpr::Vector(v) => Value::Vectors(to_vectors(Value::Scalar(*v), steps.len())),
-        MetricExpr::RangeAggregation(ra) => Value::Vectors(range_aggregation(store, ra, steps)?),
+        MetricExpr::RangeAggregation(ra) => {
+            Value::Vectors(range_aggregation(store, ra, steps, deadline)?)
+        }
         MetricExpr::VectorAggregation(va) => {
-            let inner = to_vectors(eval(store, &va.expr, steps)?, steps.len());
+            let inner = to_vectors(eval(store, &va.expr, steps, deadline)?, steps.len());
             Value::Vectors(
                 inner
                     .into_iter()
@@ -233,15 +248,17 @@ fn eval(store: &LogStore, expr: &MetricExpr, steps: &[i64]) -> Result<Value, Met
             )
         }
         MetricExpr::Binary(b) => {
-            let l = eval(store, &b.lhs, steps)?;
-            let r = eval(store, &b.rhs, steps)?;
+            let l = eval(store, &b.lhs, steps, deadline)?;
+            let r = eval(store, &b.rhs, steps, deadline)?;
             binary(b, l, r)?
         }
         MetricExpr::LabelReplace(lr) => {
-            let inner = to_vectors(eval(store, &lr.expr, steps)?, steps.len());
+            let inner = to_vectors(eval(store, &lr.expr, steps, deadline)?, steps.len());
             Value::Vectors(label_replace(lr, inner)?)
         }
-    })
+    };
+    deadline.check().map_err(QueryError::from)?;
+    Ok(value)
 }
 
 // ---------------------------------------------------------------------------
@@ -251,6 +268,7 @@ fn range_aggregation(
     store: &LogStore,
     ra: &RangeAggregation,
     steps: &[i64],
+    deadline: Deadline,
 ) -> Result<Vec<Vec<Sample>>, MetricError> {
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); steps.len()];
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
@@ -264,14 +282,27 @@ fn range_aggregation(
         .saturating_sub(off)
         .saturating_add(1);
     let to = last.saturating_sub(off).saturating_add(1);
-    if let Some(out) = counting_range(store, ra, steps, from, to)? {
+    if let Some(out) = counting_range(store, ra, steps, from, to, deadline)? {
         return Ok(out);
     }
-    let streams = select_logs(store, &ra.range.selector, from, to, 0, Direction::Forward)?;
+    let streams = select_logs(
+        store,
+        &ra.range.selector,
+        from,
+        to,
+        0,
+        Direction::Forward,
+        deadline,
+    )?;
 
     let bytes = matches!(ra.op, RangeOp::BytesOverTime | RangeOp::BytesRate);
     let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut pacer = Pacer::new(deadline);
+    let timed_out = |p: &Pacer| MetricError::Query(p.timed_out().into());
     for s in streams {
+        if pacer.tick(s.entries.len()) {
+            return Err(timed_out(&pacer));
+        }
         let (labels, value) = match &ra.range.unwrap {
             None => (s.labels, None),
             Some(u) => {
@@ -324,6 +355,9 @@ fn range_aggregation(
 
     let range_s = range_ns as f64 / 1e9;
     for (i, &t) in steps.iter().enumerate() {
+        if pacer.tick(series.len()) {
+            return Err(timed_out(&pacer));
+        }
         let hi_t = t.saturating_sub(off);
         let lo_t = hi_t.saturating_sub(range_ns);
         let mut any = false;
@@ -366,6 +400,7 @@ fn counting_range(
     steps: &[i64],
     from: i64,
     to: i64,
+    deadline: Deadline,
 ) -> Result<Option<Vec<Vec<Sample>>>, MetricError> {
     let counting = matches!(
         ra.op,
@@ -394,13 +429,22 @@ fn counting_range(
     };
     // Per series: the sum per step, and whether the step saw an entry;
     // one such table per reading thread, merged at the end.
-    #[derive(Default)]
     struct Sums {
         index: HashMap<Labels, usize>,
         sums: Vec<(Vec<f64>, Vec<bool>)>,
         scratch: Vec<Label>,
+        pacer: Pacer,
     }
     impl Sums {
+        fn new(deadline: Deadline) -> Sums {
+            Sums {
+                index: HashMap::new(),
+                sums: Vec::new(),
+                scratch: Vec::new(),
+                pacer: Pacer::new(deadline),
+            }
+        }
+
         fn slot(&mut self, n: usize, key: Labels) -> usize {
             let sums = &mut self.sums;
             *self.index.entry(key).or_insert_with(|| {
@@ -427,10 +471,14 @@ fn counting_range(
         contains: &contains,
         metadata_eq: &[],
         lines: bytes || filters,
+        deadline,
     };
     let visit = |acc: &mut Sums, stream: &Labels, entries: Vec<pharos_model::LogEntry>| {
         let mut base: Option<usize> = None;
         for e in entries {
+            if acc.pacer.tick(1) {
+                return;
+            }
             if filters && !pipeline.keeps_line(&e.line) {
                 continue;
             }
@@ -492,8 +540,11 @@ fn counting_range(
     };
     let threads = crate::store::read_threads();
     let parts = store
-        .scan_parallel(&scan, threads, Sums::default, visit)
+        .scan_parallel(&scan, threads, || Sums::new(deadline), visit)
         .map_err(QueryError::from)?;
+    if let Some(p) = parts.iter().find(|p| p.pacer.expired()) {
+        return Err(QueryError::from(p.pacer.timed_out()).into());
+    }
     // Merge the tables.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut sums: Vec<(Vec<f64>, Vec<bool>)> = Vec::new();
@@ -519,7 +570,11 @@ fn counting_range(
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let range_s = range_ns as f64 / 1e9;
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); steps.len()];
+    let mut pacer = Pacer::new(deadline);
     for (k, o) in out.iter_mut().enumerate() {
+        if pacer.tick(series.len()) {
+            return Err(QueryError::from(pacer.timed_out()).into());
+        }
         let mut any = false;
         for (labels, at) in &series {
             let (vals, seen) = &sums[*at];

@@ -6,16 +6,17 @@
 //! default) or oldest (`Forward`) entries that pass, grouped by their final
 //! label set. Structured metadata is visible to the pipeline and, as Loki
 //! answers clients that do not ask for categorized labels, part of each
-//! answer stream's labels, as are parsed labels.
+//! answer stream's labels, as are parsed labels. A query stops with
+//! [`QueryError::TimedOut`] once its [`Deadline`] has passed.
 
 use std::collections::BTreeMap;
 
 use pharos_model::{Label, Labels, LogEntry};
 
+use crate::deadline::{Deadline, Pacer, TimedOut};
 use crate::logql::{LabelFilterExpr, LineFilterOp, LineFilterValue, LogExpr, Stage};
 use crate::pipeline::{Pipeline, PipelineError};
-use crate::store::LogStore;
-use crate::store::Scan;
+use crate::store::{LogStore, ReadError, Scan};
 
 /// Which end of the time range a limited query keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,11 +35,23 @@ pub enum QueryError {
     Pipeline(#[from] PipelineError),
     #[error("reading the log store: {0}")]
     Store(String),
+    /// The query ran past its deadline.
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
 }
 
 impl From<pharos_model::LogStoreError> for QueryError {
     fn from(e: pharos_model::LogStoreError) -> Self {
         QueryError::Store(e.to_string())
+    }
+}
+
+impl From<ReadError> for QueryError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Store(e) => e.into(),
+            ReadError::TimedOut(t) => QueryError::TimedOut(t),
+        }
     }
 }
 
@@ -192,7 +205,8 @@ pub(crate) fn required_metadata(stages: &[Stage]) -> Vec<(String, String)> {
 }
 
 /// Runs a log query over `[start_ns, end_ns)`, keeping at most `limit`
-/// entries (0 = no limit) from the end `dir` says.
+/// entries (0 = no limit) from the end `dir` says; stops with
+/// [`QueryError::TimedOut`] at `deadline`.
 pub fn select_logs(
     store: &LogStore,
     expr: &LogExpr,
@@ -200,6 +214,7 @@ pub fn select_logs(
     end_ns: i64,
     limit: usize,
     dir: Direction,
+    deadline: Deadline,
 ) -> Result<Vec<StreamResult>, QueryError> {
     let pipeline = Pipeline::new(&expr.stages)?;
     // The `limit` entries kept so far, the worst (first to go) on top.
@@ -215,10 +230,12 @@ pub fn select_logs(
         contains: &contains,
         metadata_eq: &metadata_eq,
         lines: true,
+        deadline,
     };
-    // Each reading thread keeps its own best entries (and label scratch);
-    // they are merged below.
-    let visit = |(hits, labels): &mut (Best, Vec<(String, String)>),
+    // Each reading thread keeps its own best entries (and label scratch,
+    // and a pacer: the pipeline may be slow per entry); they are merged
+    // below.
+    let visit = |(hits, labels, pacer): &mut (Best, Vec<(String, String)>, Pacer),
                  stream: &Labels,
                  entries: Vec<LogEntry>| {
         let fill = |labels: &mut Vec<(String, String)>, e: &LogEntry| {
@@ -231,6 +248,9 @@ pub fn select_logs(
             }
         };
         for mut e in entries {
+            if pacer.tick(1) {
+                return;
+            }
             if !hits.wants(e.ts) {
                 continue;
             }
@@ -265,12 +285,19 @@ pub fn select_logs(
     let parts = store.scan_parallel(
         &scan,
         threads,
-        || (Best::new(limit, dir), Vec::new()),
+        || (Best::new(limit, dir), Vec::new(), Pacer::new(deadline)),
         visit,
     )?;
+    if let Some((_, _, p)) = parts.iter().find(|(_, _, p)| p.expired()) {
+        return Err(p.timed_out().into());
+    }
     let mut hits = Best::new(limit, dir);
-    for (part, _) in parts {
+    let mut pacer = Pacer::new(deadline);
+    for (part, _, _) in parts {
         for (l, e) in part.into_sorted() {
+            if pacer.tick(1) {
+                return Err(pacer.timed_out().into());
+            }
             if hits.wants(e.ts) {
                 hits.push(l, e);
             }
@@ -346,16 +373,17 @@ mod tests {
         let Ok(Expr::Log(e)) = parse_expr(q) else {
             panic!("not a log query: {q}")
         };
-        let mut v: Vec<(i64, String, String)> = select_logs(st, &e, NOW, NOW + 100, limit, dir)
-            .unwrap()
-            .into_iter()
-            .flat_map(|s| {
-                let app = s.labels.get("app").unwrap_or("").to_string();
-                s.entries
-                    .into_iter()
-                    .map(move |e| (e.ts, app.clone(), e.line))
-            })
-            .collect();
+        let mut v: Vec<(i64, String, String)> =
+            select_logs(st, &e, NOW, NOW + 100, limit, dir, Deadline::NONE)
+                .unwrap()
+                .into_iter()
+                .flat_map(|s| {
+                    let app = s.labels.get("app").unwrap_or("").to_string();
+                    s.entries
+                        .into_iter()
+                        .map(move |e| (e.ts, app.clone(), e.line))
+                })
+                .collect();
         v.sort();
         if dir == Direction::Backward {
             v.reverse();
@@ -407,7 +435,7 @@ mod tests {
         let Ok(Expr::Log(e)) = parse_expr(r#"{app="web"} | drop app, took"#) else {
             panic!()
         };
-        let got = select_logs(&st, &e, NOW, NOW + 100, 0, b).unwrap();
+        let got = select_logs(&st, &e, NOW, NOW + 100, 0, b, Deadline::NONE).unwrap();
         let ls: Vec<String> = got.iter().map(|s| s.labels.to_string()).collect();
         assert_eq!(ls, vec![r#"{status="200"}"#, r#"{status="300"}"#]);
     }
@@ -425,6 +453,46 @@ mod tests {
             ),
             pairs(&[("api", "GET on /b")])
         );
+    }
+
+    #[test]
+    fn log_queries_stop_at_their_deadline() {
+        let d = tempfile::tempdir().unwrap();
+        let st = store(d.path());
+        // Enough entries that no stage gets through them before looking.
+        let lines: Vec<String> = (0..5000).map(|i| format!("line {i} error")).collect();
+        st.push(vec![LogStream {
+            labels: Labels::from_pairs(&[("app", "big")]),
+            entries: lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| LogEntry::new(NOW + i as i64, l.as_str()))
+                .collect(),
+        }])
+        .unwrap();
+        let past = Deadline::after(std::time::Duration::from_millis(1));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let Ok(Expr::Log(e)) = parse_expr(r#"{app=~".+"} |~ "line [0-9]+ error" | json"#) else {
+            panic!()
+        };
+        let b = Direction::Backward;
+        let got = select_logs(&st, &e, NOW, NOW + 10_000, 10, b, past);
+        assert!(
+            matches!(&got, Err(QueryError::TimedOut(t)) if t.limit.as_millis() == 1),
+            "{got:?}"
+        );
+        assert_eq!(
+            got.map(|_| ()).map_err(|e| e.to_string()),
+            Err("query timed out after 1ms".to_string())
+        );
+        // From a segment too.
+        st.flush().unwrap();
+        let got = select_logs(&st, &e, NOW, NOW + 10_000, 10, b, past);
+        assert!(matches!(got, Err(QueryError::TimedOut(_))), "{got:?}");
+        // A deadline far off changes nothing.
+        let far = Deadline::after(std::time::Duration::from_secs(3600));
+        let got = select_logs(&st, &e, NOW, NOW + 10_000, 10, b, far).unwrap();
+        assert_eq!(got.iter().map(|s| s.entries.len()).sum::<usize>(), 10);
     }
 
     #[test]

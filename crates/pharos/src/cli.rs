@@ -134,6 +134,15 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub logs_max_series: usize,
+    /// Longest a LogQL query or log index call (series, labels, label values,
+    /// index stats) may run; it is then stopped and answered 504 (Loki's
+    /// `query_timeout`). 0 = no limit.
+    #[arg(
+        long = "logs.query-timeout",
+        default_value = "1m",
+        value_name = "DURATION"
+    )]
+    pub logs_query_timeout: String,
     /// Sustained log ingestion rate over all streams, MB/s (Loki's
     /// `ingestion_rate_mb`); 0 = no limit.
     #[arg(
@@ -190,6 +199,15 @@ pub struct ServeArgs {
     /// (0: no limit). Units: B, KB, MB, GB, TB (powers of 1024).
     #[arg(long = "logs.retention.size", default_value = "0", value_name = "SIZE")]
     pub logs_retention_size: String,
+    /// Memory kept for decoded token-index buckets of log segments, so that
+    /// repeated line-filter searches skip reading and decompressing them
+    /// (0: no cache). Units as for --logs.retention.size.
+    #[arg(
+        long = "logs.index-cache-size",
+        default_value = "256MB",
+        value_name = "SIZE"
+    )]
+    pub logs_index_cache_size: String,
     /// Enable the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
     /// `/api/v1/admin/tsdb/clean_tombstones`), off by default as in Prometheus.
     #[arg(long = "web.enable-admin-api")]

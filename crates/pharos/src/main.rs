@@ -19,7 +19,27 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (the vendored
+/// header of libmimalloc-sys 0.1.49, pinned by Cargo.lock).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc hands freed memory back to the OS 1 s after it goes unused by
+/// default; ingest frees and reallocates request bodies and a head's worth
+/// of segment buffers every few seconds, and the kernel zeroed the returned
+/// pages again on each reuse (11% of ingest CPU, measured with perf). Ten
+/// seconds keeps steady work on warm pages and still returns memory once the
+/// process goes quiet. `MIMALLOC_PURGE_DELAY` in the environment wins.
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: mi_option_set only stores an integer option; it is safe to
+    // call at any time, from any thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+}
+
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(*args),
@@ -38,5 +58,25 @@ fn main() -> std::process::ExitCode {
             eprintln!("pharos: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // Option 15 starts at mimalloc 3's purge delay default of 1000 ms
+        // (unless the environment sets it), and takes the value set.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reading and setting integer options.
+        let before = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(before, 1000);
+        tune_allocator();
+        let after = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(after, 10_000);
     }
 }

@@ -166,6 +166,8 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("query.threads", a.query_threads.to_string()),
         ("query.max-concurrency", a.query_max_concurrency.to_string()),
         ("query.lookback-delta", a.query_lookback_delta.clone()),
+        ("logs.query-timeout", a.logs_query_timeout.clone()),
+        ("logs.index-cache-size", a.logs_index_cache_size.clone()),
         ("web.enable-admin-api", a.web_enable_admin_api.to_string()),
     ]
     .into_iter()
@@ -226,6 +228,9 @@ fn log_store_options(
         .map_err(|e| anyhow::anyhow!("--logs.retention.time: {e}"))?;
     let size = parse_size(&args.logs_retention_size)
         .map_err(|e| anyhow::anyhow!("--logs.retention.size: {e}"))?;
+    let cache = parse_size(&args.logs_index_cache_size)
+        .map_err(|e| anyhow::anyhow!("--logs.index-cache-size: {e}"))?;
+    pharos_logs::store::set_index_cache_bytes(usize::try_from(cache).unwrap_or(usize::MAX));
     Ok(pharos_logs::StoreOptions {
         limits,
         segment_bytes: args.logs_segment_mb << 20,
@@ -424,6 +429,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let query_timeout =
         parse_duration(&args.query_timeout).map_err(|e| anyhow::anyhow!("--query.timeout: {e}"))?;
+    let logs_query_timeout = parse_duration(&args.logs_query_timeout)
+        .map_err(|e| anyhow::anyhow!("--logs.query-timeout: {e}"))?;
     let lookback = parse_duration(&args.query_lookback_delta)
         .map_err(|e| anyhow::anyhow!("--query.lookback-delta: {e}"))?;
     let engine = pharos_promql::engine::Engine::new(pharos_promql::engine::EngineOptions {
@@ -472,6 +479,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             logs_max_entries: args.logs_max_entries,
             logs_max_series: args.logs_max_series,
+            logs_query_timeout,
         },
         ready: ready.clone(),
         reloader: Some(reloader.clone()),

@@ -109,7 +109,7 @@ fn parse(q: &str) -> MetricExpr {
 
 /// An instant query at T + `at` seconds, as `(labels, value)` strings.
 fn inst(st: &LogStore, q: &str, at: i64) -> Vec<(String, f64)> {
-    eval_instant(st, &parse(q), T + at * S)
+    eval_instant(st, &parse(q), T + at * S, Deadline::NONE)
         .unwrap_or_else(|e| panic!("{q}: {e}"))
         .into_iter()
         .map(|s| (s.labels.to_string(), s.value))
@@ -138,16 +138,23 @@ fn assert_vec(got: Vec<(String, f64)>, want: &[(&str, f64)]) {
 /// A range query from T + `a` to T + `b` seconds, step `step` seconds, as
 /// `(labels, [(seconds after T, value)])`.
 fn range(st: &LogStore, q: &str, a: i64, b: i64, step: i64) -> Vec<(String, Vec<(i64, f64)>)> {
-    eval_range(st, &parse(q), T + a * S, T + b * S, step * S)
-        .unwrap_or_else(|e| panic!("{q}: {e}"))
-        .into_iter()
-        .map(|s| {
-            (
-                s.labels.to_string(),
-                s.points.iter().map(|(t, v)| ((t - T) / S, *v)).collect(),
-            )
-        })
-        .collect()
+    eval_range(
+        st,
+        &parse(q),
+        T + a * S,
+        T + b * S,
+        step * S,
+        Deadline::NONE,
+    )
+    .unwrap_or_else(|e| panic!("{q}: {e}"))
+    .into_iter()
+    .map(|s| {
+        (
+            s.labels.to_string(),
+            s.points.iter().map(|(t, v)| ((t - T) / S, *v)).collect(),
+        )
+    })
+    .collect()
 }
 
 const API: &str = r#"{app="api", env="prod"}"#;
@@ -323,6 +330,7 @@ fn unwrap_errors_fail_unless_filtered() {
         &st,
         &parse(r#"sum_over_time({app="bad"} | unwrap v [5s])"#),
         T + 5 * S,
+        Deadline::NONE,
     )
     .unwrap_err();
     assert!(
@@ -468,7 +476,7 @@ fn binary_operators() {
         "V / ignoring(app) sum by (env) (V)",
         "sum by (env) (V) + on(env) group_left V",
     ] {
-        let e = eval_instant(&st, &parse(&q.replace("V", V)), T + 5 * S);
+        let e = eval_instant(&st, &parse(&q.replace("V", V)), T + 5 * S, Deadline::NONE);
         assert!(matches!(e, Err(MetricError::Matching(_))), "{q}: {e:?}");
     }
 }
@@ -496,6 +504,7 @@ fn label_replace_rewrites_and_checks() {
         &st,
         &parse(&format!(r#"label_replace({V}, "app", "x", "", "")"#)),
         T + 5 * S,
+        Deadline::NONE,
     );
     assert!(matches!(e, Err(MetricError::Invalid(_))), "{e:?}");
 }
@@ -525,19 +534,24 @@ fn range_queries_and_limits() {
     );
     let e = parse("vector(1)");
     assert_eq!(
-        eval_range(&st, &e, 0, 11_001, 1),
+        eval_range(&st, &e, 0, 11_001, 1, Deadline::NONE),
         Err(MetricError::TooManyPoints)
     );
     assert!(MetricError::TooManyPoints
         .to_string()
         .starts_with("exceeded maximum resolution of 11,000 points per timeseries."));
     assert_eq!(
-        eval_range(&st, &e, 0, 11_000, 1).unwrap()[0].points.len(),
+        eval_range(&st, &e, 0, 11_000, 1, Deadline::NONE).unwrap()[0]
+            .points
+            .len(),
         11_001
     );
-    assert_eq!(eval_range(&st, &e, 0, 10, 0), Err(MetricError::BadStep));
     assert_eq!(
-        eval_range(&st, &e, 10, 0, 1),
+        eval_range(&st, &e, 0, 10, 0, Deadline::NONE),
+        Err(MetricError::BadStep)
+    );
+    assert_eq!(
+        eval_range(&st, &e, 10, 0, 1, Deadline::NONE),
         Err(MetricError::EndBeforeStart)
     );
 }
@@ -591,7 +605,7 @@ proptest! {
         }
         let q = parse(&format!(r#"count_over_time({{app="p"}}[{range_ms}ms])"#));
         let (start, end) = (T + start_ms * ms, T + (start_ms + len_ms) * ms);
-        let got = eval_range(&st, &q, start, end, step_ms * ms).unwrap();
+        let got = eval_range(&st, &q, start, end, step_ms * ms, Deadline::NONE).unwrap();
         let mut want = Vec::new();
         let mut t = start;
         while t <= end {
@@ -642,4 +656,39 @@ fn counting_fast_path_matches_the_general_path() {
     check(&st, "head");
     st.flush().unwrap();
     check(&st, "segment");
+}
+
+#[test]
+fn metric_queries_stop_at_their_deadline() {
+    let d = tempfile::tempdir().unwrap();
+    let st = store(d.path());
+    let lines: Vec<(i64, String)> = (0..5000).map(|i| (i / 100, format!("l{i}"))).collect();
+    let lines: Vec<(i64, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+    st.push(vec![stream(&[("app", "big")], &lines)]).unwrap();
+    let past = Deadline::after(std::time::Duration::from_millis(1));
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    fn timed_out<T>(r: &Result<T, MetricError>) -> bool {
+        matches!(r, Err(MetricError::Query(QueryError::TimedOut(_))))
+    }
+    for q in [
+        // The counting path, with and without lines.
+        r#"count_over_time({app=~".+"}[10s])"#,
+        r#"sum by (app) (bytes_over_time({app=~".+"} |= "l" [10s]))"#,
+        // The general path.
+        r#"max_over_time({app=~".+"} | regexp "l(?P<n>[0-9]+)" | unwrap n [10s])"#,
+        r#"count_over_time({app="big"}[10s]) / count_over_time({app="big"}[20s])"#,
+    ] {
+        let e = parse(q);
+        let r = eval_range(&st, &e, T, T + 50 * S, S, past);
+        assert!(timed_out(&r), "{q}: {r:?}");
+        let r = eval_instant(&st, &e, T + 50 * S, past);
+        assert!(timed_out(&r), "{q}: {r:?}");
+        st.flush().unwrap();
+        assert!(
+            timed_out(&eval_range(&st, &e, T, T + 50 * S, S, past)),
+            "{q}"
+        );
+        let far = Deadline::after(std::time::Duration::from_secs(3600));
+        assert!(eval_range(&st, &e, T, T + 50 * S, S, far).is_ok(), "{q}");
+    }
 }

@@ -17,8 +17,10 @@
 //! past its retention, or, oldest first, while the store is over its size.
 //!
 //! Reads ([`LogStore::select_where`]) see one consistent set of sources —
-//! segments, frozen heads and the head — taken under the head's lock.
+//! segments, frozen heads and the head — taken under the head's lock, and
+//! stop with [`ReadError::TimedOut`] once their [`Deadline`] has passed.
 
+mod cache;
 mod codec;
 mod head;
 mod limits;
@@ -40,6 +42,9 @@ use pharos_model::{
 };
 use pharos_wal::{FsyncPolicy, Wal, WalOptions};
 
+use crate::deadline::{Deadline, Pacer, TimedOut};
+
+pub use cache::{index_cache_bytes, set_index_cache_bytes, DEFAULT_INDEX_CACHE_BYTES};
 pub use codec::CodecError;
 pub use limits::Limits;
 pub use segment::SegmentOptions;
@@ -139,6 +144,9 @@ pub struct StoreStats {
     pub segment_disk_bytes: u64,
 }
 
+/// The largest WAL encoding buffer kept for the next push.
+const WAL_BUF_KEEP: usize = 16 << 20;
+
 struct State {
     wal: Wal,
     head: Head,
@@ -150,6 +158,9 @@ struct State {
     /// Rate buckets of the streams of the previous head, by label hash, so a
     /// cut does not refill them.
     carried: HashMap<u64, Bucket>,
+    /// The WAL records of a push are encoded here, kept between pushes so a
+    /// push does not fault in fresh pages for a new buffer.
+    wal_buf: Vec<u8>,
 }
 
 /// A head being written out.
@@ -211,6 +222,20 @@ pub struct Scan<'a> {
     pub metadata_eq: &'a [(String, String)],
     /// Whether lines are needed.
     pub lines: bool,
+    /// When to give up ([`Deadline::NONE`]: never). The read looks at it
+    /// before every segment and every [`Pacer::EVERY`] entries it hands on,
+    /// and then answers [`ReadError::TimedOut`]; a segment being read stops
+    /// before its next row group.
+    pub deadline: Deadline,
+}
+
+/// Why a read of the store stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Store(#[from] LogStoreError),
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
 }
 
 /// The entries of one stream returned by [`LogStore::select`].
@@ -547,6 +572,7 @@ impl LogStore {
                 global: Bucket::new(opts.limits.burst_bytes, now),
                 per_stream,
                 carried: HashMap::new(),
+                wal_buf: Vec::new(),
             }),
             sources: RwLock::new(Sources {
                 segments,
@@ -680,7 +706,8 @@ impl LogStore {
         let sh = &*self.shared;
         let mut st = sh.state.lock();
         let now = Instant::now();
-        let mut wal_buf: Vec<u8> = Vec::new();
+        let mut wal_buf = std::mem::take(&mut st.wal_buf);
+        wal_buf.clear();
         let mut recs: Vec<(usize, usize)> = Vec::new();
         let mut apply: Vec<(u32, Vec<LogEntry>)> = Vec::new();
         let mut new_streams: Vec<Labels> = Vec::new();
@@ -805,6 +832,9 @@ impl LogStore {
             }
         }
         st.head_bytes += out.accepted_bytes;
+        if wal_buf.capacity() <= WAL_BUF_KEEP {
+            st.wal_buf = wal_buf;
+        }
         if st.head_bytes as u64 >= sh.opts.segment_bytes {
             sh.cut(&mut st)?;
             drop(st);
@@ -821,7 +851,7 @@ impl LogStore {
     /// Entries of the streams matching `ms` with `start_ns <= ts < end_ns`,
     /// streams in label order, entries in time order.
     pub fn select(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<StreamEntries> {
-        self.select_where(ms, start_ns, end_ns, &[])
+        self.select_where(ms, start_ns, end_ns, &[], Deadline::NONE)
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "log select failed");
                 Vec::new()
@@ -831,14 +861,16 @@ impl LogStore {
     /// As [`LogStore::select`], where `contains` lets segments skip row
     /// groups: every inner list is a choice of literals of which a returned
     /// line holds at least one. Lines without them may still be returned
-    /// (the caller filters); lines with them never go missing.
+    /// (the caller filters); lines with them never go missing. Stops at
+    /// `deadline` (see [`Scan::deadline`]).
     pub fn select_where(
         &self,
         ms: &[Matcher],
         start_ns: i64,
         end_ns: i64,
         contains: &[Vec<String>],
-    ) -> Result<Vec<StreamEntries>, LogStoreError> {
+        deadline: Deadline,
+    ) -> Result<Vec<StreamEntries>, ReadError> {
         let mut acc: HashMap<Labels, (Vec<LogEntry>, bool)> = HashMap::new();
         self.scan(
             ms,
@@ -846,6 +878,7 @@ impl LogStore {
             end_ns,
             contains,
             true,
+            deadline,
             &mut |labels, es| match acc.get_mut(labels) {
                 Some((v, sorted)) => {
                     if v.last().zip(es.first()).is_some_and(|(l, f)| l.ts > f.ts) {
@@ -877,7 +910,8 @@ impl LogStore {
     /// comes in several calls (from the segments, oldest first, then the
     /// heads) whose ranges may overlap. `contains` as for
     /// [`LogStore::select_where`]; lines are empty unless `lines` (metadata
-    /// is always there).
+    /// is always there); stops at `deadline` (see [`Scan::deadline`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn scan(
         &self,
         ms: &[Matcher],
@@ -885,8 +919,9 @@ impl LogStore {
         end_ns: i64,
         contains: &[Vec<String>],
         lines: bool,
+        deadline: Deadline,
         visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
-    ) -> Result<(), LogStoreError> {
+    ) -> Result<(), ReadError> {
         self.scan_with(
             &Scan {
                 matchers: ms,
@@ -895,6 +930,7 @@ impl LogStore {
                 contains,
                 metadata_eq: &[],
                 lines,
+                deadline,
             },
             visit,
         )
@@ -905,7 +941,7 @@ impl LogStore {
         &self,
         q: &Scan,
         visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
-    ) -> Result<(), LogStoreError> {
+    ) -> Result<(), ReadError> {
         let now = now_ns();
         let retention = &self.shared.opts.retention;
         let horizon = |l: &Labels| retention.horizon(l, now);
@@ -913,56 +949,58 @@ impl LogStore {
             segments,
             frozen,
             head,
-        } = self.snapshot(q, &horizon);
+        } = self.snapshot(q, &horizon)?;
         let plan = ReadPlan::of(q, &horizon);
+        let mut pacer = Pacer::new(q.deadline);
         for s in &segments {
-            match s.read(&plan, visit) {
-                Ok(()) => {}
-                // Deleted by retention while this read was under way.
-                Err(_) if !s.dir.exists() => {}
-                Err(e) => return Err(seg_err(e)),
-            }
+            q.deadline.check()?;
+            read_segment(s, &plan, &mut pacer, visit)?;
         }
         for f in &frozen {
-            read_head(&f.head, q, &horizon, visit);
+            read_head(&f.head, q, &horizon, &mut pacer, visit)?;
         }
-        for (l, es) in head {
-            visit(&l, es);
-        }
+        visit_head(head, &mut pacer, visit)?;
         Ok(())
     }
 
     /// The sources as of one moment: segments and frozen heads shared, the
     /// head's entries for `q` copied under its lock (and visited after it is
     /// released).
-    fn snapshot(&self, q: &Scan, horizon: &dyn Fn(&Labels) -> Option<i64>) -> Snapshot {
+    fn snapshot(
+        &self,
+        q: &Scan,
+        horizon: &dyn Fn(&Labels) -> Option<i64>,
+    ) -> Result<Snapshot, TimedOut> {
         let st = self.shared.state.lock();
         let src = self.shared.sources.read();
         let segments = src.segments.clone();
         let frozen = src.frozen.clone();
         drop(src);
         let mut head: Vec<(Labels, Vec<LogEntry>)> = Vec::new();
-        read_head(&st.head, q, horizon, &mut |l, es| {
+        let mut pacer = Pacer::new(q.deadline);
+        read_head(&st.head, q, horizon, &mut pacer, &mut |l, es| {
             head.push((l.clone(), es))
-        });
-        Snapshot {
+        })?;
+        Ok(Snapshot {
             segments,
             frozen,
             head,
-        }
+        })
     }
 
     /// As [`LogStore::scan_with`], reading the segments on up to `threads`
     /// threads, each folding what it reads into its own `make()` state with
     /// `visit`; the heads are folded into the first state. Returns the states
-    /// (for the caller to merge); order of visits is unspecified.
+    /// (for the caller to merge); order of visits is unspecified. Every
+    /// thread looks at `q.deadline` before each segment it takes and while
+    /// handing entries on, so all of them stop once it has passed.
     pub fn scan_parallel<V: Send>(
         &self,
         q: &Scan,
         threads: usize,
         make: impl Fn() -> V + Sync,
         visit: impl Fn(&mut V, &Labels, Vec<LogEntry>) + Sync,
-    ) -> Result<Vec<V>, LogStoreError> {
+    ) -> Result<Vec<V>, ReadError> {
         let now = now_ns();
         let retention = &self.shared.opts.retention;
         let horizon = |l: &Labels| retention.horizon(l, now);
@@ -970,25 +1008,28 @@ impl LogStore {
             segments,
             frozen,
             head,
-        } = self.snapshot(q, &horizon);
+        } = self.snapshot(q, &horizon)?;
         let cursor = std::sync::atomic::AtomicUsize::new(0);
-        let work = || -> (V, Result<(), LogStoreError>) {
+        let work = || -> (V, Result<(), ReadError>) {
             let mut state = make();
             let plan = ReadPlan::of(q, &horizon);
+            let mut pacer = Pacer::new(q.deadline);
             loop {
                 let i = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some(s) = segments.get(i) else {
                     return (state, Ok(()));
                 };
-                match s.read(&plan, &mut |l, es| visit(&mut state, l, es)) {
-                    Ok(()) => {}
-                    Err(_) if !s.dir.exists() => {}
-                    Err(e) => return (state, Err(seg_err(e))),
+                if let Err(e) = q.deadline.check() {
+                    return (state, Err(e.into()));
+                }
+                let r = read_segment(s, &plan, &mut pacer, &mut |l, es| visit(&mut state, l, es));
+                if let Err(e) = r {
+                    return (state, Err(e));
                 }
             }
         };
         let threads = threads.clamp(1, segments.len().max(1));
-        let mut results: Vec<(V, Result<(), LogStoreError>)> = std::thread::scope(|scope| {
+        let mut results: Vec<(V, Result<(), ReadError>)> = std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
             let mut out = vec![work()];
             for h in helpers {
@@ -996,9 +1037,10 @@ impl LogStore {
                     Ok(r) => out.push(r),
                     Err(_) => out.push((
                         make(),
-                        Err(LogStoreError::Io(std::io::Error::other(
-                            "a log read thread panicked",
-                        ))),
+                        Err(
+                            LogStoreError::Io(std::io::Error::other("a log read thread panicked"))
+                                .into(),
+                        ),
                     )),
                 }
             }
@@ -1010,12 +1052,12 @@ impl LogStore {
             states.push(v);
         }
         if let Some(first) = states.first_mut() {
+            let mut pacer = Pacer::new(q.deadline);
+            let visit = &mut |l: &Labels, es| visit(first, l, es);
             for f in &frozen {
-                read_head(&f.head, q, &horizon, &mut |l, es| visit(first, l, es));
+                read_head(&f.head, q, &horizon, &mut pacer, visit)?;
             }
-            for (l, es) in head {
-                visit(first, &l, es);
-            }
+            visit_head(head, &mut pacer, visit)?;
         }
         Ok(states)
     }
@@ -1023,16 +1065,18 @@ impl LogStore {
     /// Per matching stream with entries in `[start_ns, end_ns)`: its labels,
     /// and its entries and bytes in that range — counted from whole
     /// segments' tables where a segment lies inside the range, so no data is
-    /// read for them.
+    /// read for them. Stops at `deadline`, as a scan does.
     fn stream_stats(
         &self,
         ms: &[Matcher],
         start_ns: i64,
         end_ns: i64,
-    ) -> HashMap<Labels, (usize, usize)> {
+        deadline: Deadline,
+    ) -> Result<HashMap<Labels, (usize, usize)>, TimedOut> {
         let now = now_ns();
         let retention = &self.shared.opts.retention;
         let mut acc: HashMap<Labels, (usize, usize)> = HashMap::new();
+        let mut pacer = Pacer::new(deadline);
         let mut count = |labels: &Labels, entries: &[LogEntry]| {
             let h = retention
                 .horizon(labels, now)
@@ -1041,16 +1085,20 @@ impl LogStore {
             let a = entries.partition_point(|e| e.ts < h);
             let b = entries.partition_point(|e| e.ts < end_ns);
             if a < b {
+                if pacer.tick(b - a) {
+                    return Err(pacer.timed_out());
+                }
                 let x = acc.entry(labels.clone()).or_default();
                 x.0 += b - a;
                 x.1 += entries[a..b].iter().map(LogEntry::size).sum::<usize>();
             }
+            Ok(())
         };
         let (segments, frozen) = {
             let st = self.shared.state.lock();
             for id in st.head.matching(ms) {
                 let s = &st.head.streams[id as usize];
-                count(&s.labels, &s.entries);
+                count(&s.labels, &s.entries)?;
             }
             let src = self.shared.sources.read();
             (src.segments.clone(), src.frozen.clone())
@@ -1058,13 +1106,15 @@ impl LogStore {
         for f in &frozen {
             for id in f.head.matching(ms) {
                 let s = &f.head.streams[id as usize];
-                count(&s.labels, &s.entries);
+                count(&s.labels, &s.entries)?;
             }
         }
+        let mut pacer = Pacer::new(deadline);
         for seg in &segments {
             if seg.max_ts < start_ns || seg.min_ts >= end_ns {
                 continue;
             }
+            deadline.check()?;
             // Streams wholly in range count from the table; those partly in
             // range from one read of the segment for all of them.
             let mut partly: Vec<&Labels> = Vec::new();
@@ -1093,9 +1143,10 @@ impl LogStore {
                 metadata_eq: &[],
                 lines: true,
                 horizon: &horizon,
+                deadline,
             };
             let read = seg.read(&plan, &mut |labels, es| {
-                if partly.contains(&labels) {
+                if partly.contains(&labels) && !pacer.tick(es.len()) {
                     let x = acc.entry(labels.clone()).or_default();
                     x.0 += es.len();
                     x.1 += es.iter().map(LogEntry::size).sum::<usize>();
@@ -1104,40 +1155,61 @@ impl LogStore {
             if let Err(e) = read {
                 tracing::warn!(error = %e, "log index statistics: a segment could not be read");
             }
+            if pacer.expired() || deadline.expired() {
+                return Err(pacer.timed_out());
+            }
         }
-        acc
+        Ok(acc)
     }
 
     /// Label sets of the streams matching `ms` (all if empty) that have an
-    /// entry with `start_ns <= ts < end_ns`, sorted.
-    pub fn streams(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<Labels> {
+    /// entry with `start_ns <= ts < end_ns`, sorted; stops at `deadline`.
+    pub fn streams(
+        &self,
+        ms: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        deadline: Deadline,
+    ) -> Result<Vec<Labels>, TimedOut> {
         let mut v: Vec<Labels> = self
-            .stream_stats(ms, start_ns, end_ns)
+            .stream_stats(ms, start_ns, end_ns, deadline)?
             .into_keys()
             .collect();
         v.sort();
-        v
+        Ok(v)
     }
 
     /// Streams, entries and bytes (lines and metadata) of the streams
     /// matching `ms` within `[start_ns, end_ns)`: Loki's index statistics.
-    pub fn stats(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> (usize, usize, usize) {
-        let all = self.stream_stats(ms, start_ns, end_ns);
+    pub fn stats(
+        &self,
+        ms: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        deadline: Deadline,
+    ) -> Result<(usize, usize, usize), TimedOut> {
+        let all = self.stream_stats(ms, start_ns, end_ns, deadline)?;
         let entries = all.values().map(|x| x.0).sum();
         let bytes = all.values().map(|x| x.1).sum();
-        (all.len(), entries, bytes)
+        Ok((all.len(), entries, bytes))
     }
 
     /// Label names of those streams, sorted.
-    pub fn label_names(&self, ms: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<String> {
+    pub fn label_names(
+        &self,
+        ms: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        deadline: Deadline,
+    ) -> Result<Vec<String>, TimedOut> {
         let mut v: Vec<String> = self
-            .streams(ms, start_ns, end_ns)
+            .streams(ms, start_ns, end_ns, deadline)?
             .iter()
             .flat_map(|ls| ls.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
             .collect();
         v.sort();
         v.dedup();
-        v
+        Ok(v)
     }
 
     /// Values of label `name` on those streams, sorted.
@@ -1147,27 +1219,74 @@ impl LogStore {
         ms: &[Matcher],
         start_ns: i64,
         end_ns: i64,
-    ) -> Vec<String> {
+        deadline: Deadline,
+    ) -> Result<Vec<String>, TimedOut> {
         let mut v: Vec<String> = self
-            .streams(ms, start_ns, end_ns)
+            .streams(ms, start_ns, end_ns, deadline)?
             .iter()
             .filter_map(|ls| ls.get(name).map(str::to_string))
             .collect();
         v.sort();
         v.dedup();
-        v
+        Ok(v)
     }
+}
+
+/// Reads segment `s` into `visit` while `pacer` has not seen the deadline
+/// pass, then answers the timeout. A segment cannot be cut short from here:
+/// once the deadline has passed its remaining row groups are still decoded,
+/// but nothing more is handed to `visit`.
+fn read_segment(
+    s: &Segment,
+    plan: &ReadPlan,
+    pacer: &mut Pacer,
+    visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
+) -> Result<(), ReadError> {
+    let read = s.read(plan, &mut |l, es| {
+        if !pacer.tick(es.len()) {
+            visit(l, es);
+        }
+    });
+    match read {
+        Ok(()) => {}
+        // Deleted by retention while this read was under way.
+        Err(_) if !s.dir.exists() => {}
+        Err(e) => return Err(seg_err(e).into()),
+    }
+    // The segment stops between row groups at the deadline, with or
+    // without having handed anything on.
+    if pacer.expired() || plan.deadline.expired() {
+        return Err(pacer.timed_out().into());
+    }
+    Ok(())
+}
+
+/// Hands the head's copied streams to `visit` until `pacer` sees the
+/// deadline pass.
+fn visit_head(
+    head: Vec<(Labels, Vec<LogEntry>)>,
+    pacer: &mut Pacer,
+    visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
+) -> Result<(), TimedOut> {
+    for (l, es) in head {
+        if pacer.tick(es.len()) {
+            return Err(pacer.timed_out());
+        }
+        visit(&l, es);
+    }
+    Ok(())
 }
 
 /// Feeds the entries of `head`'s streams matching `ms` within the range
 /// and retention to `visit`, a stream per call (lines left empty unless
-/// `lines`; metadata always kept).
+/// `lines`; metadata always kept), until `pacer` sees the deadline pass.
 fn read_head(
     head: &Head,
     q: &Scan,
     horizon: &dyn Fn(&Labels) -> Option<i64>,
+    pacer: &mut Pacer,
     visit: &mut dyn FnMut(&Labels, Vec<LogEntry>),
-) {
+) -> Result<(), TimedOut> {
     let required = tokens::Required::new(if q.lines { q.contains } else { &[] });
     for id in head.matching(q.matchers) {
         let s = &head.streams[id as usize];
@@ -1176,6 +1295,9 @@ fn read_head(
         let b = s.entries.partition_point(|e| e.ts < q.end_ns);
         if a >= b {
             continue;
+        }
+        if pacer.tick(b - a) {
+            return Err(pacer.timed_out());
         }
         let es: Vec<LogEntry> = if q.lines {
             s.entries[a..b]
@@ -1197,6 +1319,7 @@ fn read_head(
             visit(&s.labels, es);
         }
     }
+    Ok(())
 }
 
 impl Drop for LogStore {

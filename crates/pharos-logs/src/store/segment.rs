@@ -32,9 +32,11 @@ use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::ColumnPath;
 use pharos_model::{Label, Labels, LogEntry, Matcher};
 
+use super::cache::{self, IndexCache};
 use super::codec::{put_ivarint, put_str, put_uvarint, CodecError, Reader};
 use super::head::Head;
 use super::tokens::{bucket_may_fit, pieces, Piece, Required, TokenIndex, TokenIndexBuilder};
+use crate::deadline::Deadline;
 
 const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG2";
 const FOOTER_MAGIC: &[u8; 8] = b"PHXLEND1";
@@ -142,6 +144,14 @@ pub(crate) struct Segment {
     tokens_at: (u64, u64, u32),
     /// The token-length buckets of section 1.
     buckets: Vec<TokenBucket>,
+    /// This segment's key in the process's token-index cache.
+    uid: u64,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        IndexCache::global().forget(self.uid);
+    }
 }
 
 /// Where one token-length bucket lies in section 1 of `index.bin`.
@@ -171,6 +181,9 @@ pub(crate) struct ReadPlan<'a> {
     pub(crate) lines: bool,
     /// Per stream, entries older than this are not returned (retention).
     pub(crate) horizon: &'a dyn Fn(&Labels) -> Option<i64>,
+    /// A read stops before its next row group once this has passed (the
+    /// caller answers the timeout).
+    pub(crate) deadline: Deadline,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SegmentError + '_ {
@@ -244,6 +257,7 @@ impl<'a> ReadPlan<'a> {
             metadata_eq: q.metadata_eq,
             lines: q.lines,
             horizon,
+            deadline: q.deadline,
         }
     }
 }
@@ -625,6 +639,7 @@ impl Segment {
             groups,
             tokens_at,
             buckets,
+            uid: cache::next_uid(),
         })
     }
 
@@ -634,7 +649,7 @@ impl Segment {
     fn token_groups(
         &self,
         p: &Piece,
-        loaded: &mut Vec<Option<TokenIndex>>,
+        loaded: &mut Vec<Option<Arc<TokenIndex>>>,
         groups: &mut [bool],
     ) -> Result<(), SegmentError> {
         if loaded.len() != self.buckets.len() {
@@ -647,11 +662,22 @@ impl Segment {
                 continue;
             }
             if loaded[i].is_none() {
-                let bytes = read_section(&path, (self.tokens_at.0 + b.offset, b.len, b.crc))?;
-                let ix = TokenIndex::decode(&bytes).map_err(|source| SegmentError::Corrupt {
-                    path: path.clone(),
-                    source,
-                })?;
+                let cache = IndexCache::global();
+                let ix = match cache.get(self.uid, i as u32) {
+                    Some(ix) => ix,
+                    None => {
+                        let bytes =
+                            read_section(&path, (self.tokens_at.0 + b.offset, b.len, b.crc))?;
+                        let ix =
+                            TokenIndex::decode(&bytes).map_err(|source| SegmentError::Corrupt {
+                                path: path.clone(),
+                                source,
+                            })?;
+                        let ix = Arc::new(ix);
+                        cache.insert(self.uid, i as u32, ix.clone());
+                        ix
+                    }
+                };
                 loaded[i] = Some(ix);
             }
             if let Some(ix) = &loaded[i] {
@@ -709,10 +735,10 @@ impl Segment {
         let indexed = !plan.contains.is_empty() || !plan.metadata_eq.is_empty();
         if indexed && groups.iter().any(|&g| g) {
             let n = self.groups.len();
-            let mut loaded: Vec<Option<TokenIndex>> = Vec::new();
+            let mut loaded: Vec<Option<Arc<TokenIndex>>> = Vec::new();
             // The row groups holding every piece of `lit`.
             let holding = |lit: &str,
-                           loaded: &mut Vec<Option<TokenIndex>>|
+                           loaded: &mut Vec<Option<Arc<TokenIndex>>>|
              -> Result<Option<Vec<bool>>, SegmentError> {
                 let ps = pieces(lit);
                 if ps.is_empty() {
@@ -782,6 +808,9 @@ impl Segment {
         for (gi, g) in self.groups.iter().enumerate() {
             if !groups[gi] {
                 continue;
+            }
+            if plan.deadline.expired() {
+                return Ok(());
             }
             let rg = reader.get_row_group(gi).map_err(pq(&data_path))?;
             let n = g.rows as usize;
@@ -863,7 +892,11 @@ fn read_section(path: &Path, (off, len, crc): (u64, u64, u32)) -> Result<Vec<u8>
             what: format!("section at byte {off}: checksum mismatch"),
         });
     }
-    zstd::stream::decode_all(&z[..]).map_err(io(path))
+    // One allocation of the size the frame header names (checked above).
+    match zstd::zstd_safe::get_frame_content_size(&z) {
+        Ok(Some(n)) if n <= 1 << 30 => zstd::bulk::decompress(&z, n as usize).map_err(io(path)),
+        _ => zstd::stream::decode_all(&z[..]).map_err(io(path)),
+    }
 }
 
 fn read_i64(

@@ -41,6 +41,7 @@ fn plan<'a>(
         metadata_eq: &[],
         lines: true,
         horizon,
+        deadline: crate::Deadline::NONE,
     }
 }
 
@@ -93,6 +94,11 @@ fn a_head_round_trips_through_a_segment() {
     assert_eq!(got.len(), 5);
     assert!(got.iter().all(|(_, e)| e.line.is_empty()));
     assert_eq!(got[3].1.metadata, want[3].1.metadata, "metadata is kept");
+    // A passed deadline stops the read before its first row group.
+    let mut p = plan(&[], &[], &none);
+    p.deadline = crate::Deadline::after(std::time::Duration::from_nanos(1));
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert!(read_all(&reopened, &p).is_empty());
 }
 
 #[test]

@@ -89,18 +89,31 @@ fn push_select_and_replay() {
         vec![(r#"{app="a"}"#.into(), vec!["a2".into()])]
     );
     // Streams, label names and values within a time range.
-    assert_eq!(st.streams(&[], NOW + 4, NOW + 6).len(), 1);
     assert_eq!(
-        st.label_names(&[], i64::MIN, i64::MAX),
+        st.streams(&[], NOW + 4, NOW + 6, Deadline::NONE)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        st.label_names(&[], i64::MIN, i64::MAX, Deadline::NONE)
+            .unwrap(),
         vec!["app".to_string()]
     );
     assert_eq!(
-        st.label_values("app", &[], NOW, NOW + 3),
+        st.label_values("app", &[], NOW, NOW + 3, Deadline::NONE)
+            .unwrap(),
         vec!["a".to_string()]
     );
-    assert!(st.label_values("app", &[], NOW + 10, NOW + 20).is_empty());
+    assert!(st
+        .label_values("app", &[], NOW + 10, NOW + 20, Deadline::NONE)
+        .unwrap()
+        .is_empty());
     // Index statistics: a2 and a3 in [NOW+2, NOW+4); b1 is outside.
-    assert_eq!(st.stats(&[], NOW + 2, NOW + 4), (1, 2, 4));
+    assert_eq!(
+        st.stats(&[], NOW + 2, NOW + 4, Deadline::NONE).unwrap(),
+        (1, 2, 4)
+    );
     // New entries after replay go to the same stream ids.
     st.push_at(vec![stream(&[("app", "b")], &[(NOW + 9, "b2")])], NOW)
         .unwrap();
@@ -277,9 +290,20 @@ fn flushed_segments_are_read_and_not_replayed_twice() {
                 vec!["a1".into(), "a2".into(), "a3".into()]
             )]
         );
-        assert_eq!(st.streams(&[], i64::MIN, i64::MAX).len(), 1);
-        assert_eq!(st.stats(&[], NOW + 2, i64::MAX), (1, 2, 4));
-        assert_eq!(st.stats(&[], i64::MIN, i64::MAX), (1, 3, 6));
+        assert_eq!(
+            st.streams(&[], i64::MIN, i64::MAX, Deadline::NONE)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            st.stats(&[], NOW + 2, i64::MAX, Deadline::NONE).unwrap(),
+            (1, 2, 4)
+        );
+        assert_eq!(
+            st.stats(&[], i64::MIN, i64::MAX, Deadline::NONE).unwrap(),
+            (1, 3, 6)
+        );
     }
     let st = open_with(dir.path(), |_| {});
     assert_eq!(st.replayed().segments, 1);
@@ -435,7 +459,13 @@ fn select_where_prunes_segments_but_never_loses_a_match() {
     }
     st.flush().unwrap();
     let got = st
-        .select_where(&[], i64::MIN, i64::MAX, &[vec!["needle9".into()]])
+        .select_where(
+            &[],
+            i64::MIN,
+            i64::MAX,
+            &[vec!["needle9".into()]],
+            Deadline::NONE,
+        )
         .unwrap();
     let n: usize = got.iter().map(|s| s.entries.len()).sum();
     assert!(got[0].entries.iter().any(|e| e.line.contains("needle9")));
@@ -491,6 +521,7 @@ fn trace_ids_in_metadata_are_indexed() {
             contains: &[],
             metadata_eq: &eq,
             lines: true,
+            deadline: Deadline::NONE,
         },
         &mut |l, es| {
             read += es.len();
@@ -536,6 +567,7 @@ fn parallel_scans_see_every_entry_once() {
         contains: &[],
         metadata_eq: &[],
         lines: false,
+        deadline: Deadline::NONE,
     };
     for threads in [1, 2, 3, 8] {
         let parts = st
@@ -543,4 +575,95 @@ fn parallel_scans_see_every_entry_once() {
             .unwrap();
         assert_eq!(parts.iter().sum::<usize>(), n, "{threads} threads");
     }
+}
+
+/// A deadline already past.
+fn past() -> Deadline {
+    let d = Deadline::after(Duration::from_millis(1));
+    std::thread::sleep(Duration::from_millis(2));
+    d
+}
+
+#[test]
+fn reads_stop_at_their_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |_| {});
+    // 20 segments of 3 streams, and a head.
+    for seg in 0..21 {
+        for s in 0..3 {
+            let app = format!("a{s}");
+            let es: Vec<(i64, &str)> = (0..10).map(|i| (NOW + seg * 100 + i, "l")).collect();
+            st.push_at(vec![stream(&[("app", app.as_str())], &es)], NOW)
+                .unwrap();
+        }
+        if seg < 20 {
+            st.flush().unwrap();
+        }
+    }
+    let scan = |deadline| Scan {
+        matchers: &[],
+        start_ns: i64::MIN,
+        end_ns: i64::MAX,
+        contains: &[],
+        metadata_eq: &[],
+        lines: true,
+        deadline,
+    };
+    fn timed_out<T>(r: &Result<T, ReadError>) -> bool {
+        matches!(r, Err(ReadError::TimedOut(_)))
+    }
+    // Past already: nothing is read.
+    let d = past();
+    for threads in [1, 2] {
+        let visits = std::sync::atomic::AtomicUsize::new(0);
+        let r = st.scan_parallel(
+            &scan(d),
+            threads,
+            || (),
+            |_, _, _| {
+                visits.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        assert!(timed_out(&r), "{threads} threads");
+        assert_eq!(visits.into_inner(), 0);
+    }
+    let mut n = 0;
+    assert!(timed_out(&st.scan_with(&scan(d), &mut |_, _| n += 1)));
+    assert_eq!(n, 0);
+    let r = st.select_where(&[], i64::MIN, i64::MAX, &[], d);
+    assert!(matches!(r, Err(ReadError::TimedOut(t)) if t.limit == Duration::from_millis(1)));
+    assert!(st.streams(&[], i64::MIN, i64::MAX, d).is_err());
+    assert!(st.stats(&[], NOW + 5, NOW + 2000, d).is_err());
+    assert!(st.label_names(&[], i64::MIN, i64::MAX, d).is_err());
+    assert!(st.label_values("app", &[], i64::MIN, i64::MAX, d).is_err());
+    // Passing during the read: 63 slow visits (20 ms each) would take
+    // 0.6 s on two threads; both threads stop soon after 100 ms.
+    let visits = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    let d = Deadline::after(Duration::from_millis(100));
+    let r = st.scan_parallel(
+        &scan(d),
+        2,
+        || (),
+        |_, _, _| {
+            visits.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(20));
+        },
+    );
+    assert!(timed_out(&r));
+    let visits = visits.into_inner();
+    assert!(visits < 40, "{visits} of 63 batches visited");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Without a deadline everything is there.
+    assert_eq!(
+        st.stats(&[], i64::MIN, i64::MAX, Deadline::NONE).unwrap(),
+        (3, 630, 630)
+    );
+    let d = Deadline::after(Duration::from_secs(3600));
+    assert_eq!(
+        st.select_where(&[], i64::MIN, i64::MAX, &[], d)
+            .unwrap()
+            .len(),
+        3
+    );
 }

@@ -14,8 +14,7 @@
 //! the sorted tokens, each followed by a 0 byte, then per token its number of
 //! row groups and their indexes as deltas, all as varints.
 
-use std::collections::HashMap;
-
+use hashbrown::HashTable;
 use memchr::memmem;
 
 use super::codec::{put_uvarint, CodecError, Reader};
@@ -23,8 +22,19 @@ use super::codec::{put_uvarint, CodecError, Reader};
 /// Whether `b` belongs to a token.
 #[inline]
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+    TOKEN_BYTE[b as usize]
 }
+
+static TOKEN_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        i += 1;
+    }
+    t
+};
 
 /// Calls `f` with every token of `line`.
 #[inline]
@@ -130,9 +140,19 @@ impl Required {
 }
 
 /// Collects the tokens of a segment's lines while it is written.
+///
+/// Distinct tokens get dense ids from a hash table keyed by the token's
+/// one-shot xxh3 hash; a (token, row group) pair is recorded the first time
+/// the token shows up in a group. Groups arrive in increasing order, so the
+/// pairs are already sorted by group and one counting pass by token rank
+/// gives every token's postings in order.
 #[derive(Default)]
 pub struct TokenIndexBuilder<'a> {
-    ids: HashMap<&'a [u8], u32, xxhash_rust::xxh3::Xxh3Builder>,
+    /// A small direct-mapped cache in front of `ids` holding tokens seen at
+    /// least twice: the words of a log's templates recur on every line, and
+    /// finding them here spares a cache miss in the big table.
+    hot: Vec<Slot>,
+    ids: HashTable<Slot>,
     tokens: Vec<&'a [u8]>,
     /// The last group each token was seen in (`u32::MAX`: none yet).
     last: Vec<u32>,
@@ -140,25 +160,139 @@ pub struct TokenIndexBuilder<'a> {
     pairs: Vec<(u32, u32)>,
 }
 
+/// A hash table slot: a token's first 16 bytes inline, so that most lookups
+/// compare without reading the line the token came from.
+#[derive(Clone, Copy)]
+struct Slot {
+    a: u64,
+    b: u64,
+    len: u32,
+    id: u32,
+}
+
+impl Slot {
+    /// No token has length 0.
+    const EMPTY: Slot = Slot {
+        a: 0,
+        b: 0,
+        len: 0,
+        id: 0,
+    };
+}
+
+const HOT_BITS: u32 = 12;
+const HOT_SLOTS: usize = 1 << HOT_BITS;
+
+/// The first 16 bytes of `t` as two big-endian words, zero-padded: comparing
+/// them compares the tokens' prefixes in byte order (token bytes are never 0).
+/// Built from overlapping word loads, not a copy into a buffer (a copy of a
+/// variable length followed by word loads stalls store forwarding).
+#[inline]
+fn prefix_words(t: &[u8]) -> (u64, u64) {
+    let n = t.len();
+    if n >= 16 {
+        return (be64(&t[..8]), be64(&t[8..16]));
+    }
+    if n > 8 {
+        // The last 8 bytes, shifted so that only t[8..] remains.
+        return (be64(&t[..8]), be64(&t[n - 8..]) << (8 * (16 - n)));
+    }
+    (upto8(t), 0)
+}
+
+#[inline]
+fn be64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(w)
+}
+
+#[inline]
+fn be32(b: &[u8]) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[..4]);
+    u64::from(u32::from_be_bytes(w))
+}
+
+/// Up to 8 bytes as a big-endian word, zero-padded.
+#[inline]
+fn upto8(t: &[u8]) -> u64 {
+    let n = t.len();
+    match n {
+        8 => be64(t),
+        4..=7 => (be32(t) << 32) | (be32(&t[n - 4..]) << (8 * (8 - n))),
+        0 => 0,
+        _ => {
+            let mut w = 0u64;
+            for (i, &b) in t.iter().enumerate() {
+                w |= u64::from(b) << (56 - 8 * i);
+            }
+            w
+        }
+    }
+}
+
+#[inline]
+fn token_hash(t: &[u8], a: u64, b: u64) -> u64 {
+    if t.len() > 16 {
+        return xxhash_rust::xxh3::xxh3_64(t);
+    }
+    // A folded multiply of the inline words and the length.
+    let x = u128::from(a ^ 0x243f_6a88_85a3_08d3)
+        * u128::from(b ^ 0x1319_8a2e_0370_7344 ^ (t.len() as u64).rotate_left(32));
+    (x as u64) ^ ((x >> 64) as u64)
+}
+
 impl<'a> TokenIndexBuilder<'a> {
     /// Adds the tokens of `line`, in row group `group` (groups are added in
     /// increasing order).
     pub fn add(&mut self, line: &'a [u8], group: u32) {
+        let TokenIndexBuilder {
+            hot,
+            ids,
+            tokens,
+            last,
+            pairs,
+        } = self;
+        if hot.is_empty() {
+            hot.resize(HOT_SLOTS, Slot::EMPTY);
+        }
         for_each_token(line, |t| {
-            let id = match self.ids.get(t) {
-                Some(&id) => id,
+            let (a, b) = prefix_words(t);
+            let h = token_hash(t, a, b);
+            let len = t.len() as u32;
+            let same = |s: &Slot| {
+                s.a == a
+                    && s.b == b
+                    && s.len == len
+                    && (len <= 16 || tokens[s.id as usize][16..] == t[16..])
+            };
+            let hs = &mut hot[(h >> (64 - HOT_BITS)) as usize];
+            let found = if same(hs) {
+                Some(*hs)
+            } else {
+                let f = ids.find(h, same).copied();
+                if let Some(s) = f {
+                    *hs = s;
+                }
+                f
+            };
+            let id = match found {
+                Some(s) => s.id,
                 None => {
-                    let id = self.tokens.len() as u32;
-                    self.ids.insert(t, id);
-                    self.tokens.push(t);
-                    self.last.push(u32::MAX);
+                    let id = tokens.len() as u32;
+                    ids.insert_unique(h, Slot { a, b, len, id }, |s| {
+                        token_hash(tokens[s.id as usize], s.a, s.b)
+                    });
+                    tokens.push(t);
+                    last.push(u32::MAX);
                     id
                 }
             };
-            let last = &mut self.last[id as usize];
-            if *last != group {
-                *last = group;
-                self.pairs.push((id, group));
+            let l = &mut last[id as usize];
+            if *l != group {
+                *l = group;
+                pairs.push((id, group));
             }
         });
     }
@@ -181,49 +315,76 @@ impl<'a> TokenIndexBuilder<'a> {
         self.encode_buckets_by(length_bucket)
     }
 
-    fn encode_buckets_by(mut self, bucket: impl Fn(usize) -> (u32, u32)) -> Vec<EncodedBucket> {
-        let mut order: Vec<u32> = (0..self.tokens.len() as u32).collect();
-        // By bucket, then bytes.
-        order.sort_unstable_by(|&a, &b| {
-            let (ta, tb) = (self.tokens[a as usize], self.tokens[b as usize]);
-            bucket(ta.len()).cmp(&bucket(tb.len())).then(ta.cmp(tb))
+    fn encode_buckets_by(self, bucket: impl Fn(usize) -> (u32, u32)) -> Vec<EncodedBucket> {
+        let TokenIndexBuilder {
+            hot,
+            ids,
+            tokens,
+            last,
+            pairs,
+        } = self;
+        drop(hot);
+        drop(ids);
+        drop(last);
+        // By bucket, then bytes: sort on (bucket, 8-byte prefix) and compare
+        // whole tokens only on equal prefixes.
+        let mut keyed: Vec<(u32, u64, u32)> = tokens
+            .iter()
+            .enumerate()
+            .map(|(id, t)| (bucket(t.len()).0, prefix_words(t).0, id as u32))
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| tokens[a.2 as usize].cmp(tokens[b.2 as usize]))
         });
-        // Rank of each token id in that order, to sort the pairs by it.
+        let order: Vec<u32> = keyed.into_iter().map(|k| k.2).collect();
+        // Rank of each token id in that order.
         let mut rank = vec![0u32; order.len()];
         for (r, &id) in order.iter().enumerate() {
             rank[id as usize] = r as u32;
         }
-        self.pairs
-            .sort_unstable_by_key(|&(id, g)| (rank[id as usize], g));
+        // Postings by rank: a stable counting sort of the pairs, which are
+        // in group order already.
+        let mut post_start = vec![0u32; order.len() + 1];
+        for &(id, _) in &pairs {
+            post_start[rank[id as usize] as usize + 1] += 1;
+        }
+        for r in 0..order.len() {
+            post_start[r + 1] += post_start[r];
+        }
+        let mut fill: Vec<u32> = post_start[..order.len()].to_vec();
+        let mut postings = vec![0u32; pairs.len()];
+        for &(id, g) in &pairs {
+            let f = &mut fill[rank[id as usize] as usize];
+            postings[*f as usize] = g;
+            *f += 1;
+        }
+        drop(fill);
+        drop(pairs);
+
         let mut out = Vec::new();
         let mut i = 0;
-        let mut p = 0;
         while i < order.len() {
-            let b = bucket(self.tokens[order[i] as usize].len());
+            let b = bucket(tokens[order[i] as usize].len());
             let mut j = i;
-            while j < order.len() && bucket(self.tokens[order[j] as usize].len()) == b {
+            while j < order.len() && bucket(tokens[order[j] as usize].len()) == b {
                 j += 1;
             }
             let ids = &order[i..j];
-            let text_len: usize = ids
-                .iter()
-                .map(|&id| self.tokens[id as usize].len() + 1)
-                .sum();
-            let mut bytes = Vec::with_capacity(text_len + ids.len() * 2 + 16);
+            let text_len: usize = ids.iter().map(|&id| tokens[id as usize].len() + 1).sum();
+            let mut bytes = Vec::with_capacity(text_len + ids.len() * 3 + 16);
             put_uvarint(&mut bytes, ids.len() as u64);
             put_uvarint(&mut bytes, text_len as u64);
             for &id in ids {
-                bytes.extend_from_slice(self.tokens[id as usize]);
+                bytes.extend_from_slice(tokens[id as usize]);
                 bytes.push(0);
             }
-            for &id in ids {
-                let start = p;
-                while p < self.pairs.len() && self.pairs[p].0 == id {
-                    p += 1;
-                }
-                put_uvarint(&mut bytes, (p - start) as u64);
+            for r in i..j {
+                let groups = &postings[post_start[r] as usize..post_start[r + 1] as usize];
+                put_uvarint(&mut bytes, groups.len() as u64);
                 let mut prev = 0;
-                for &(_, g) in &self.pairs[start..p] {
+                for &g in groups {
                     put_uvarint(&mut bytes, u64::from(g - prev));
                     prev = g;
                 }
@@ -314,6 +475,13 @@ impl TokenIndex {
             post_starts,
             postings,
         })
+    }
+
+    /// Heap bytes held (for the cache's budget).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity()
+            + self.postings.capacity()
+            + 4 * (self.starts.capacity() + self.post_starts.capacity())
     }
 
     /// Number of distinct tokens.
@@ -479,6 +647,73 @@ mod tests {
         assert_eq!(hits(&ix, "blk_123"), vec![vec![0, 1, 2]]);
         assert_eq!(hits(&ix, "host-"), vec![vec![0, 1, 2]]);
         assert_eq!(hits(&ix, "nothing"), vec![Vec::<usize>::new()]);
+    }
+
+    /// Build cost of the index over a file of lines, in 1 MiB row groups:
+    /// `PHAROS_TOKENS_FILE=lines.txt cargo test --release -p pharos-logs
+    /// --lib build_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn build_cost() {
+        let Some(path) = std::env::var_os("PHAROS_TOKENS_FILE") else {
+            eprintln!("PHAROS_TOKENS_FILE not set; skipped");
+            return;
+        };
+        let text = std::fs::read(path).expect("reads the file");
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        for round in 0..3 {
+            let t0 = std::time::Instant::now();
+            let mut b = TokenIndexBuilder::default();
+            let (mut group, mut bytes) = (0u32, 0usize);
+            for l in &lines {
+                b.add(l, group);
+                bytes += l.len();
+                if bytes >= 1 << 20 {
+                    group += 1;
+                    bytes = 0;
+                }
+            }
+            let added = t0.elapsed();
+            let buckets = b.encode_buckets();
+            let all = t0.elapsed();
+            let mib = text.len() as f64 / f64::from(1 << 20);
+            eprintln!(
+                "round {round}: add {:.2} ms/MiB, with encode {:.2} ms/MiB ({} buckets)",
+                added.as_secs_f64() * 1e3 / mib,
+                all.as_secs_f64() * 1e3 / mib,
+                buckets.len()
+            );
+        }
+    }
+
+    #[test]
+    fn prefix_words_are_the_zero_padded_first_16_bytes() {
+        let text = b"abcdefghijklmnopqrstu";
+        for n in 0..=text.len() {
+            let t = &text[..n];
+            let mut buf = [0u8; 16];
+            let k = n.min(16);
+            buf[..k].copy_from_slice(&t[..k]);
+            let want = (be64(&buf[..8]), be64(&buf[8..]));
+            assert_eq!(prefix_words(t), want, "length {n}");
+        }
+    }
+
+    #[test]
+    fn long_tokens_sharing_a_prefix_stay_apart() {
+        // 16 bytes in common (the inline part of a hash slot), then apart;
+        // and tokens that are prefixes of each other.
+        let ix = index(&[
+            &["aaaaaaaaaaaaaaaa_one aaaaaaaaaaaaaaaa"],
+            &["aaaaaaaaaaaaaaaa_two aaaaaaaa"],
+            &["aaaaaaaaaaaaaaaa_one aaaaaaaaaaaaaaa"],
+        ]);
+        assert_eq!(ix.0.len(), 5);
+        assert_eq!(hits(&ix, " aaaaaaaaaaaaaaaa_one "), vec![vec![0, 2]]);
+        assert_eq!(hits(&ix, " aaaaaaaaaaaaaaaa_two "), vec![vec![1]]);
+        assert_eq!(hits(&ix, " aaaaaaaaaaaaaaaa "), vec![vec![0]]);
+        assert_eq!(hits(&ix, " aaaaaaaaaaaaaaa "), vec![vec![2]]);
+        assert_eq!(hits(&ix, " aaaaaaaa "), vec![vec![1]]);
     }
 
     proptest! {
