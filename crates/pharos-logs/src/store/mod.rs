@@ -321,6 +321,25 @@ fn load_segments(root: &Path) -> Result<Vec<Arc<Segment>>, LogStoreError> {
         }
     }
     out.sort_by_key(|s| s.id);
+    // A compaction's segment is complete before the segments it replaces are
+    // deleted; any of them a crash left behind go now.
+    let replaced: std::collections::HashSet<u64> = out
+        .iter()
+        .flat_map(|s| s.replaces.iter().copied())
+        .collect();
+    out.retain(|s| {
+        if replaced.contains(&s.id) {
+            tracing::warn!(
+                segment = s.id,
+                "removing a log segment a compaction replaced"
+            );
+            s.remove_on_drop
+                .store(true, std::sync::atomic::Ordering::Release);
+            false
+        } else {
+            true
+        }
+    });
     Ok(out)
 }
 
@@ -445,6 +464,119 @@ impl Shared {
         Ok(())
     }
 
+    /// Merges the oldest run of adjacent small segments (each under half
+    /// [`StoreOptions::segment_bytes`], together at most that) into one
+    /// segment, leaving out entries past retention; one run per call.
+    /// Heads cut by age at a low ingest rate make such segments. Returns
+    /// whether it merged.
+    ///
+    /// The merged segment names in its `replaces` file every segment whose
+    /// entries it holds (theirs too, if they were merged before), so a crash
+    /// between writing it and deleting them never leaves an entry twice. The
+    /// old segments leave the sources at once and their directories go when
+    /// the last query reading them lets go.
+    fn compact(&self, now_ns: i64) -> Result<bool, LogStoreError> {
+        let _w = self.writing.lock();
+        let limit = self.opts.segment_bytes;
+        let mut segs = self.sources.read().segments.clone();
+        segs.sort_by_key(|s| s.id);
+        let mut run: Vec<Arc<Segment>> = Vec::new();
+        let mut total = 0u64;
+        let mut chosen: Option<Vec<Arc<Segment>>> = None;
+        for s in &segs {
+            let small = s.bytes < limit / 2;
+            if small && total + s.bytes <= limit {
+                total += s.bytes;
+                run.push(s.clone());
+                continue;
+            }
+            if run.len() >= 2 {
+                chosen = Some(std::mem::take(&mut run));
+                break;
+            }
+            run.clear();
+            total = 0;
+            if small {
+                total = s.bytes;
+                run.push(s.clone());
+            }
+        }
+        let Some(run) = chosen.or((run.len() >= 2).then_some(run)) else {
+            return Ok(false);
+        };
+        let started = Instant::now();
+        let retention = &self.opts.retention;
+        let horizon = |l: &Labels| retention.horizon(l, now_ns);
+        let plan = ReadPlan {
+            matchers: &[],
+            start_ns: i64::MIN,
+            end_ns: i64::MAX,
+            contains: &[],
+            metadata_eq: &[],
+            lines: true,
+            horizon: &horizon,
+            deadline: Deadline::NONE,
+        };
+        let mut head = Head::default();
+        for s in &run {
+            s.read(&plan, &mut |labels, es| {
+                let id = match head.find(labels) {
+                    Some(id) => id,
+                    None => head.add(labels.clone()),
+                };
+                let st = &mut head.streams[id as usize];
+                for e in es {
+                    st.insert(e);
+                }
+            })
+            .map_err(seg_err)?;
+        }
+        let mut replaces: Vec<u64> = run
+            .iter()
+            .flat_map(|s| std::iter::once(s.id).chain(s.replaces.iter().copied()))
+            .collect();
+        replaces.sort_unstable();
+        replaces.dedup();
+        let ids: Vec<u64> = run.iter().map(|s| s.id).collect();
+        let merged = if head.streams.iter().any(|s| !s.entries.is_empty()) {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let wal_last = run.iter().map(|s| s.wal_last).max().unwrap_or(0);
+            let seg = Segment::write_replacing(
+                &self.dir.join("segments"),
+                id,
+                &head,
+                wal_last,
+                &self.opts.segment,
+                &replaces,
+            )
+            .map_err(seg_err)?;
+            tracing::info!(
+                segment = seg.id,
+                replaces = ?ids,
+                entries = seg.entries,
+                disk_bytes = seg.disk_bytes,
+                elapsed = ?started.elapsed(),
+                "log segments compacted"
+            );
+            Some(Arc::new(seg))
+        } else {
+            // Every entry was past retention: nothing to keep.
+            None
+        };
+        {
+            let mut src = self.sources.write();
+            src.segments.retain(|s| !ids.contains(&s.id));
+            if let Some(seg) = merged {
+                src.segments.push(seg);
+                src.segments.sort_by_key(|s| s.id);
+            }
+        }
+        for s in &run {
+            s.remove_on_drop.store(true, Ordering::Release);
+        }
+        Ok(true)
+    }
+
     /// Cuts a head older than the maximum age.
     fn cut_if_old(&self) -> Result<(), LogStoreError> {
         let mut st = self.state.lock();
@@ -473,6 +605,9 @@ fn worker(sh: Arc<Shared>, rx: mpsc::Receiver<Msg>) {
             last_retention = Instant::now();
             if let Err(e) = sh.apply_retention(now_ns()) {
                 tracing::error!(error = %e, "log store: retention failed");
+            }
+            if let Err(e) = sh.compact(now_ns()) {
+                tracing::error!(error = %e, "log store: compaction failed");
             }
         }
     }
@@ -663,7 +798,14 @@ impl LogStore {
         self.shared.write_frozen()
     }
 
-    /// Applies retention as of `now_ns` now (the worker does it every 30 s).
+    /// Merges one run of small segments now, as of `now_ns` for retention
+    /// (the worker does this every 30 s); whether it merged.
+    pub fn compact(&self, now_ns: i64) -> Result<bool, LogStoreError> {
+        self.shared.compact(now_ns)
+    }
+
+    /// Deletes segments past retention as of `now_ns` (the worker does this
+    /// every 30 s).
     pub fn apply_retention(&self, now_ns: i64) -> Result<(), LogStoreError> {
         self.shared.apply_retention(now_ns)
     }

@@ -18,6 +18,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -42,6 +43,8 @@ const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG2";
 const FOOTER_MAGIC: &[u8; 8] = b"PHXLEND1";
 const DATA_FILE: &str = "data.parquet";
 const INDEX_FILE: &str = "index.bin";
+/// Written by a compaction: the ids of the segments this one replaces.
+const REPLACES_FILE: &str = "replaces";
 
 const SCHEMA: &str = "message pharos_log_entries {
   required int32 stream;
@@ -146,11 +149,26 @@ pub(crate) struct Segment {
     buckets: Vec<TokenBucket>,
     /// This segment's key in the process's token-index cache.
     uid: u64,
+    /// The segments a compaction merged into this one (its `replaces` file).
+    pub(crate) replaces: Vec<u64>,
+    /// Set when a compaction has replaced this segment: its directory is
+    /// deleted when the last reader lets go of it.
+    pub(crate) remove_on_drop: AtomicBool,
 }
 
 impl Drop for Segment {
     fn drop(&mut self) {
         IndexCache::global().forget(self.uid);
+        if self.remove_on_drop.load(Ordering::Acquire) {
+            match std::fs::remove_dir_all(&self.dir) {
+                Ok(()) => tracing::info!(segment = self.id, "log segment deleted after compaction"),
+                Err(e) => tracing::error!(
+                    segment = self.id,
+                    error = %e,
+                    "a compacted log segment could not be deleted; it is deleted at the next start"
+                ),
+            }
+        }
     }
 }
 
@@ -270,6 +288,20 @@ impl Segment {
         head: &Head,
         wal_last: u32,
         opts: &SegmentOptions,
+    ) -> Result<Segment, SegmentError> {
+        Segment::write_replacing(root, id, head, wal_last, opts, &[])
+    }
+
+    /// As [`Segment::write`], for a compaction: the segment names in its
+    /// `replaces` file the segments whose entries it holds, so that opening
+    /// the store deletes any of them a crash left behind.
+    pub(crate) fn write_replacing(
+        root: &Path,
+        id: u64,
+        head: &Head,
+        wal_last: u32,
+        opts: &SegmentOptions,
+        replaces: &[u64],
     ) -> Result<Segment, SegmentError> {
         let tmp = root.join(format!("{}.tmp", dir_name(id)));
         let fin = root.join(dir_name(id));
@@ -499,6 +531,13 @@ impl Segment {
         f.write_all(&out).map_err(io(&index_path))?;
         f.sync_all().map_err(io(&index_path))?;
         drop(f);
+        if !replaces.is_empty() {
+            let path = tmp.join(REPLACES_FILE);
+            let text: String = replaces.iter().map(|id| format!("{id}\n")).collect();
+            let mut f = File::create(&path).map_err(io(&path))?;
+            f.write_all(text.as_bytes()).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
         sync_dir(&tmp)?;
         std::fs::rename(&tmp, &fin).map_err(io(&fin))?;
         sync_dir(root)?;
@@ -626,6 +665,19 @@ impl Segment {
         }
         r.finish().map_err(corrupt)?;
         let data_len = std::fs::metadata(&data_path).map_err(io(&data_path))?.len();
+        let replaces_path = dir.join(REPLACES_FILE);
+        let replaces = match std::fs::read_to_string(&replaces_path) {
+            Ok(text) => text
+                .lines()
+                .map(|l| {
+                    l.trim().parse::<u64>().map_err(|_| {
+                        invalid(format!("{REPLACES_FILE} holds {l:?}, not a segment id"))
+                    })
+                })
+                .collect::<Result<Vec<u64>, _>>()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(&replaces_path)(e)),
+        };
         Ok(Segment {
             id,
             dir: dir.to_path_buf(),
@@ -640,6 +692,8 @@ impl Segment {
             tokens_at,
             buckets,
             uid: cache::next_uid(),
+            replaces,
+            remove_on_drop: AtomicBool::new(false),
         })
     }
 

@@ -667,3 +667,129 @@ fn reads_stop_at_their_deadline() {
         3
     );
 }
+
+fn segment_ids(dir: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn small_segments_are_compacted_and_a_crash_leaves_no_entry_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    {
+        let st = open_with(dir.path(), |o| o.segment_bytes = 1 << 20);
+        // Three small segments (flushed heads), then one in the head.
+        for (i, app) in ["a", "b", "a"].iter().enumerate() {
+            let t = NOW + 10 * i as i64;
+            st.push_at(
+                vec![stream(
+                    &[("app", app)],
+                    &[
+                        (t + 1, &format!("{app} one {i}")),
+                        (t + 2, &format!("{app} two {i}")),
+                    ],
+                )],
+                NOW,
+            )
+            .unwrap();
+            st.flush().unwrap();
+        }
+        st.push_at(vec![stream(&[("app", "a")], &[(NOW + 99, "a head")])], NOW)
+            .unwrap();
+        assert_eq!(segment_ids(dir.path()), vec![1, 2, 3]);
+        // Kept aside: what a crash before their deletion would leave.
+        for id in [1, 2, 3] {
+            let name = format!("{id:010}");
+            copy_dir(
+                &dir.path().join("segments").join(&name),
+                &saved.path().join(&name),
+            );
+        }
+        let before = lines(&st.select(&[], i64::MIN, i64::MAX));
+        assert!(st.compact(NOW).unwrap());
+        assert_eq!(st.stats_all().segments, 1);
+        assert!(!st.compact(NOW).unwrap(), "nothing left to merge");
+        assert_eq!(lines(&st.select(&[], i64::MIN, i64::MAX)), before);
+        assert_eq!(
+            segment_ids(dir.path()),
+            vec![4],
+            "the old directories are gone"
+        );
+        // A line filter still finds its row group through the new index.
+        let got = st
+            .select_where(
+                &[],
+                i64::MIN,
+                i64::MAX,
+                &[vec!["two 1".to_string()]],
+                Deadline::NONE,
+            )
+            .unwrap();
+        assert!(lines(&got)
+            .iter()
+            .any(|(_, ls)| ls.contains(&"b two 1".to_string())));
+        assert_eq!(
+            lines(&st.select(&[], i64::MIN, i64::MAX))[0].1,
+            vec!["a one 0", "a two 0", "a one 2", "a two 2", "a head"]
+        );
+    }
+    // The crash: the replaced segments are back beside their replacement.
+    for id in [1, 2, 3] {
+        let name = format!("{id:010}");
+        copy_dir(
+            &saved.path().join(&name),
+            &dir.path().join("segments").join(&name),
+        );
+    }
+    let st = open_with(dir.path(), |o| o.segment_bytes = 1 << 20);
+    assert_eq!(segment_ids(dir.path()), vec![4]);
+    assert_eq!(count(&st), 7, "every entry once");
+    // A second compaction names the first one's segments too.
+    st.flush().unwrap();
+    st.push_at(vec![stream(&[("app", "c")], &[(NOW + 200, "c1")])], NOW)
+        .unwrap();
+    st.flush().unwrap();
+    assert!(st.compact(NOW).unwrap());
+    let ids = segment_ids(dir.path());
+    assert_eq!(ids.len(), 1);
+    let replaces = std::fs::read_to_string(
+        dir.path()
+            .join("segments")
+            .join(format!("{:010}", ids[0]))
+            .join("replaces"),
+    )
+    .unwrap();
+    let listed: Vec<u64> = replaces.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(listed.starts_with(&[1, 2, 3, 4]), "{listed:?}");
+    assert_eq!(count(&st), 8);
+}
+
+#[test]
+fn compaction_leaves_out_entries_past_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = open_with(dir.path(), |o| {
+        o.segment_bytes = 1 << 20;
+        o.retention.period = Some(Duration::from_secs(60));
+    });
+    // Retention counts from the real clock.
+    let now = now_ns();
+    let old = now - 3_600_000_000_000;
+    st.push_at(vec![stream(&[("app", "a")], &[(old, "old")])], now)
+        .unwrap();
+    st.flush().unwrap();
+    st.push_at(vec![stream(&[("app", "a")], &[(now, "new")])], now)
+        .unwrap();
+    st.flush().unwrap();
+    assert!(st.compact(now).unwrap());
+    let all = st.select(&[], i64::MIN, i64::MAX);
+    assert_eq!(
+        lines(&all),
+        vec![(r#"{app="a"}"#.into(), vec!["new".into()])]
+    );
+    assert_eq!(st.stats_all().segments, 1);
+}
