@@ -244,6 +244,17 @@ fn token_hash(t: &[u8], a: u64, b: u64) -> u64 {
 }
 
 impl<'a> TokenIndexBuilder<'a> {
+    /// A builder sized for about `distinct` tokens (growing past that).
+    pub fn with_capacity(distinct: usize) -> Self {
+        TokenIndexBuilder {
+            hot: Vec::new(),
+            ids: HashTable::with_capacity(distinct),
+            tokens: Vec::with_capacity(distinct),
+            last: Vec::with_capacity(distinct),
+            pairs: Vec::new(),
+        }
+    }
+
     /// Adds the tokens of `line`, in row group `group` (groups are added in
     /// increasing order).
     pub fn add(&mut self, line: &'a [u8], group: u32) {
