@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
-use pharos_model::{LabelsBuilder, LogRejectReason, LogStream, PushOutcome};
+use pharos_model::{LabelsBuilder, LogEntry, LogRejectReason, LogStream, PushOutcome};
 
-use super::document::{self, sanitize_label_name, FieldMapping};
+use super::document::{self, sanitize_label_name, FieldMapping, Prepared, Selection};
+use super::json::{self, ActionLine, Document, Meta, Param, ReadError};
 
 /// The operation an action line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -223,10 +224,20 @@ fn json_error(e: &serde_json::Error) -> (usize, String) {
 }
 
 /// One parsed action line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Action {
     action: BulkAction,
     index: Option<String>,
     id: Option<String>,
+}
+
+/// The error of an action line that is not JSON.
+fn action_parse_error(e: &serde_json::Error, n: usize) -> BulkError {
+    let (col, msg) = json_error(e);
+    BulkError::Parse {
+        line: n,
+        reason: format!("[1:{col}] Malformed action/metadata line [{n}]: {msg}"),
+    }
 }
 
 /// Parses an action line as Elasticsearch's `BulkRequestParser` does, with
@@ -237,13 +248,61 @@ fn parse_action(line: &[u8], n: usize) -> Result<Action, BulkError> {
         line: n,
         reason: format!("Malformed action/metadata line [{n}], {detail}"),
     };
-    let v: Value = serde_json::from_slice(line).map_err(|e| {
-        let (col, msg) = json_error(&e);
-        BulkError::Parse {
-            line: n,
-            reason: format!("[1:{col}] Malformed action/metadata line [{n}]: {msg}"),
+    let entries = match json::read_action(line) {
+        Ok(ActionLine::Object(entries)) => entries,
+        Ok(ActionLine::Other(token)) => {
+            return Err(malformed(format!(
+                "expected START_OBJECT but found [{token}]"
+            )))
         }
-    })?;
+        Err(ReadError::Json(e)) => return Err(action_parse_error(&e, n)),
+        Err(ReadError::Fallback) => return parse_action_value(line, n),
+    };
+    let mut fields = entries.into_iter();
+    let Some((name, meta)) = fields.next() else {
+        return Err(malformed(
+            "expected FIELD_NAME but found [END_OBJECT]".into(),
+        ));
+    };
+    if fields.next().is_some() {
+        return Err(malformed(
+            "expected END_OBJECT but found [FIELD_NAME]".into(),
+        ));
+    }
+    let Some(action) = BulkAction::from_name(&name) else {
+        return Err(malformed(format!(
+            "expected field [create], [delete], [index] or [update] but found [{name}]"
+        )));
+    };
+    let (index, id) = match meta {
+        Meta::Object { index, id } => (index, id),
+        Meta::Other(token) => {
+            return Err(malformed(format!(
+                "expected START_OBJECT or END_OBJECT but found [{token}]"
+            )))
+        }
+    };
+    // In key order, as the `Value` map is walked: `_id` before `_index`.
+    let text = |k: &str, p: Param| match p {
+        Param::None => Ok(None),
+        Param::Text(s) => Ok(Some(s)),
+        Param::Complex(token) => Err(malformed(format!(
+            "expected a simple value for field [{k}] but found [{token}]"
+        ))),
+    };
+    let id = text("_id", id)?;
+    let index = text("_index", index)?;
+    Ok(Action { action, index, id })
+}
+
+/// [`parse_action`] through a `serde_json::Value` (for lines `serde_json`
+/// may read specially; see `json`).
+fn parse_action_value(line: &[u8], n: usize) -> Result<Action, BulkError> {
+    let malformed = |detail: String| BulkError::Malformed {
+        line: n,
+        reason: format!("Malformed action/metadata line [{n}], {detail}"),
+    };
+    let v: Value = serde_json::from_slice(line).map_err(|e| action_parse_error(&e, n))?;
     let Value::Object(top) = v else {
         return Err(malformed(format!(
             "expected START_OBJECT but found [{}]",
@@ -295,19 +354,148 @@ fn parse_action(line: &[u8], n: usize) -> Result<Action, BulkError> {
 
 /// Splits `body` into lines with their 1-based numbers; a final line need not
 /// end with `\n`, and a `\r` before the `\n` is dropped.
-fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    let trimmed = body.strip_suffix(b"\n").unwrap_or(body);
-    let empty = body.is_empty();
-    trimmed
-        .split(|&b| b == b'\n')
-        .filter(move |_| !empty)
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
+fn lines(body: &[u8]) -> Lines<'_> {
+    Lines {
+        rest: (!body.is_empty()).then(|| body.strip_suffix(b"\n").unwrap_or(body)),
+        n: 0,
+    }
+}
+
+/// The iterator of [`lines`].
+struct Lines<'a> {
+    /// What is left after the last line's `\n` (`None` after the last line).
+    rest: Option<&'a [u8]>,
+    /// Number of the last line.
+    n: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<(usize, &'a [u8])> {
+        let rest = self.rest?;
+        let line = match find_newline(rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                &rest[..i]
+            }
+            None => {
+                self.rest = None;
+                rest
+            }
+        };
+        self.n += 1;
+        Some((self.n, line.strip_suffix(b"\r").unwrap_or(line)))
+    }
+}
+
+/// The position of the first `\n` in `s`, eight bytes at a time.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = ONES * b'\n' as u64;
+    let mut words = s.chunks_exact(8);
+    for (k, w) in (&mut words).enumerate() {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let x = u64::from_le_bytes(a) ^ NL;
+        // The lowest flagged byte is the first zero byte of `x`.
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(k * 8 + (zero.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = words.remainder();
+    let at = s.len() - tail.len();
+    tail.iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Finds a request's streams by label set and — to build a label set only
+/// once per distinct one — by what a label set is made of: the index and the
+/// texts of the label fields found (encoded in `key`).
+#[derive(Default)]
+struct StreamFinder {
+    by_labels: HashMap<pharos_model::Labels, usize>,
+    by_key: HashMap<Vec<u8>, usize>,
+    /// The key being looked up, and the previous one with its stream.
+    key: Vec<u8>,
+    last: Option<(Vec<u8>, usize)>,
+    /// Entries to make room for in the first stream: often the only one.
+    /// (Room never written to is, for large vectors, never paged in.)
+    first_capacity: usize,
+}
+
+impl StreamFinder {
+    /// Appends a length-prefixed part to the key.
+    fn push_part(&mut self, s: &str) {
+        self.key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        self.key.extend_from_slice(s.as_bytes());
+    }
+
+    /// The stream for the key built in `key`, made with `labels` if new.
+    fn find(
+        &mut self,
+        req: &mut BulkRequest,
+        labels: impl FnOnce() -> pharos_model::Labels,
+    ) -> usize {
+        if let Some((k, s)) = &self.last {
+            if *k == self.key {
+                return *s;
+            }
+        }
+        let s = match self.by_key.get(self.key.as_slice()) {
+            Some(&s) => s,
+            None => {
+                let s = self.find_labels(req, labels());
+                self.by_key.insert(self.key.clone(), s);
+                s
+            }
+        };
+        match &mut self.last {
+            Some((k, last)) => {
+                std::mem::swap(k, &mut self.key);
+                *last = s;
+            }
+            None => self.last = Some((std::mem::take(&mut self.key), s)),
+        }
+        s
+    }
+
+    /// The stream with `labels`, added if new.
+    fn find_labels(&mut self, req: &mut BulkRequest, labels: pharos_model::Labels) -> usize {
+        let room = if req.streams.is_empty() {
+            self.first_capacity
+        } else {
+            0
+        };
+        *self.by_labels.entry(labels.clone()).or_insert_with(|| {
+            req.streams.push(LogStream {
+                labels: labels.clone(),
+                entries: Vec::with_capacity(room),
+            });
+            req.refs.push(Vec::with_capacity(room));
+            req.labels.push(labels);
+            req.streams.len() - 1
+        })
+    }
+}
+
+/// Number of `\n` in `body` (summed in bytes per block of 255, which
+/// vectorises well).
+fn count_newlines(body: &[u8]) -> usize {
+    let mut blocks = body.chunks_exact(255);
+    let mut n = 0;
+    for b in &mut blocks {
+        n += usize::from(
+            b.iter()
+                .fold(0u8, |acc, &c| acc.wrapping_add(u8::from(c == b'\n'))),
+        );
+    }
+    n + blocks.remainder().iter().filter(|&&c| c == b'\n').count()
 }
 
 /// Parses a `_bulk` body (already decompressed).
@@ -322,18 +510,52 @@ pub fn parse_bulk(
     mapping: &FieldMapping,
     now_ns: i64,
 ) -> Result<BulkRequest, BulkError> {
-    let mut req = BulkRequest::default();
-    let mut by_labels: HashMap<pharos_model::Labels, usize> = HashMap::new();
     let seq = ID_SEQ.fetch_add(1, Ordering::Relaxed);
-    let index_label = sanitize_label_name(&mapping.index_label);
+    parse_bulk_seq(body, path_index, mapping, now_ns, seq)
+}
+
+/// [`parse_bulk`] with the request sequence number of generated ids.
+fn parse_bulk_seq(
+    body: &[u8],
+    path_index: Option<&str>,
+    mapping: &FieldMapping,
+    now_ns: i64,
+    seq: u32,
+) -> Result<BulkRequest, BulkError> {
+    // Room for the items (and the first stream's entries) up front: most
+    // bodies are action/document pairs. Blank lines count too, so the
+    // estimate is also held to one pair per 64 bytes, a small document.
+    let pairs = (count_newlines(body) / 2).min(body.len() / 64) + 1;
+    let mut p = BulkParser {
+        req: BulkRequest::default(),
+        finder: StreamFinder {
+            first_capacity: pairs,
+            ..StreamFinder::default()
+        },
+        doc: Document::default(),
+        sel: Selection::default(),
+        mapping: Prepared::new(mapping),
+        index_label: sanitize_label_name(&mapping.index_label),
+        now_ns,
+    };
+    p.req.items.reserve(pairs);
     let path_index = path_index.filter(|s| !s.is_empty());
+    // Shippers repeat action lines: the last one parsed, and its action.
+    let mut last_action: Option<(&[u8], Action)> = None;
     let mut it = lines(body);
     while let Some((n, line)) = it.next() {
         if is_blank(line) {
             continue;
         }
-        let a = parse_action(line, n)?;
-        let item_no = req.items.len();
+        let a = match &last_action {
+            Some((l, a)) if *l == line => a.clone(),
+            _ => {
+                let a = parse_action(line, n)?;
+                last_action = Some((line, a.clone()));
+                a
+            }
+        };
+        let item_no = p.req.items.len();
         let index = a
             .index
             .filter(|s| !s.is_empty())
@@ -352,46 +574,102 @@ pub fn parse_bulk(
         };
         item.error = refusal(&item, doc.is_some());
         match (&item.index, doc) {
-            (Some(index), Some((_, doc))) if item.error.is_none() => match parse_document(doc) {
-                Err(e) => item.error = Some(e),
-                Ok((map, raw)) => {
-                    let c = document::convert(&map, raw, mapping, now_ns);
-                    let mut b = LabelsBuilder::new();
-                    for (k, v) in &c.labels {
-                        b.set(k, v);
-                    }
-                    if let Some(l) = &index_label {
-                        b.set(l, index);
-                    }
-                    let labels = b.build();
-                    let s = *by_labels.entry(labels.clone()).or_insert_with(|| {
-                        req.streams.push(LogStream {
-                            labels: labels.clone(),
-                            entries: Vec::new(),
+            (Some(index), Some((_, doc))) if item.error.is_none() => {
+                match p.store_document(doc, index) {
+                    Err(e) => item.error = Some(e),
+                    Ok((s, entry)) => {
+                        p.req.refs[s].push(EntryRef {
+                            item: item_no,
+                            ts: entry.ts,
+                            line_len: entry.line.len(),
                         });
-                        req.refs.push(Vec::new());
-                        req.labels.push(labels);
-                        req.streams.len() - 1
-                    });
-                    req.refs[s].push(EntryRef {
-                        item: item_no,
-                        ts: c.entry.ts,
-                        line_len: c.entry.line.len(),
-                    });
-                    req.streams[s].entries.push(c.entry);
-                    if item.id.is_none() {
-                        item.id = Some(generated_id(now_ns, seq, item_no));
+                        p.req.streams[s].entries.push(entry);
+                        if item.id.is_none() {
+                            item.id = Some(generated_id(now_ns, seq, item_no));
+                        }
                     }
                 }
-            },
+            }
             _ => {}
         }
-        req.items.push(item);
+        p.req.items.push(item);
     }
-    if req.items.is_empty() {
+    if p.req.items.is_empty() {
         return Err(BulkError::NoRequests);
     }
-    Ok(req)
+    Ok(p.req)
+}
+
+/// One [`parse_bulk`]: the request so far, and what documents share.
+struct BulkParser<'a, 'm> {
+    req: BulkRequest,
+    finder: StreamFinder,
+    /// The document being read (reused, as is `sel`).
+    doc: Document<'a>,
+    sel: Selection,
+    mapping: Prepared<'m>,
+    index_label: Option<String>,
+    now_ns: i64,
+}
+
+impl<'a> BulkParser<'a, '_> {
+    /// Reads a document line of index `index` into its entry and finds (or
+    /// adds) its stream, or gives the item error.
+    fn store_document(
+        &mut self,
+        line: &'a [u8],
+        index: &str,
+    ) -> Result<(usize, LogEntry), ItemError> {
+        if !self.doc.read(line) {
+            return self.store_document_value(line, index);
+        }
+        let (leaves, sel, mapping) = (&mut self.doc.leaves, &mut self.sel, &self.mapping);
+        document::select(leaves, mapping, sel);
+        let entry = document::entry(leaves, sel, line, self.now_ns);
+        // The stream: by index and label texts; the label set only when new.
+        let finder = &mut self.finder;
+        finder.key.clear();
+        finder.push_part(index);
+        for &(j, i) in &sel.labels {
+            finder.key.extend_from_slice(&(j as u64).to_le_bytes());
+            finder.push_part(&leaves[i].1.text());
+        }
+        let index_label = self.index_label.as_deref();
+        let s = finder.find(&mut self.req, || {
+            let mut b = LabelsBuilder::new();
+            for &(j, i) in &sel.labels {
+                if let Some(name) = &mapping.label_names[j] {
+                    b.set(name, &leaves[i].1.text());
+                }
+            }
+            if let Some(l) = index_label {
+                b.set(l, index);
+            }
+            b.build()
+        });
+        Ok((s, entry))
+    }
+
+    /// [`BulkParser::store_document`] through a `serde_json::Value`, for
+    /// the lines [`Document::read`] does not take (which include every line
+    /// that is not a JSON object: this has the item errors).
+    fn store_document_value(
+        &mut self,
+        line: &[u8],
+        index: &str,
+    ) -> Result<(usize, LogEntry), ItemError> {
+        let (map, raw) = parse_document(line)?;
+        let c = document::convert(&map, raw, self.mapping.mapping, self.now_ns);
+        let mut b = LabelsBuilder::new();
+        for (k, v) in &c.labels {
+            b.set(k, v);
+        }
+        if let Some(l) = &self.index_label {
+            b.set(l, index);
+        }
+        let s = self.finder.find_labels(&mut self.req, b.build());
+        Ok((s, c.entry))
+    }
 }
 
 /// Why an item is answered with an error before its document is read:
@@ -555,6 +833,11 @@ impl BulkRequest {
 }
 
 #[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod oracle;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -569,6 +852,37 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(a, b);
         assert_ne!(a, c);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn newlines_are_found_and_counted_as_by_a_plain_search(
+            body in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'\n', b'\r', 0x0b, 0x8a, 0xff, b' ']),
+                0..600,
+            ),
+            skip in 0usize..600,
+        ) {
+            let from = skip.min(body.len());
+            proptest::prop_assert_eq!(
+                find_newline(&body[from..]),
+                body[from..].iter().position(|&b| b == b'\n')
+            );
+            proptest::prop_assert_eq!(
+                count_newlines(&body),
+                body.iter().filter(|&&b| b == b'\n').count()
+            );
+            let trimmed = body.strip_suffix(b"\n").unwrap_or(&body);
+            let want: Vec<(usize, &[u8])> = trimmed
+                .split(|&b| b == b'\n')
+                .filter(|_| !body.is_empty())
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .enumerate()
+                .map(|(i, l)| (i + 1, l))
+                .collect();
+            let got: Vec<(usize, &[u8])> = lines(&body).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! One bulk document to one log entry: [`FieldMapping`], flattening, dates.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use pharos_model::LogEntry;
+
+use super::json::Leaf;
 
 /// Which document fields become the entry's time, line and stream labels.
 ///
@@ -53,6 +57,122 @@ pub fn sanitize_label_name(path: &str) -> Option<String> {
         }
     }));
     Some(out)
+}
+
+/// A [`FieldMapping`] made ready for the documents of one request: the label
+/// names sanitised once.
+pub(crate) struct Prepared<'m> {
+    pub(crate) mapping: &'m FieldMapping,
+    /// Per [`FieldMapping::label_fields`] entry, its label name (`None` for an
+    /// empty path, which never makes a label).
+    pub(crate) label_names: Vec<Option<String>>,
+}
+
+impl<'m> Prepared<'m> {
+    pub(crate) fn new(mapping: &'m FieldMapping) -> Prepared<'m> {
+        Prepared {
+            mapping,
+            label_names: mapping
+                .label_fields
+                .iter()
+                .map(|f| sanitize_label_name(f))
+                .collect(),
+        }
+    }
+}
+
+/// What [`select`] picked from a document's leaves for its entry.
+#[derive(Debug, Default)]
+pub(crate) struct Selection {
+    /// Per leaf, whether it became the time, line or a label.
+    used: Vec<bool>,
+    ts: Option<i64>,
+    /// The leaf that is the line.
+    line: Option<usize>,
+    /// `(label field, leaf)` per label found, in the order of the label fields.
+    pub(crate) labels: Vec<(usize, usize)>,
+}
+
+/// The first leaf named `name` not used yet.
+fn find_leaf(leaves: &[(Cow<'_, str>, Leaf<'_>)], used: &[bool], name: &str) -> Option<usize> {
+    leaves
+        .iter()
+        .zip(used)
+        .position(|((k, _), u)| !*u && k == name)
+}
+
+/// Picks the time, line and label leaves of a flattened document as
+/// [`convert`] does (`leaves` in the order `convert` flattens in).
+pub(crate) fn select(leaves: &[(Cow<'_, str>, Leaf<'_>)], p: &Prepared<'_>, sel: &mut Selection) {
+    sel.used.clear();
+    sel.used.resize(leaves.len(), false);
+    sel.ts = None;
+    sel.line = None;
+    sel.labels.clear();
+    for f in &p.mapping.time_fields {
+        if let Some(i) = find_leaf(leaves, &sel.used, f) {
+            if let Some(t) = leaf_time(&leaves[i].1) {
+                sel.used[i] = true;
+                sel.ts = Some(t);
+                break;
+            }
+        }
+    }
+    for f in &p.mapping.line_fields {
+        if let Some(i) = find_leaf(leaves, &sel.used, f) {
+            sel.used[i] = true;
+            sel.line = Some(i);
+            break;
+        }
+    }
+    for (j, f) in p.mapping.label_fields.iter().enumerate() {
+        if p.label_names[j].is_none() {
+            continue;
+        }
+        if let Some(i) = find_leaf(leaves, &sel.used, f) {
+            sel.used[i] = true;
+            sel.labels.push((j, i));
+        }
+    }
+}
+
+/// The entry of a document from its leaves and [`select`]ion, as [`convert`]
+/// makes it: the line and metadata texts are taken out of `leaves` (the
+/// label leaves stay). `raw` is the document line as received.
+pub(crate) fn entry(
+    leaves: &mut [(Cow<'_, str>, Leaf<'_>)],
+    sel: &Selection,
+    raw: &[u8],
+    now_ns: i64,
+) -> LogEntry {
+    let ts = sel.ts.unwrap_or(now_ns);
+    let Some(line) = sel.line else {
+        // The whole document is the line; its fields are not repeated as
+        // metadata. Valid JSON is valid UTF-8.
+        let raw = std::str::from_utf8(raw).unwrap_or_default().trim();
+        return LogEntry {
+            ts,
+            line: raw.to_string(),
+            metadata: Vec::new(),
+        };
+    };
+    let line = leaves[line].1.take_text();
+    let unused = sel.used.iter().filter(|u| !**u).count();
+    let mut metadata = Vec::with_capacity(unused);
+    for ((k, v), used) in leaves.iter_mut().zip(&sel.used) {
+        if !*used {
+            metadata.push((std::mem::take(k).into_owned(), v.take_text()));
+        }
+    }
+    LogEntry { ts, line, metadata }
+}
+
+/// A time leaf's value, as [`parse_time_value`] reads the `Value`.
+fn leaf_time(v: &Leaf<'_>) -> Option<i64> {
+    match v {
+        Leaf::Str(s) => parse_time_str(s),
+        Leaf::Other(v) => parse_time_value(v),
+    }
 }
 
 /// A document converted: its label pairs (not yet including the index) and entry.
@@ -173,9 +293,14 @@ pub fn parse_time_value(v: &Value) -> Option<i64> {
             Some(ms) => ms.checked_mul(1_000_000),
             None => float_millis(n.as_f64()?),
         },
-        Value::String(s) => parse_date(s).or_else(|| parse_epoch_millis(s)),
+        Value::String(s) => parse_time_str(s),
         _ => None,
     }
+}
+
+/// A time string: ISO 8601, else epoch milliseconds.
+fn parse_time_str(s: &str) -> Option<i64> {
+    parse_date(s).or_else(|| parse_epoch_millis(s))
 }
 
 /// Fractional epoch milliseconds; whole milliseconds and the fraction apart,
@@ -250,6 +375,72 @@ impl Cur<'_> {
 /// is given. A space is accepted for `T`, and up to nine fraction digits
 /// count (more are ignored).
 pub fn parse_date(s: &str) -> Option<i64> {
+    match parse_rfc3339_utc(s.as_bytes()) {
+        Some(t) => t,
+        None => parse_date_general(s),
+    }
+}
+
+/// The value of two ASCII digits, or `None`.
+#[inline]
+fn two_digits(b: &[u8], i: usize) -> Option<i64> {
+    let (d1, d0) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+    (d1 < 10 && d0 < 10).then_some(i64::from(d1) * 10 + i64::from(d0))
+}
+
+/// The shape shippers send, `yyyy-MM-ddTHH:mm:ss[.f{1,9}]Z`, read directly:
+/// `Some(parse_date(s))` for it, `None` for any other shape.
+fn parse_rfc3339_utc(b: &[u8]) -> Option<Option<i64>> {
+    let n = b.len();
+    if !(n == 20 || (22..=30).contains(&n))
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[n - 1] != b'Z'
+    {
+        return None;
+    }
+    let year = two_digits(b, 0)? * 100 + two_digits(b, 2)?;
+    let (month, day) = (two_digits(b, 5)?, two_digits(b, 8)?);
+    let (h, m, sec) = (two_digits(b, 11)?, two_digits(b, 14)?, two_digits(b, 17)?);
+    let mut nanos = 0i64;
+    if n > 20 {
+        if b[19] != b'.' && b[19] != b',' {
+            return None;
+        }
+        let frac = &b[20..n - 1];
+        for &d in frac {
+            let d = d.wrapping_sub(b'0');
+            if d >= 10 {
+                return None;
+            }
+            nanos = nanos * 10 + i64::from(d);
+        }
+        nanos *= 10i64.pow(9 - frac.len() as u32);
+    }
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > i64::from(crate::civil::days_in_month(year, month as u32))
+        || h > 23
+        || m > 59
+        || sec > 60
+    {
+        return Some(None);
+    }
+    let secs = crate::civil::days_from_civil(year, month as u32, day as u32) * 86_400
+        + h * 3600
+        + m * 60
+        + sec;
+    Some(
+        secs.checked_mul(1_000_000_000)
+            .and_then(|s| s.checked_add(nanos)),
+    )
+}
+
+/// [`parse_date`] for any shape.
+fn parse_date_general(s: &str) -> Option<i64> {
     let mut c = Cur {
         b: s.trim().as_bytes(),
         i: 0,
@@ -371,6 +562,109 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
+    }
+
+    /// `yyyy-MM-ddTHH:mm:ss` text from numbers (in range and just out).
+    fn date_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        (
+            (0i64..10_000, 0u32..14, 0u32..33),
+            (0u32..25, 0u32..61, 0u32..62),
+            proptest::sample::select(vec!["T", "t", " "]),
+        )
+            .prop_map(|((y, mo, d), (h, mi, s), t)| {
+                format!("{y:04}-{mo:02}-{d:02}{t}{h:02}:{mi:02}:{s:02}")
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// The direct reading of `yyyy-MM-ddTHH:mm:ss[.f]Z` is the general one.
+        #[test]
+        fn the_common_date_shape_reads_as_any_other(
+            date in date_text(),
+            fraction in "[0-9]{0,12}",
+            sep in proptest::sample::select(vec![".", ",", ""]),
+            zone in proptest::sample::select(vec!["Z", "Z", "z", "", "+00:00"]),
+            noise in proptest::option::of((
+                0usize..40,
+                proptest::sample::select(vec!['x', '-', ':', '9', ' ', '\u{e9}']),
+            )),
+        ) {
+            let mut s = format!("{date}{sep}{fraction}{zone}");
+            if let Some((at, c)) = noise {
+                let at = (0..=at.min(s.len()))
+                    .rev()
+                    .find(|&i| s.is_char_boundary(i))
+                    .unwrap_or(0);
+                s.insert(at, c);
+            }
+            proptest::prop_assert_eq!(parse_date(&s), parse_date_general(&s), "{}", s);
+        }
+    }
+
+    #[test]
+    fn the_common_date_shape_reads_as_any_other_at_every_date() {
+        let years = [
+            0, 1677, 1678, 1969, 1970, 2000, 2023, 2024, 2100, 2262, 2263, 9999,
+        ];
+        let times = [
+            (0, 0, 0),
+            (23, 59, 59),
+            (23, 59, 60),
+            (24, 0, 0),
+            (0, 60, 0),
+            (0, 0, 61),
+        ];
+        for y in years {
+            for mo in 0..14 {
+                for d in 0..33 {
+                    for (h, mi, sec) in times {
+                        for f in ["", ".5", ",123456789", ".000000001", ".1234567890"] {
+                            let s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{f}Z");
+                            assert_eq!(parse_date(&s), parse_date_general(&s), "{s}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_date_shape_at_its_edges() {
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "2262-04-11T23:47:16.854775807Z",
+            "2262-04-11T23:47:16.854775808Z",
+            "1677-09-21T00:12:43.145224192Z",
+            "1677-09-21T00:12:43.145224191Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:60.5Z",
+            "2024-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2023-00-10T00:00:00Z",
+            "2023-13-10T00:00:00Z",
+            "2023-01-00T00:00:00Z",
+            "2023-01-32T00:00:00Z",
+            "2023-01-01T24:00:00Z",
+            "2023-01-01T00:60:00Z",
+            "2023-01-01T00:00:61Z",
+            "2023-01-01T00:00:00.Z",
+            "2023-01-01T00:00:00.1234567890Z",
+            "2023-01-01T00:00:00.123456789Z",
+            "2023-01-01T00:00:00.1Z",
+            "2023-01-01T00:00:00,1Z",
+            "2023-01-01T00:00:00;1Z",
+            "2023-01-01T00:00:0aZ",
+            "2023-01-01T00:00:00ZZ",
+            "+023-01-01T00:00:00Z",
+            "2023-01-01X00:00:00Z",
+        ] {
+            assert_eq!(parse_date(s), parse_date_general(s), "{s}");
+        }
+        assert_eq!(parse_date("2023-11-14T22:13:20.5Z"), Some(T + 500_000_000));
     }
 
     #[test]

@@ -94,8 +94,11 @@
 mod bulk;
 mod compat;
 mod document;
+mod json;
 mod response;
 
+#[cfg(test)]
+mod perf;
 #[cfg(test)]
 mod tests;
 
