@@ -256,7 +256,12 @@ pub(crate) fn convert(
 
 /// Appends the leaves under `key` (objects flattened with dots; arrays and
 /// scalars are leaves; nulls and empty objects are dropped).
-fn flatten<'a>(path: &mut String, key: &str, v: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+pub(super) fn flatten<'a>(
+    path: &mut String,
+    key: &str,
+    v: &'a Value,
+    out: &mut Vec<(String, &'a Value)>,
+) {
     let len = path.len();
     if !path.is_empty() {
         path.push('.');
@@ -275,7 +280,7 @@ fn flatten<'a>(path: &mut String, key: &str, v: &'a Value, out: &mut Vec<(String
 }
 
 /// A leaf as text: strings as they are, anything else as compact JSON.
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         v => v.to_string(),
@@ -305,7 +310,7 @@ fn parse_time_str(s: &str) -> Option<i64> {
 
 /// Fractional epoch milliseconds; whole milliseconds and the fraction apart,
 /// so that no precision is lost to the product.
-fn float_millis(ms: f64) -> Option<i64> {
+pub(super) fn float_millis(ms: f64) -> Option<i64> {
     if !ms.is_finite() || ms.abs() >= 9.2e12 {
         return None;
     }
@@ -315,7 +320,7 @@ fn float_millis(ms: f64) -> Option<i64> {
 }
 
 /// `-?digits(.digits)?` as epoch milliseconds.
-fn parse_epoch_millis(s: &str) -> Option<i64> {
+pub(super) fn parse_epoch_millis(s: &str) -> Option<i64> {
     let (neg, rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s),
@@ -342,16 +347,16 @@ fn parse_epoch_millis(s: &str) -> Option<i64> {
 }
 
 /// A cursor over the bytes of a date string.
-struct Cur<'a> {
-    b: &'a [u8],
-    i: usize,
+pub(super) struct Cur<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) i: usize,
 }
 
 impl Cur<'_> {
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
-    fn eat(&mut self, c: u8) -> bool {
+    pub(super) fn eat(&mut self, c: u8) -> bool {
         if self.peek() == Some(c) {
             self.i += 1;
             true
@@ -360,7 +365,7 @@ impl Cur<'_> {
         }
     }
     /// Exactly `n` digits.
-    fn digits(&mut self, n: usize) -> Option<i64> {
+    pub(super) fn digits(&mut self, n: usize) -> Option<i64> {
         let s = self.b.get(self.i..self.i + n)?;
         if !s.iter().all(u8::is_ascii_digit) {
             return None;

@@ -1,6 +1,7 @@
 //! The `_bulk` parser as it was before the single-pass readers (`json`):
-//! `serde_json::Value` documents, flattened and mapped. Kept verbatim as the
-//! reference the tests hold [`super::parse_bulk`] to.
+//! `serde_json::Value` documents, flattened and mapped. Kept as the reference
+//! the tests hold [`super::parse_bulk`] to: the functions the change replaced
+//! are here as they were; the unchanged ones are used from the crate.
 
 #![allow(dead_code)]
 
@@ -10,48 +11,15 @@ use serde_json::{Map, Value};
 
 use pharos_model::{LabelsBuilder, LogEntry, LogStream};
 
+// What the single-pass readers did not change is shared with them, not copied.
 use super::{
-    generated_id, truncate, BulkAction, BulkError, BulkItem, BulkRequest, EntryRef, ItemError,
-    MAX_ID_BYTES,
+    generated_id, is_blank, json_error, parse_document, refusal, scalar_text, token_name, Action,
+    BulkAction, BulkError, BulkItem, BulkRequest, EntryRef,
 };
-use crate::elasticsearch::document::{sanitize_label_name, FieldMapping};
-
-/// The Jackson token name Elasticsearch reports for the first token of `v`.
-fn token_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "VALUE_NULL",
-        Value::Bool(_) => "VALUE_BOOLEAN",
-        Value::Number(_) => "VALUE_NUMBER",
-        Value::String(_) => "VALUE_STRING",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-    }
-}
-
-/// A scalar metadata value as text (`parser.text()` in Elasticsearch).
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A serde_json message without its " at line L column C" suffix, and the column.
-fn json_error(e: &serde_json::Error) -> (usize, String) {
-    let s = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = s.strip_suffix(&suffix).unwrap_or(&s).to_string();
-    (e.column(), msg)
-}
-
-/// One parsed action line.
-struct Action {
-    action: BulkAction,
-    index: Option<String>,
-    id: Option<String>,
-}
+use crate::elasticsearch::document::{
+    flatten, float_millis, parse_epoch_millis, sanitize_label_name, text, Converted, Cur,
+    FieldMapping,
+};
 
 /// Parses an action line as Elasticsearch's `BulkRequestParser` does, with
 /// the same messages; unknown parameters (`_type`, `routing`, `pipeline`,
@@ -128,10 +96,6 @@ fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .enumerate()
         .map(|(i, l)| (i + 1, l))
-}
-
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// Parses a `_bulk` body (already decompressed).
@@ -218,71 +182,6 @@ pub fn parse_bulk(
     Ok(req)
 }
 
-/// Why an item is answered with an error before its document is read:
-/// `update` and `delete` are not supported; `index` and `create` need a
-/// document line, an index and, if given, a valid `_id`.
-fn refusal(item: &BulkItem, has_doc: bool) -> Option<ItemError> {
-    let invalid = |what: String| {
-        Some(ItemError::new(
-            400,
-            "action_request_validation_exception",
-            format!("Validation Failed: 1: {what};"),
-        ))
-    };
-    let action = item.action.as_str();
-    match item.action {
-        BulkAction::Update | BulkAction::Delete => Some(ItemError::new(
-            400,
-            "illegal_argument_exception",
-            format!(
-                "the [{action}] action is not supported: \
-                 pharos stores log documents, which cannot be changed"
-            ),
-        )),
-        _ if !has_doc => invalid(format!(
-            "the [{action}] action on line [{}] has no document line",
-            item.line
-        )),
-        _ if item.index.is_none() => invalid("index is missing".into()),
-        _ => match item.id.as_deref() {
-            Some("") => invalid("if _id is specified it must not be empty".into()),
-            Some(id) if id.len() > MAX_ID_BYTES => invalid(format!(
-                "id [{}...] is too long, must be no longer than {MAX_ID_BYTES} bytes but was: {}",
-                truncate(id, 32),
-                id.len()
-            )),
-            _ => None,
-        },
-    }
-}
-
-/// A document line as a JSON object and its trimmed text, or the item error.
-fn parse_document(line: &[u8]) -> Result<(serde_json::Map<String, Value>, &str), ItemError> {
-    let fail = |reason: String| ItemError::new(400, "document_parsing_exception", reason);
-    if is_blank(line) {
-        return Err(fail("failed to parse, document is empty".into()));
-    }
-    let v: Value = serde_json::from_slice(line).map_err(|e| {
-        let (col, msg) = json_error(&e);
-        fail(format!("[1:{col}] failed to parse: {msg}"))
-    })?;
-    let Value::Object(map) = v else {
-        return Err(fail(format!(
-            "[1:1] failed to parse: the document must be an object, found [{}]",
-            token_name(&v)
-        )));
-    };
-    // Valid JSON is valid UTF-8.
-    let raw = std::str::from_utf8(line).unwrap_or_default().trim();
-    Ok((map, raw))
-}
-
-/// A document converted: its label pairs (not yet including the index) and entry.
-pub(crate) struct Converted {
-    pub labels: Vec<(String, String)>,
-    pub entry: LogEntry,
-}
-
 /// Converts one parsed document. `raw` is its line as received (the entry's
 /// line when no line field is present).
 pub(crate) fn convert(
@@ -356,34 +255,6 @@ pub(crate) fn convert(
     }
 }
 
-/// Appends the leaves under `key` (objects flattened with dots; arrays and
-/// scalars are leaves; nulls and empty objects are dropped).
-fn flatten<'a>(path: &mut String, key: &str, v: &'a Value, out: &mut Vec<(String, &'a Value)>) {
-    let len = path.len();
-    if !path.is_empty() {
-        path.push('.');
-    }
-    path.push_str(key);
-    match v {
-        Value::Null => {}
-        Value::Object(m) => {
-            for (k, v) in m {
-                flatten(path, k, v, out);
-            }
-        }
-        _ => out.push((path.clone(), v)),
-    }
-    path.truncate(len);
-}
-
-/// A leaf as text: strings as they are, anything else as compact JSON.
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
-}
-
 /// A time field's value in Unix nanoseconds, read as Elasticsearch's default
 /// `date` format `strict_date_optional_time||epoch_millis` reads it: a JSON
 /// number is epoch milliseconds; a string is an ISO 8601 date/time, else
@@ -397,73 +268,6 @@ pub fn parse_time_value(v: &Value) -> Option<i64> {
         },
         Value::String(s) => parse_date(s).or_else(|| parse_epoch_millis(s)),
         _ => None,
-    }
-}
-
-/// Fractional epoch milliseconds; whole milliseconds and the fraction apart,
-/// so that no precision is lost to the product.
-fn float_millis(ms: f64) -> Option<i64> {
-    if !ms.is_finite() || ms.abs() >= 9.2e12 {
-        return None;
-    }
-    let whole = ms.trunc();
-    let frac = ((ms - whole) * 1e6).round() as i64;
-    (whole as i64).checked_mul(1_000_000)?.checked_add(frac)
-}
-
-/// `-?digits(.digits)?` as epoch milliseconds.
-fn parse_epoch_millis(s: &str) -> Option<i64> {
-    let (neg, rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let (int, frac) = match rest.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (rest, ""),
-    };
-    if int.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || (rest.contains('.') && frac.is_empty())
-    {
-        return None;
-    }
-    let ms: i64 = int.parse().ok()?;
-    // Up to six fractional digits of a millisecond are nanoseconds.
-    let mut sub = 0i64;
-    for (i, b) in frac.bytes().take(6).enumerate() {
-        sub += i64::from(b - b'0') * 10i64.pow(5 - i as u32);
-    }
-    let ns = ms.checked_mul(1_000_000)?.checked_add(sub)?;
-    Some(if neg { -ns } else { ns })
-}
-
-/// A cursor over the bytes of a date string.
-struct Cur<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Cur<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-    /// Exactly `n` digits.
-    fn digits(&mut self, n: usize) -> Option<i64> {
-        let s = self.b.get(self.i..self.i + n)?;
-        if !s.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        self.i += n;
-        Some(s.iter().fold(0i64, |a, d| a * 10 + i64::from(d - b'0')))
     }
 }
 
