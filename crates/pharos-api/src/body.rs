@@ -17,7 +17,7 @@ pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<Vec<u8>, IngestError> {
+) -> Result<axum::body::Bytes, IngestError> {
     if let Some(len) = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -45,9 +45,14 @@ pub async fn read_body(
         .trim()
         .to_ascii_lowercase();
     match encoding.as_str() {
-        "gzip" | "x-gzip" => decompress(flate2::read::GzDecoder::new(&bytes[..]), limit, "gzip"),
-        "deflate" => decompress(flate2::read::ZlibDecoder::new(&bytes[..]), limit, "deflate"),
-        _ => Ok(bytes.to_vec()),
+        "gzip" | "x-gzip" => {
+            decompress(flate2::read::GzDecoder::new(&bytes[..]), limit, "gzip").map(Into::into)
+        }
+        "deflate" => {
+            decompress(flate2::read::ZlibDecoder::new(&bytes[..]), limit, "deflate").map(Into::into)
+        }
+        // The collected body itself, not a copy of it.
+        _ => Ok(bytes),
     }
 }
 

@@ -1392,6 +1392,49 @@ mod samples {
         (out.status.success() && len > 0).then(|| out.stdout.len() as f64 / len as f64)
     }
 
+    /// Fresh random bits per generated line (template choice, and every
+    /// slot not shared per host; times follow the entry's timestamp), as a
+    /// share of the line bytes: no encoding of the lines can go below it.
+    ///
+    /// `cargo test --release -p pharos-bench entropy_floor -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn entropy_floor() {
+        let shared = std::env::var_os("PHAROS_SHARED").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        );
+        let apps = load_apps(&shared.join("data/loghub")).expect("samples");
+        let (mut bytes, mut len) = (0.0, 0.0);
+        for a in &apps {
+            let n = a.templates.len() as f64;
+            let slot_bits: f64 = a
+                .templates
+                .iter()
+                .flat_map(|t| t.slots.iter().filter(|s| s.shared == 0))
+                .map(|s| match s.kind {
+                    SlotKind::Digits { .. } => f64::from(s.len) * 10f64.log2(),
+                    SlotKind::Hex { .. } => f64::from(s.len) * 4.0,
+                    SlotKind::Octet => {
+                        [10f64, 90.0, 156.0][(s.len as usize).clamp(1, 3) - 1].log2()
+                    }
+                    SlotKind::Time(_) => 0.0,
+                })
+                .sum();
+            let bits = slot_bits / n + n.log2();
+            println!(
+                "{:<10} {bits:.1} bits per line of {:.0} B: {:.2}%",
+                a.name,
+                a.mean_len,
+                bits / 8.0 / a.mean_len * 100.0
+            );
+            // Apps are drawn with equal probability.
+            bytes += bits / 8.0;
+            len += a.mean_len;
+        }
+        println!("corpus: {:.2}% of the line bytes", bytes / len * 100.0);
+    }
+
     /// On the real samples (`$PHAROS_SHARED`, else `../shared` beside the
     /// repository): slots per app, generator speed, and how well 20,000
     /// generated lines of one app and one host compress (`zstd -19`) against

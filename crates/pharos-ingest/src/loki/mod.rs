@@ -342,15 +342,9 @@ fn read_bounded<'a>(
 
 /// Decompresses a snappy block, checking the announced size first.
 fn snappy(body: &[u8], max: usize) -> Result<Vec<u8>, LokiError> {
-    let err = |e: snap::Error| LokiError::Decompress {
-        encoding: "snappy",
-        message: e.to_string(),
-    };
-    let size = snap::raw::decompress_len(body).map_err(err)?;
-    if size > max {
-        return Err(LokiError::TooLarge { limit: max });
-    }
-    snap::raw::Decoder::new().decompress_vec(body).map_err(err)
+    let mut out = Vec::new();
+    snappy_into(body, max, &mut out)?;
+    Ok(out)
 }
 
 /// Decodes a snappy block-compressed protobuf `PushRequest` (a body without
@@ -359,7 +353,42 @@ pub fn decode_snappy_protobuf(
     body: &[u8],
     max_decoded: usize,
 ) -> Result<Vec<LogStream>, LokiError> {
-    decode_protobuf(&snappy(body, max_decoded)?)
+    // The decompressed request is only read while decoding, so each thread
+    // keeps one buffer for it: a fresh multi-megabyte allocation per request
+    // costs page faults and kernel page zeroing.
+    thread_local! {
+        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RAW.with(|cell| {
+        let mut raw = cell.take();
+        let out = snappy_into(body, max_decoded, &mut raw).and_then(|()| decode_protobuf(&raw));
+        if raw.capacity() <= KEPT_BUFFER_BYTES {
+            *cell.borrow_mut() = raw;
+        }
+        out
+    })
+}
+
+/// The largest decompression buffer a thread keeps between requests.
+const KEPT_BUFFER_BYTES: usize = 32 << 20;
+
+/// [`snappy`] into `out` (replacing its contents).
+fn snappy_into(body: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), LokiError> {
+    let err = |e: snap::Error| LokiError::Decompress {
+        encoding: "snappy",
+        message: e.to_string(),
+    };
+    let size = snap::raw::decompress_len(body).map_err(err)?;
+    if size > max {
+        return Err(LokiError::TooLarge { limit: max });
+    }
+    out.clear();
+    out.resize(size, 0);
+    let n = snap::raw::Decoder::new()
+        .decompress(body, out)
+        .map_err(err)?;
+    out.truncate(n);
+    Ok(())
 }
 
 /// Decodes an already decompressed protobuf `PushRequest`.

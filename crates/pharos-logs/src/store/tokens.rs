@@ -39,19 +39,105 @@ static TOKEN_BYTE: [bool; 256] = {
 /// Calls `f` with every token of `line`.
 #[inline]
 pub fn for_each_token<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8])) {
-    let mut i = 0;
+    // 64 bytes at a time: a bit mask of token bytes, walked by counting
+    // trailing zeros; a token may run on into the next chunk.
     let n = line.len();
-    while i < n {
-        while i < n && !is_token_byte(line[i]) {
-            i += 1;
+    let mut base = 0;
+    let mut start: Option<usize> = None;
+    while base < n {
+        let end = (base + 64).min(n);
+        let m = token_mask(&line[base..end]);
+        let mut p = 0u32;
+        loop {
+            let from = u64::MAX << p;
+            match start {
+                Some(s) => {
+                    let z = (!m & from).trailing_zeros();
+                    if z as usize >= end - base {
+                        break;
+                    }
+                    f(&line[s..base + z as usize]);
+                    start = None;
+                    p = z;
+                }
+                None => {
+                    let o = (m & from).trailing_zeros();
+                    if o == 64 {
+                        break;
+                    }
+                    start = Some(base + o as usize);
+                    p = o;
+                }
+            }
         }
-        let start = i;
-        while i < n && is_token_byte(line[i]) {
-            i += 1;
+        base = end;
+    }
+    if let Some(s) = start {
+        f(&line[s..]);
+    }
+}
+
+/// Bit `i` set when `chunk[i]` is a token byte (`chunk` at most 64 bytes).
+#[inline]
+fn token_mask(chunk: &[u8]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if chunk.len() == 64 {
+            return sse2::mask64(chunk);
         }
-        if i > start {
-            f(&line[start..i]);
+        let mut buf = [0u8; 64];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        sse2::mask64(&buf)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        token_mask_scalar(chunk)
+    }
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn token_mask_scalar(chunk: &[u8]) -> u64 {
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u64::from(is_token_byte(b)) << i))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::*;
+
+    /// The token-byte mask of exactly 64 bytes. SSE2 is part of x86_64.
+    #[inline]
+    pub(super) fn mask64(chunk: &[u8]) -> u64 {
+        assert!(chunk.len() >= 64);
+        let mut m = 0u64;
+        for k in 0..4 {
+            // SAFETY: 16 bytes at 16·k lie inside `chunk` (checked above);
+            // the load is unaligned; SSE2 is always present on x86_64.
+            let bits = unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr().add(16 * k).cast());
+                class16(v)
+            };
+            m |= u64::from(bits) << (16 * k);
         }
+        m
+    }
+
+    /// Token bytes among 16: `0-9`, `A-Z`, `a-z`, `_`, and 0x80 and above.
+    /// A range test is a signed compare after shifting the range's start
+    /// down to -128.
+    #[inline]
+    unsafe fn class16(v: __m128i) -> u16 {
+        let in_range = |x: __m128i, lo: u8, len: u8| {
+            let shifted = _mm_add_epi8(x, _mm_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
+            _mm_cmplt_epi8(shifted, _mm_set1_epi8((0x80u8.wrapping_add(len)) as i8))
+        };
+        let digit = in_range(v, b'0', 10);
+        let letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', 26);
+        let under = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'_' as i8));
+        let any = _mm_or_si128(_mm_or_si128(digit, letter), _mm_or_si128(under, v));
+        _mm_movemask_epi8(any) as u16
     }
 }
 
@@ -151,7 +237,7 @@ pub struct TokenIndexBuilder<'a> {
     /// A small direct-mapped cache in front of `ids` holding tokens seen at
     /// least twice: the words of a log's templates recur on every line, and
     /// finding them here spares a cache miss in the big table.
-    hot: Vec<Slot>,
+    hot: Vec<HotSlot>,
     ids: HashTable<Slot>,
     tokens: Vec<&'a [u8]>,
     /// The last group each token was seen in (`u32::MAX`: none yet).
@@ -177,6 +263,22 @@ impl Slot {
         b: 0,
         len: 0,
         id: 0,
+    };
+}
+
+/// A slot of the hot cache: a copy of the token's table slot and the last
+/// group it was seen in (kept equal to `last[id]`), so that a recurring token
+/// is handled without touching the big arrays.
+#[derive(Clone, Copy)]
+struct HotSlot {
+    slot: Slot,
+    last: u32,
+}
+
+impl HotSlot {
+    const EMPTY: HotSlot = HotSlot {
+        slot: Slot::EMPTY,
+        last: u32::MAX,
     };
 }
 
@@ -266,7 +368,7 @@ impl<'a> TokenIndexBuilder<'a> {
             pairs,
         } = self;
         if hot.is_empty() {
-            hot.resize(HOT_SLOTS, Slot::EMPTY);
+            hot.resize(HOT_SLOTS, HotSlot::EMPTY);
         }
         for_each_token(line, |t| {
             let (a, b) = prefix_words(t);
@@ -279,31 +381,34 @@ impl<'a> TokenIndexBuilder<'a> {
                     && (len <= 16 || tokens[s.id as usize][16..] == t[16..])
             };
             let hs = &mut hot[(h >> (64 - HOT_BITS)) as usize];
-            let found = if same(hs) {
-                Some(*hs)
-            } else {
-                let f = ids.find(h, same).copied();
-                if let Some(s) = f {
-                    *hs = s;
+            if same(&hs.slot) {
+                // The common case: a template word already seen in this group.
+                if hs.last != group {
+                    hs.last = group;
+                    last[hs.slot.id as usize] = group;
+                    pairs.push((hs.slot.id, group));
                 }
-                f
-            };
-            let id = match found {
-                Some(s) => s.id,
+                return;
+            }
+            match ids.find(h, same) {
+                Some(&slot) => {
+                    // Seen before: into the hot cache.
+                    let l = &mut last[slot.id as usize];
+                    if *l != group {
+                        *l = group;
+                        pairs.push((slot.id, group));
+                    }
+                    *hs = HotSlot { slot, last: group };
+                }
                 None => {
+                    // New (most new tokens are one-off values): not cached.
                     let id = tokens.len() as u32;
-                    ids.insert_unique(h, Slot { a, b, len, id }, |s| {
-                        token_hash(tokens[s.id as usize], s.a, s.b)
-                    });
+                    let slot = Slot { a, b, len, id };
+                    ids.insert_unique(h, slot, |s| token_hash(tokens[s.id as usize], s.a, s.b));
                     tokens.push(t);
-                    last.push(u32::MAX);
-                    id
+                    last.push(group);
+                    pairs.push((id, group));
                 }
-            };
-            let l = &mut last[id as usize];
-            if *l != group {
-                *l = group;
-                pairs.push((id, group));
             }
         });
     }
@@ -660,7 +765,8 @@ mod tests {
         assert_eq!(hits(&ix, "nothing"), vec![Vec::<usize>::new()]);
     }
 
-    /// Build cost of the index over a file of lines, in 1 MiB row groups:
+    /// Build cost of the index over a file of lines, in 2 MiB row groups as
+    /// a segment writes them:
     /// `PHAROS_TOKENS_FILE=lines.txt cargo test --release -p pharos-logs
     /// --lib build_cost -- --ignored --nocapture`.
     #[test]
@@ -674,12 +780,12 @@ mod tests {
         let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
         for round in 0..3 {
             let t0 = std::time::Instant::now();
-            let mut b = TokenIndexBuilder::default();
+            let mut b = TokenIndexBuilder::with_capacity(text.len() / 190);
             let (mut group, mut bytes) = (0u32, 0usize);
             for l in &lines {
                 b.add(l, group);
                 bytes += l.len();
-                if bytes >= 1 << 20 {
+                if bytes >= 2 << 20 {
                     group += 1;
                     bytes = 0;
                 }
@@ -727,8 +833,57 @@ mod tests {
         assert_eq!(hits(&ix, " aaaaaaaa "), vec![vec![1]]);
     }
 
+    /// The tokens of `line` one byte at a time: what the chunked scan must
+    /// find.
+    fn tokens_bytewise(line: &[u8]) -> Vec<&[u8]> {
+        line.split(|&b| !is_token_byte(b))
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn chunked_scan_at_chunk_edges() {
+        for n in [0usize, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 200] {
+            for cut in [None, Some(0), Some(n / 2), Some(n.saturating_sub(1))] {
+                let mut line = vec![b'a'; n];
+                if let Some(c) = cut.filter(|&c| c < n) {
+                    line[c] = b' ';
+                }
+                let mut got = Vec::new();
+                for_each_token(&line, |t| got.push(t));
+                assert_eq!(got, tokens_bytewise(&line), "length {n}, space at {cut:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_class() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let mut got = Vec::new();
+        for_each_token(&all, |t| got.push(t));
+        assert_eq!(got, tokens_bytewise(&all));
+        assert_eq!(token_mask(&all[..64]), token_mask_scalar(&all[..64]));
+        assert_eq!(token_mask(&all[64..128]), token_mask_scalar(&all[64..128]));
+        assert_eq!(
+            token_mask(&all[128..192]),
+            token_mask_scalar(&all[128..192])
+        );
+        assert_eq!(token_mask(&all[192..]), token_mask_scalar(&all[192..]));
+    }
+
     proptest! {
         /// The index never misses a group whose lines contain the literal.
+        /// The chunked scan finds the tokens a byte-at-a-time scan finds.
+        #[test]
+        fn chunked_scan_is_bytewise(line in proptest::collection::vec(any::<u8>(), 0..300),
+                                    sparse in proptest::collection::vec("[a-zA-Z0-9_é]{0,90}", 0..6)) {
+            for l in [line.clone(), sparse.join(" -").into_bytes()] {
+                let mut got = Vec::new();
+                for_each_token(&l, |t| got.push(t));
+                prop_assert_eq!(got, tokens_bytewise(&l));
+            }
+        }
+
         #[test]
         fn never_misses(lines in proptest::collection::vec("[a-c _./-]{0,30}", 1..20),
                         pick in any::<prop::sample::Index>(),
