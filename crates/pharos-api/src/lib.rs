@@ -120,14 +120,20 @@ pub fn http_router(state: AppState) -> Router {
         .merge(jsonlines::routes())
         .merge(elasticsearch::routes())
         .fallback(elasticsearch::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.telemetry.clone(),
+            observe,
+        ))
         .with_state(state)
 }
 
 /// The OTLP/HTTP listener: `/v1/metrics` only (logs and traces come later).
 pub fn otlp_http_router(state: AppState) -> Router {
     otlp::http_routes()
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.telemetry.clone(),
+            observe,
+        ))
         .with_state(state)
 }
 
@@ -136,16 +142,15 @@ pub fn otlp_grpc_service(state: AppState) -> tonic::service::Routes {
     otlp::grpc_routes(state)
 }
 
-async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let handler = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "other".to_string());
+/// Counts each request by handler and status. Takes only the telemetry (not
+/// the whole [`AppState`], a dozen reference counts to clone per request) and
+/// the matched path as the shared string it is.
+async fn observe(State(telemetry): State<Arc<Telemetry>>, req: Request, next: Next) -> Response {
+    let handler = req.extensions().get::<MatchedPath>().cloned();
     let start = Instant::now();
     let resp = next.run(req).await;
-    state.telemetry.observe_http(
-        &handler,
+    telemetry.observe_http(
+        handler.as_ref().map_or("other", MatchedPath::as_str),
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),
     );

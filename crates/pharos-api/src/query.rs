@@ -389,27 +389,112 @@ fn push_json_str(out: &mut String, s: &str) {
     }
 }
 
-/// Appends a sample value as [`format_value`] prints it.
+/// Appends a sample value as [`format_value`] prints it, without going
+/// through `core::fmt` (a range answer formats thousands of them): integers
+/// below 2^53 by `itoa`, other finite values by Ryū (the shortest
+/// round-tripping digits, ties to even as in Go), laid out without an
+/// exponent.
 fn push_value(out: &mut String, v: f64) {
-    if v.is_finite() {
-        let _ = write!(out, "{v}");
+    if !v.is_finite() {
+        out.push_str(if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        });
+        return;
+    }
+    let i = v as i64;
+    if i as f64 == v && i.unsigned_abs() < 1 << 53 {
+        if i == 0 && v.is_sign_negative() {
+            out.push_str("-0");
+        } else {
+            out.push_str(itoa::Buffer::new().format(i));
+        }
+        return;
+    }
+    let mut b = ryu::Buffer::new();
+    let s = b.format_finite(v);
+    // Ryū writes values from 1e-5 to 1e16 without exponent, and those that
+    // are not integers without trailing zeros: as they are. Integers from
+    // 2^53 to 1e16 end in ".0", which `Display` leaves out.
+    if !s.as_bytes().contains(&b'e') {
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
     } else {
-        out.push_str(&format_value(v));
+        push_plain(out, s);
     }
 }
 
-/// A sample value as Prometheus prints it: Go's `FormatFloat(v, 'f', -1, 64)`.
-pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        // Rust's Display for f64 is the shortest round-tripping decimal without exponent.
-        format!("{v}")
+/// Rewrites Ryū's output (`1.5e-7`, `0.25`, `1e22`) the way `Display` prints
+/// the same digits: without an exponent, without trailing zeros after the
+/// point, and without a point for integers.
+fn push_plain(out: &mut String, s: &str) {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mant, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    // Ryū prints at most 17 significant digits and a few zeros around them.
+    let mut digits = [0u8; 40];
+    let mut n = 0;
+    for &b in int.as_bytes().iter().chain(frac.as_bytes()) {
+        if let Some(d) = digits.get_mut(n) {
+            *d = b;
+            n += 1;
+        }
     }
+    // The decimal point sits after `point` digits.
+    let mut point = int.len() as i32 + exp;
+    let lead = digits[..n].iter().take_while(|&&b| b == b'0').count();
+    let digits = &digits[lead..n];
+    point -= lead as i32;
+    let trail = digits.iter().rev().take_while(|&&b| b == b'0').count();
+    let digits = &digits[..digits.len() - trail];
+    if neg {
+        out.push('-');
+    }
+    if digits.is_empty() {
+        out.push('0');
+        return;
+    }
+    let push_digits = |out: &mut String, d: &[u8]| {
+        for &b in d {
+            out.push(char::from(b));
+        }
+    };
+    let len = digits.len() as i32;
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..-point {
+            out.push('0');
+        }
+        push_digits(out, digits);
+    } else if point >= len {
+        push_digits(out, digits);
+        for _ in 0..point - len {
+            out.push('0');
+        }
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        push_digits(out, a);
+        out.push('.');
+        push_digits(out, b);
+    }
+}
+
+/// A sample value as Prometheus prints it: Go's `FormatFloat(v, 'f', -1, 64)`,
+/// the shortest decimal that reads back as `v`, without exponent; of two
+/// equally close shortest decimals, the one with an even last digit (as Go
+/// and Ryū choose; Rust's `Display` takes the upper one).
+pub fn format_value(v: f64) -> String {
+    let mut s = String::with_capacity(24);
+    push_value(&mut s, v);
+    s
 }
 
 /// A timestamp as Prometheus prints it: seconds with up to three decimals.
@@ -418,16 +503,22 @@ pub fn format_ts(out: &mut String, ms: i64) {
         out.push('-');
     }
     let ms = ms.unsigned_abs();
-    let _ = write!(out, "{}", ms / 1000);
-    let frac = ms % 1000;
+    out.push_str(itoa::Buffer::new().format(ms / 1000));
+    let frac = (ms % 1000) as u32;
     if frac != 0 {
         // Three digits without trailing zeros: .5, .25, .125, .001.
-        let (digits, width) = match (frac % 10, frac % 100) {
-            (_, 0) => (frac / 100, 1),
-            (0, _) => (frac / 10, 2),
-            _ => (frac, 3),
+        let d = [frac / 100, frac / 10 % 10, frac % 10];
+        let width = if frac % 100 == 0 {
+            1
+        } else if frac % 10 == 0 {
+            2
+        } else {
+            3
         };
-        let _ = write!(out, ".{digits:0width$}");
+        out.push('.');
+        for &x in &d[..width] {
+            out.push(char::from(b'0' + x as u8));
+        }
     }
 }
 
@@ -552,6 +643,123 @@ mod tests {
         assert!(svc.recent.lock().map(|m| m.len()).unwrap_or(0) <= RECENT_MAX);
     }
     use super::*;
+
+    /// The formatter prints what `Display` prints (the shortest decimal that
+    /// reads back, without exponent), except where two shortest decimals are
+    /// equally close: there it takes the even one, as Go (Prometheus) does.
+    #[test]
+    fn fast_formats_match_display() {
+        let check = |v: f64| {
+            let got = format_value(v);
+            let want = if v.is_nan() {
+                "NaN".to_string()
+            } else if v.is_infinite() {
+                if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+            } else {
+                format!("{v}")
+            };
+            if got != want {
+                // A tie: same length, last digit one apart, both read back
+                // as v, and ours is even.
+                let (g, w) = (got.as_bytes(), want.as_bytes());
+                assert_eq!(g.len(), w.len(), "bits {:#x}: {got} vs {want}", v.to_bits());
+                assert_eq!(
+                    g[..g.len() - 1],
+                    w[..w.len() - 1],
+                    "bits {:#x}: {got} vs {want}",
+                    v.to_bits()
+                );
+                let (a, b) = (g[g.len() - 1], w[w.len() - 1]);
+                assert!(
+                    a.abs_diff(b) == 1 && (a - b'0') % 2 == 0,
+                    "bits {:#x}: {got} vs {want}",
+                    v.to_bits()
+                );
+                assert_eq!(got.parse::<f64>().ok(), Some(v));
+                assert_eq!(want.parse::<f64>().ok(), Some(v));
+            }
+        };
+        // Prometheus 2.42 answers `vector(133182662272291.125)` with
+        // "133182662272291.12" (Display: ...13).
+        assert_eq!(format_value(133182662272291.125), "133182662272291.12");
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.5,
+            1.5e-7,
+            1e-7,
+            123456.789,
+            1e15,
+            1e16,
+            1e21,
+            1e22,
+            -1e22,
+            1.7976931348623157e308,
+            5e-324,
+            2.2250738585072014e-308,
+            9007199254740991.0,
+            9007199254740992.0,
+            9007199254740993.0,
+            -9007199254740992.0,
+            9.223372036854776e18,
+            -9.223372036854776e18,
+            1.8446744073709552e19,
+            0.30000000000000004,
+            100.0 / 3.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            check(v);
+        }
+        // Random bit patterns (every exponent), and the shapes samples
+        // usually have: decimals, rates, integers.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            check(f64::from_bits(r));
+            check((r % 1_000_000) as f64 / 1000.0);
+            check((r % 100_000) as f64 / 300.0);
+            check((r >> 11) as f64 * 2f64.powi((r % 200) as i32 - 100));
+            check((r % 1_000_000_000) as f64);
+        }
+        for ms in [
+            0,
+            1,
+            999,
+            1000,
+            1001,
+            1010,
+            1100,
+            -1,
+            -999,
+            -1000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut a = String::new();
+            format_ts(&mut a, ms);
+            let sign = if ms < 0 { "-" } else { "" };
+            let m = ms.unsigned_abs();
+            let frac = format!("{:03}", m % 1000);
+            let frac = frac.trim_end_matches('0');
+            let want = if frac.is_empty() {
+                format!("{sign}{}", m / 1000)
+            } else {
+                format!("{sign}{}.{frac}", m / 1000)
+            };
+            assert_eq!(a, want);
+        }
+    }
 
     #[test]
     fn value_and_time_formats() {
