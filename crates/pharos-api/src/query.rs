@@ -508,9 +508,9 @@ pub fn format_ts(out: &mut String, ms: i64) {
     if frac != 0 {
         // Three digits without trailing zeros: .5, .25, .125, .001.
         let d = [frac / 100, frac / 10 % 10, frac % 10];
-        let width = if frac % 100 == 0 {
+        let width = if frac.is_multiple_of(100) {
             1
-        } else if frac % 10 == 0 {
+        } else if frac.is_multiple_of(10) {
             2
         } else {
             3
@@ -671,7 +671,7 @@ mod tests {
                 );
                 let (a, b) = (g[g.len() - 1], w[w.len() - 1]);
                 assert!(
-                    a.abs_diff(b) == 1 && (a - b'0') % 2 == 0,
+                    a.abs_diff(b) == 1 && (a - b'0').is_multiple_of(2),
                     "bits {:#x}: {got} vs {want}",
                     v.to_bits()
                 );
@@ -679,9 +679,12 @@ mod tests {
                 assert_eq!(want.parse::<f64>().ok(), Some(v));
             }
         };
-        // Prometheus 2.42 answers `vector(133182662272291.125)` with
-        // "133182662272291.12" (Display: ...13).
-        assert_eq!(format_value(133182662272291.125), "133182662272291.12");
+        // 133182662272291.125 exactly: Prometheus 2.42 answers
+        // `vector(133182662272291.125)` with "133182662272291.12" (Display: ...13).
+        assert_eq!(
+            format_value(f64::from_bits(0x42de_4840_5199_48c8)),
+            "133182662272291.12"
+        );
         for v in [
             0.0,
             -0.0,
