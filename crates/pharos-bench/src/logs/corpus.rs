@@ -1392,6 +1392,14 @@ mod samples {
         (out.status.success() && len > 0).then(|| out.stdout.len() as f64 / len as f64)
     }
 
+    /// `$PHAROS_SHARED`, else `../shared` beside the repository.
+    fn shared_dir() -> std::path::PathBuf {
+        std::env::var_os("PHAROS_SHARED").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        )
+    }
+
     /// Fresh random bits per generated line (template choice, and every
     /// slot not shared per host; times follow the entry's timestamp), as a
     /// share of the line bytes: no encoding of the lines can go below it.
@@ -1400,10 +1408,7 @@ mod samples {
     #[test]
     #[ignore]
     fn entropy_floor() {
-        let shared = std::env::var_os("PHAROS_SHARED").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            std::path::PathBuf::from,
-        );
+        let shared = shared_dir();
         let apps = load_apps(&shared.join("data/loghub")).expect("samples");
         let (mut bytes, mut len) = (0.0, 0.0);
         for a in &apps {
@@ -1444,10 +1449,7 @@ mod samples {
     #[test]
     #[ignore]
     fn real_samples() {
-        let shared = std::env::var_os("PHAROS_SHARED").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            std::path::PathBuf::from,
-        );
+        let shared = shared_dir();
         let dir = shared.join("data/loghub");
         let apps = load_apps(&dir).expect("samples");
         let tmp = tempfile::tempdir().expect("tempdir");
