@@ -444,8 +444,9 @@ fn parse_rfc3339_utc(b: &[u8]) -> Option<Option<i64>> {
     )
 }
 
-/// [`parse_date`] for any shape.
-fn parse_date_general(s: &str) -> Option<i64> {
+/// [`parse_date`] for any shape (also the reference the bulk parser's
+/// oracle keeps using: the fast path is what changed).
+pub(crate) fn parse_date_general(s: &str) -> Option<i64> {
     let mut c = Cur {
         b: s.trim().as_bytes(),
         i: 0,

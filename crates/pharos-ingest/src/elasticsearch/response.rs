@@ -515,27 +515,29 @@ pub fn filter_path(v: &Value, filter: &str) -> Value {
     out
 }
 
+/// The escaping as it was before [`push_json_str`], char by char: the
+/// reference its tests (and the bulk equivalence tests) compare with.
+#[cfg(test)]
+pub(crate) fn push_json_str_by_char(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    /// The escaping as it was, char by char.
-    fn push_json_str_by_char(out: &mut String, s: &str) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
 
     proptest::proptest! {
         #[test]
@@ -563,41 +565,9 @@ mod tests {
             return body;
         };
         match serde_json::from_slice::<Value>(&body) {
-            Ok(v) => serde_json::to_vec(&filter_path_as_it_was(&v, filter)).unwrap_or(body),
+            Ok(v) => serde_json::to_vec(&filter_path(&v, filter)).unwrap_or(body),
             Err(_) => body,
         }
-    }
-
-    fn filter_path_as_it_was(v: &Value, filter: &str) -> Value {
-        let specs: Vec<&str> = filter
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        fn split(s: &str) -> Vec<&str> {
-            s.split('.').collect()
-        }
-        let incl: Vec<Vec<&str>> = specs
-            .iter()
-            .filter(|s| !s.starts_with('-'))
-            .map(|s| split(s))
-            .collect();
-        let excl: Vec<Vec<&str>> = specs
-            .iter()
-            .filter_map(|s| s.strip_prefix('-'))
-            .map(split)
-            .collect();
-        let mut out = if incl.is_empty() {
-            v.clone()
-        } else {
-            let paths: Vec<&[&str]> = incl.iter().map(Vec::as_slice).collect();
-            include(v, &paths).unwrap_or_else(|| Value::Object(Default::default()))
-        };
-        if !excl.is_empty() {
-            let paths: Vec<&[&str]> = excl.iter().map(Vec::as_slice).collect();
-            exclude(&mut out, &paths);
-        }
-        out
     }
 
     fn arb_text() -> impl proptest::strategy::Strategy<Value = String> {

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::oracle;
 use super::*;
+use crate::elasticsearch::response::push_json_str_by_char;
 use crate::elasticsearch::{filter_path, render_response, render_response_filtered};
 
 /// Both parsers' answers for `body`, which must be alike.
@@ -105,25 +106,9 @@ fn check_all(body: &[u8]) -> Result<(), String> {
 
 // ---- the response writer as it was ----
 
-fn old_push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 fn old_push_opt_str(out: &mut String, s: Option<&str>) {
     match s {
-        Some(s) => old_push_json_str(out, s),
+        Some(s) => push_json_str_by_char(out, s),
         None => out.push_str("null"),
     }
 }
@@ -149,12 +134,12 @@ fn old_push_item(out: &mut String, item: &BulkItem, seq_no: &mut u64) {
             out.push_str(",\"status\":");
             out.push_str(&e.status.to_string());
             out.push_str(",\"error\":{\"type\":");
-            old_push_json_str(out, &e.kind);
+            push_json_str_by_char(out, &e.kind);
             out.push_str(",\"reason\":");
-            old_push_json_str(out, &e.reason);
+            push_json_str_by_char(out, &e.reason);
             if let Some(index) = &item.index {
                 out.push_str(",\"index\":");
-                old_push_json_str(out, index);
+                push_json_str_by_char(out, index);
             }
             out.push_str("}}}");
         }

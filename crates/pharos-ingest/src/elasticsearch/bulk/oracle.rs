@@ -1,9 +1,8 @@
 //! The `_bulk` parser as it was before the single-pass readers (`json`):
 //! `serde_json::Value` documents, flattened and mapped. Kept as the reference
 //! the tests hold [`super::parse_bulk`] to: the functions the change replaced
-//! are here as they were; the unchanged ones are used from the crate.
-
-#![allow(dead_code)]
+//! are here as they were; the unchanged ones, and the old action and date
+//! parsers the crate keeps as fallbacks, are used from the crate.
 
 use std::collections::HashMap;
 
@@ -12,78 +11,15 @@ use serde_json::{Map, Value};
 use pharos_model::{LabelsBuilder, LogEntry, LogStream};
 
 // What the single-pass readers did not change is shared with them, not copied.
+// The old action parser is still the fallback for unusual lines.
 use super::{
-    generated_id, is_blank, json_error, parse_document, refusal, scalar_text, token_name, Action,
-    BulkAction, BulkError, BulkItem, BulkRequest, EntryRef,
+    generated_id, is_blank, parse_action_value, parse_document, refusal, BulkAction, BulkError,
+    BulkItem, BulkRequest, EntryRef,
 };
 use crate::elasticsearch::document::{
-    flatten, float_millis, parse_epoch_millis, sanitize_label_name, text, Converted, Cur,
-    FieldMapping,
+    flatten, float_millis, parse_date_general, parse_epoch_millis, sanitize_label_name, text,
+    Converted, FieldMapping,
 };
-
-/// Parses an action line as Elasticsearch's `BulkRequestParser` does, with
-/// the same messages; unknown parameters (`_type`, `routing`, `pipeline`,
-/// `require_alias`, ...) are ignored rather than refused.
-fn parse_action(line: &[u8], n: usize) -> Result<Action, BulkError> {
-    let malformed = |detail: String| BulkError::Malformed {
-        line: n,
-        reason: format!("Malformed action/metadata line [{n}], {detail}"),
-    };
-    let v: Value = serde_json::from_slice(line).map_err(|e| {
-        let (col, msg) = json_error(&e);
-        BulkError::Parse {
-            line: n,
-            reason: format!("[1:{col}] Malformed action/metadata line [{n}]: {msg}"),
-        }
-    })?;
-    let Value::Object(top) = v else {
-        return Err(malformed(format!(
-            "expected START_OBJECT but found [{}]",
-            token_name(&v)
-        )));
-    };
-    let mut fields = top.into_iter();
-    let Some((name, meta)) = fields.next() else {
-        return Err(malformed(
-            "expected FIELD_NAME but found [END_OBJECT]".into(),
-        ));
-    };
-    if fields.next().is_some() {
-        return Err(malformed(
-            "expected END_OBJECT but found [FIELD_NAME]".into(),
-        ));
-    }
-    let Some(action) = BulkAction::from_name(&name) else {
-        return Err(malformed(format!(
-            "expected field [create], [delete], [index] or [update] but found [{name}]"
-        )));
-    };
-    let Value::Object(meta) = meta else {
-        return Err(malformed(format!(
-            "expected START_OBJECT or END_OBJECT but found [{}]",
-            token_name(&meta)
-        )));
-    };
-    let (mut index, mut id) = (None, None);
-    for (k, v) in &meta {
-        let slot = match k.as_str() {
-            "_index" => &mut index,
-            "_id" => &mut id,
-            _ => continue,
-        };
-        match v {
-            Value::Null => {}
-            Value::Array(_) | Value::Object(_) => {
-                return Err(malformed(format!(
-                    "expected a simple value for field [{k}] but found [{}]",
-                    token_name(v)
-                )))
-            }
-            v => *slot = scalar_text(v),
-        }
-    }
-    Ok(Action { action, index, id })
-}
 
 /// Splits `body` into lines with their 1-based numbers; a final line need not
 /// end with `\n`, and a `\r` before the `\n` is dropped.
@@ -120,7 +56,7 @@ pub fn parse_bulk(
         if is_blank(line) {
             continue;
         }
-        let a = parse_action(line, n)?;
+        let a = parse_action_value(line, n)?;
         let item_no = req.items.len();
         let index = a
             .index
@@ -266,87 +202,7 @@ pub fn parse_time_value(v: &Value) -> Option<i64> {
             Some(ms) => ms.checked_mul(1_000_000),
             None => float_millis(n.as_f64()?),
         },
-        Value::String(s) => parse_date(s).or_else(|| parse_epoch_millis(s)),
+        Value::String(s) => parse_date_general(s).or_else(|| parse_epoch_millis(s)),
         _ => None,
     }
-}
-
-/// ISO 8601 as Elasticsearch's `strict_date_optional_time` reads it:
-/// `yyyy[-MM[-dd]][THH[:mm[:ss[.fraction]]]][Z|±HH[[:]mm]]`, UTC when no zone
-/// is given. A space is accepted for `T`, and up to nine fraction digits
-/// count (more are ignored).
-pub fn parse_date(s: &str) -> Option<i64> {
-    let mut c = Cur {
-        b: s.trim().as_bytes(),
-        i: 0,
-    };
-    let year = c.digits(4)?;
-    let (mut month, mut day) = (1, 1);
-    if c.eat(b'-') {
-        month = c.digits(2)?;
-        if c.eat(b'-') {
-            day = c.digits(2)?;
-        }
-    }
-    let (mut h, mut m, mut sec, mut nanos) = (0, 0, 0, 0i64);
-    if matches!(c.peek(), Some(b'T' | b't' | b' ')) {
-        c.i += 1;
-        h = c.digits(2)?;
-        if c.eat(b':') {
-            m = c.digits(2)?;
-            if c.eat(b':') {
-                sec = c.digits(2)?;
-                if c.eat(b'.') || c.eat(b',') {
-                    let start = c.i;
-                    while c.peek().is_some_and(|b| b.is_ascii_digit()) {
-                        if c.i - start < 9 {
-                            nanos = nanos * 10 + i64::from(c.b[c.i] - b'0');
-                        }
-                        c.i += 1;
-                    }
-                    let n = c.i - start;
-                    if n == 0 {
-                        return None;
-                    }
-                    if n < 9 {
-                        nanos *= 10i64.pow(9 - n as u32);
-                    }
-                }
-            }
-        }
-    }
-    let mut offset = 0i64;
-    match c.peek() {
-        Some(b'Z' | b'z') => c.i += 1,
-        Some(sign @ (b'+' | b'-')) => {
-            c.i += 1;
-            let oh = c.digits(2)?;
-            let mut om = 0;
-            if c.peek().is_some() {
-                c.eat(b':');
-                om = c.digits(2)?;
-            }
-            if oh > 18 || om > 59 {
-                return None;
-            }
-            offset = (oh * 3600 + om * 60) * if sign == b'-' { -1 } else { 1 };
-        }
-        _ => {}
-    }
-    if c.i != c.b.len()
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > i64::from(crate::civil::days_in_month(year, month as u32))
-        || h > 23
-        || m > 59
-        || sec > 60
-    {
-        return None;
-    }
-    let secs = crate::civil::days_from_civil(year, month as u32, day as u32) * 86_400
-        + h * 3600
-        + m * 60
-        + sec
-        - offset;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
