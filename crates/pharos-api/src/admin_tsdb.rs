@@ -9,10 +9,11 @@
 //! form body, and records tombstones through [`pharos_tsdb::Db::delete_series`];
 //! `clean_tombstones` rewrites the blocks that have them.
 
+use crate::params::QueryPairs;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
@@ -62,7 +63,7 @@ fn time_param(m: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
 
 async fn delete_series(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {

@@ -8,8 +8,9 @@
 //! they answer only paths no other route took; anything else is a 404 with
 //! Elasticsearch's error document.
 
+use crate::params::QueryPairs;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -46,7 +47,7 @@ fn es_error(status: StatusCode, kind: &str, reason: &str) -> Response {
 
 async fn bulk(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -56,7 +57,7 @@ async fn bulk(
 async fn bulk_index(
     State(s): State<AppState>,
     Path(index): Path<String>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

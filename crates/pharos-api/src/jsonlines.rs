@@ -5,8 +5,9 @@
 //! `time_field` and `line_field`. The answer is Loki's: `204`, `400` naming
 //! the line, or the store's refusals.
 
+use crate::params::QueryPairs;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -43,7 +44,7 @@ fn options(q: Vec<(String, String)>) -> JsonLinesOptions {
 
 async fn push(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     headers: HeaderMap,
     body: Body,
 ) -> Response {

@@ -7,12 +7,13 @@
 //! text with the status, as Loki's are. Queries and index calls stop at
 //! `--logs.query-timeout` (Loki's `query_timeout`) and answer 504.
 
+use crate::params::QueryPairs;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, RawForm, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -338,7 +339,7 @@ async fn labels_of(s: AppState, m: Params) -> Result<Response, IngestError> {
 async fn labels(
     State(s): State<AppState>,
     method: Method,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(form): RawForm,
 ) -> Response {
     answer(labels_of(s, params(&method, q, &form)).await)
@@ -347,7 +348,7 @@ async fn labels(
 async fn label_values(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Response {
     let r = async {
         let deadline = deadline(&s);
@@ -381,7 +382,7 @@ const TAIL_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// (entries are visible once acknowledged).
 async fn tail(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
     let r = (|| {
@@ -483,10 +484,7 @@ async fn tail_loop(
 /// `GET /loki/api/v1/index/stats`: `{"streams","chunks","entries","bytes"}`
 /// of the streams matching `query` in the range. The head keeps one
 /// in-memory run of entries per stream, counted as one chunk.
-async fn index_stats(
-    State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Response {
+async fn index_stats(State(s): State<AppState>, QueryPairs(q): QueryPairs) -> Response {
     let r = async {
         let deadline = deadline(&s);
         let store = store(&s)?;
@@ -543,7 +541,7 @@ async fn series_of(s: AppState, m: Params) -> Result<Response, IngestError> {
 async fn series(
     State(s): State<AppState>,
     method: Method,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(form): RawForm,
 ) -> Response {
     answer(series_of(s, params(&method, q, &form)).await)
@@ -712,7 +710,7 @@ async fn run_metric_range(
 async fn query_range(
     State(s): State<AppState>,
     method: Method,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(form): RawForm,
 ) -> Response {
     answer(run_range(s, params(&method, q, &form)).await)
@@ -771,7 +769,7 @@ async fn run_instant(s: AppState, m: Params) -> Result<Response, IngestError> {
 async fn query_instant(
     State(s): State<AppState>,
     method: Method,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(form): RawForm,
 ) -> Response {
     answer(run_instant(s, params(&method, q, &form)).await)

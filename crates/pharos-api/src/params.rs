@@ -6,6 +6,29 @@ use std::collections::BTreeMap;
 /// Parameter name → every value given, form body first, then query string.
 pub(crate) type Params = BTreeMap<String, Vec<String>>;
 
+/// The query string's pairs, decoded as a form body is (`+` is a space, `%XX`
+/// a byte, a malformed escape kept as written, invalid UTF-8 replaced), as
+/// Go's `ParseQuery` and `serde_urlencoded` read them. An extractor that
+/// cannot fail, lighter than `Query<Vec<(String, String)>>`.
+pub(crate) struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryPairs {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(QueryPairs(
+            parts
+                .uri
+                .query()
+                .map(|q| crate::prometheus::form_pairs(q.as_bytes()))
+                .unwrap_or_default(),
+        ))
+    }
+}
+
 /// Merges a form body (if any) and query-string pairs.
 pub(crate) fn collect(q: Vec<(String, String)>, form: Option<&[u8]>) -> Params {
     let mut m: Params = BTreeMap::new();

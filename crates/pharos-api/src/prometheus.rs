@@ -8,12 +8,13 @@
 //! the valid ones are stored (once — a 400 is never retried) and the answer is
 //! 400 naming what was rejected and how many samples.
 
+use crate::params::QueryPairs;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{RawForm, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -297,14 +298,14 @@ pub(crate) fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
 
 async fn series_get(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     series(s, crate::params::collect(q, None)).await
 }
 
 async fn series_post(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(form): RawForm,
 ) -> Result<Response, ApiError> {
     series(s, crate::params::collect(q, Some(&form))).await

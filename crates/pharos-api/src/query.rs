@@ -4,15 +4,17 @@
 //! queries wait), the per-query timeout and sample limit of the engine, and
 //! 11,000 points per series for range queries.
 
+use crate::params::QueryPairs;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{RawForm, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use pharos_promql::ast::Expr;
 use pharos_promql::engine::{Engine, EvalErrorKind};
 use pharos_promql::value::{QueryResult, Value};
 use tokio::sync::Semaphore;
@@ -32,6 +34,9 @@ pub struct QueryService {
     pub stats: QueryStats,
     /// How long recent query shapes took to evaluate (see [`QueryService::cheap`]).
     recent: std::sync::Mutex<std::collections::HashMap<u64, Duration>>,
+    /// Recently parsed expressions by query text: dashboards send the same
+    /// queries again and again, and a parse costs more than the lookup.
+    parsed: std::sync::Mutex<std::collections::HashMap<Box<str>, Arc<Expr>>>,
 }
 
 /// Longest evaluation that may run on the async worker without handing it off.
@@ -41,6 +46,10 @@ const INLINE_MAX: Duration = Duration::from_millis(1);
 const INLINE_TIMEOUT: Duration = Duration::from_millis(50);
 /// Query shapes remembered; the memory starts over when full.
 const RECENT_MAX: usize = 4096;
+/// Parsed expressions kept; the memory starts over when full.
+const PARSED_MAX: usize = 1024;
+/// Longest query text whose parse is kept.
+const PARSED_TEXT_MAX: usize = 4096;
 
 /// Query counters.
 #[derive(Default)]
@@ -58,7 +67,27 @@ impl QueryService {
             timeout,
             stats: QueryStats::default(),
             recent: std::sync::Mutex::new(std::collections::HashMap::new()),
+            parsed: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The `query` parameter parsed, from the memory of recent queries when
+    /// it is there. Parse errors are not remembered.
+    fn parse(&self, m: &Params) -> Result<Arc<Expr>, ApiError> {
+        let q = first(m, "query").unwrap_or("");
+        if let Some(e) = self.parsed.lock().ok().and_then(|p| p.get(q).cloned()) {
+            return Ok(e);
+        }
+        let e = Arc::new(parse_query(m)?);
+        if q.len() <= PARSED_TEXT_MAX {
+            if let Ok(mut p) = self.parsed.lock() {
+                if p.len() >= PARSED_MAX {
+                    p.clear();
+                }
+                p.insert(q.into(), e.clone());
+            }
+        }
+        Ok(e)
     }
 
     /// Whether the last evaluation of this query shape (expression, and for a
@@ -141,7 +170,7 @@ fn time_param(m: &Params, k: &str) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-fn parse_query(m: &Params) -> Result<pharos_promql::ast::Expr, ApiError> {
+fn parse_query(m: &Params) -> Result<Expr, ApiError> {
     let q = first(m, "query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": unknown position: parse error: no expression found in input"))?;
     pharos_promql::parser::parse(q)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
@@ -168,7 +197,7 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
         .query
         .clone()
         .ok_or_else(|| ApiError::internal("the query engine is not available"))?;
-    let expr = parse_query(&m)?;
+    let expr = svc.parse(&m)?;
     if let Kind::Range(..) = kind {
         use pharos_promql::ast::ValueType;
         let t = expr.value_type();
@@ -303,26 +332,26 @@ async fn range(s: AppState, m: Params) -> Result<Response, ApiError> {
 
 async fn query_get(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     instant(s, collect(q, None)).await
 }
 async fn query_post(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(f): RawForm,
 ) -> Result<Response, ApiError> {
     instant(s, collect(q, Some(&f))).await
 }
 async fn range_get(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     range(s, collect(q, None)).await
 }
 async fn range_post(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(f): RawForm,
 ) -> Result<Response, ApiError> {
     range(s, collect(q, Some(&f))).await
@@ -335,13 +364,10 @@ fn format(m: Params) -> Result<Response, ApiError> {
         json_str(&e.to_string())
     )))
 }
-async fn format_get(Query(q): Query<Vec<(String, String)>>) -> Result<Response, ApiError> {
+async fn format_get(QueryPairs(q): QueryPairs) -> Result<Response, ApiError> {
     format(collect(q, None))
 }
-async fn format_post(
-    Query(q): Query<Vec<(String, String)>>,
-    RawForm(f): RawForm,
-) -> Result<Response, ApiError> {
+async fn format_post(QueryPairs(q): QueryPairs, RawForm(f): RawForm) -> Result<Response, ApiError> {
     format(collect(q, Some(&f)))
 }
 
@@ -352,11 +378,11 @@ fn exemplars(m: Params) -> Result<Response, ApiError> {
         "{\"status\":\"success\",\"data\":[]}".to_string(),
     ))
 }
-async fn exemplars_get(Query(q): Query<Vec<(String, String)>>) -> Result<Response, ApiError> {
+async fn exemplars_get(QueryPairs(q): QueryPairs) -> Result<Response, ApiError> {
     exemplars(collect(q, None))
 }
 async fn exemplars_post(
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(f): RawForm,
 ) -> Result<Response, ApiError> {
     exemplars(collect(q, Some(&f)))

@@ -3,11 +3,12 @@
 //! `/api/v1/status/{buildinfo,runtimeinfo,flags,config,tsdb}`, in
 //! Prometheus's JSON shapes.
 
+use crate::params::QueryPairs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
 
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, RawForm, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -118,14 +119,14 @@ async fn union(
 
 async fn labels_get(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     labels(s, collect(q, None)).await
 }
 
 async fn labels_post(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
     RawForm(form): RawForm,
 ) -> Result<Response, ApiError> {
     labels(s, collect(q, Some(&form))).await
@@ -139,7 +140,7 @@ async fn labels(s: AppState, m: Params) -> Result<Response, ApiError> {
 async fn label_values(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     // Prometheus accepts UTF-8 names escaped as `U__...`; plain names are the common case.
     if name.is_empty() {
@@ -156,7 +157,7 @@ async fn label_values(
 
 async fn metadata(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     let m = collect(q, None);
     let lim = limit(&m)?;
@@ -209,7 +210,7 @@ fn go_duration(d: std::time::Duration) -> String {
 
 async fn targets(
     State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
+    QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
     let m = collect(q, None);
     let state = first(&m, "state").unwrap_or("any").to_ascii_lowercase();
@@ -301,10 +302,7 @@ async fn config(State(s): State<AppState>) -> Response {
     success(json!({"yaml": s.status.config_yaml.read().clone()}))
 }
 
-async fn tsdb(
-    State(s): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
+async fn tsdb(State(s): State<AppState>, QueryPairs(q): QueryPairs) -> Result<Response, ApiError> {
     let m = collect(q, None);
     let n = match first(&m, "limit") {
         None => 10,

@@ -290,13 +290,14 @@ async fn run_query(
     q: &QuerySpecTimed,
 ) -> anyhow::Result<(Duration, usize, usize, usize)> {
     let (path, params) = q.request();
-    let t0 = Instant::now();
-    let resp = client
+    // Built before the clock starts: the latency runs from sending.
+    let req = client
         .get(format!("{base}{path}"))
         .query(&params)
-        .send()
-        .await
-        .context("request failed")?;
+        .build()
+        .context("building the request")?;
+    let t0 = Instant::now();
+    let resp = client.execute(req).await.context("request failed")?;
     let status = resp.status();
     let body = resp.bytes().await.context("reading the answer")?;
     let took = t0.elapsed();
@@ -554,53 +555,71 @@ async fn run_server(
             }
         })
     };
-    let client = driver::client(1, args.query_timeout)?;
     let base = server.base_url();
-    let mut outcomes = vec![QueryOutcome::default(); qs.len()];
     let cpu0 = server.cpu_seconds(ticks)?;
-    let passes = args.warmup + args.repeat;
-    for pass in 0..passes {
-        let timed = pass >= args.warmup;
-        for (q, out) in qs.iter().zip(outcomes.iter_mut()) {
-            match run_query(&client, &base, q).await {
-                Ok((took, series, points, bytes)) => {
-                    if timed {
-                        out.latencies.push(took.as_secs_f64());
+    // The timed client runs alone on a thread of its own with a
+    // single-threaded runtime: on the multi-threaded one, each request and
+    // answer could wake another worker thread of the bench, which then
+    // competes with the server for the machine's cores and adds its own
+    // wake-ups to every latency, the same for both servers.
+    let outcomes = {
+        let (qs, base, name) = (qs.to_vec(), base.clone(), kind.name());
+        let (warmup, repeat, timeout) = (args.warmup, args.repeat, args.query_timeout);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<QueryOutcome>> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("building the query client's runtime")?;
+            rt.block_on(async move {
+                let client = driver::client(1, timeout)?;
+                let mut outcomes = vec![QueryOutcome::default(); qs.len()];
+                let passes = warmup + repeat;
+                for pass in 0..passes {
+                    let timed = pass >= warmup;
+                    for (q, out) in qs.iter().zip(outcomes.iter_mut()) {
+                        match run_query(&client, &base, q).await {
+                            Ok((took, series, points, bytes)) => {
+                                if timed {
+                                    out.latencies.push(took.as_secs_f64());
+                                }
+                                out.series = Some(series);
+                                out.points = Some(points);
+                                out.response_bytes = Some(bytes);
+                            }
+                            Err(e) => {
+                                if timed {
+                                    out.errors += 1;
+                                }
+                                if out.first_error.is_none() {
+                                    log(format!(
+                                        "{name}: {} [{}]: {e:#}",
+                                        q.class,
+                                        q.shape.label()
+                                    ));
+                                    out.first_error = Some(format!("{e:#}"));
+                                }
+                            }
+                        }
                     }
-                    out.series = Some(series);
-                    out.points = Some(points);
-                    out.response_bytes = Some(bytes);
+                    log(format!(
+                        "{name}: {} pass {}/{passes} done",
+                        if timed { "timed" } else { "warm-up" },
+                        pass + 1
+                    ));
                 }
-                Err(e) => {
-                    if timed {
-                        out.errors += 1;
-                    }
-                    if out.first_error.is_none() {
-                        log(format!(
-                            "{}: {} [{}]: {e:#}",
-                            kind.name(),
-                            q.class,
-                            q.shape.label()
-                        ));
-                        out.first_error = Some(format!("{e:#}"));
-                    }
-                }
-            }
-        }
-        if !server.running() {
-            bail!(
-                "{} exited during the queries; log {}:\n{}",
-                kind.name(),
-                server.log_path.display(),
-                server.log_tail(20)
-            );
-        }
-        log(format!(
-            "{}: {} pass {}/{passes} done",
+                Ok(outcomes)
+            })
+        })
+        .await
+        .context("query client thread failed")??
+    };
+    if !server.running() {
+        bail!(
+            "{} exited during the queries; log {}:\n{}",
             kind.name(),
-            if timed { "timed" } else { "warm-up" },
-            pass + 1
-        ));
+            server.log_path.display(),
+            server.log_tail(20)
+        );
     }
     let query_cpu_seconds = server.cpu_seconds(ticks)? - cpu0;
     let end = server.memory()?;

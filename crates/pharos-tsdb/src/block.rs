@@ -18,6 +18,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use hashbrown::HashTable;
 use parking_lot::RwLock;
 use pharos_model::{Label, Labels, Matcher};
 use roaring::RoaringBitmap;
@@ -27,6 +28,7 @@ use crate::chunkenc::Chunk;
 use crate::encoding::{DecodeError, Decoder};
 use crate::index::{label_names_for, label_values_for, postings_for_matchers, IndexReader};
 use crate::querier::SnapSeries;
+use crate::symbols::hash_str as hash_symbol;
 use crate::tombstones::{self, Tombstones, TOMBSTONES_FILE};
 
 pub(crate) const INDEX_MAGIC: &[u8; 8] = b"PHXIDX01";
@@ -99,6 +101,9 @@ pub(crate) struct Block {
     pub(crate) meta: BlockMeta,
     pub(crate) dir: PathBuf,
     symbols: Vec<String>,
+    /// Symbol ids by the string's hash: a lookup is one probe, where a
+    /// binary search of `symbols` would chase a pointer per step.
+    symbol_ids: HashTable<u32>,
     series_data: Vec<u8>,
     series_offsets: Vec<u32>,
     postings: BTreeMap<u32, Vec<(u32, RoaringBitmap)>>,
@@ -190,6 +195,12 @@ impl Block {
         for _ in 0..n {
             symbols.push(d.str().map_err(de)?.to_string());
         }
+        let mut symbol_ids = HashTable::with_capacity(symbols.len());
+        for (i, sym) in symbols.iter().enumerate() {
+            symbol_ids.insert_unique(hash_symbol(sym), i as u32, |&id| {
+                hash_symbol(&symbols[id as usize])
+            });
+        }
         // Series: keep the bytes, index the entry offsets.
         let series_data = data[ser_off..post_off].to_vec();
         let mut d = Decoder::new(&series_data);
@@ -233,6 +244,7 @@ impl Block {
             meta,
             dir: dir.to_path_buf(),
             symbols,
+            symbol_ids,
             series_data,
             series_offsets,
             postings,
@@ -285,10 +297,10 @@ impl Block {
     }
 
     fn sym_id(&self, s: &str) -> Option<u32> {
-        self.symbols
-            .binary_search_by(|x| x.as_str().cmp(s))
-            .ok()
-            .map(|i| i as u32)
+        let symbols = &self.symbols;
+        self.symbol_ids
+            .find(hash_symbol(s), |&id| symbols[id as usize] == s)
+            .copied()
     }
 
     pub(crate) fn sym(&self, id: u32) -> &str {
@@ -414,18 +426,11 @@ impl IndexReader for Block {
         b
     }
 
-    fn postings(&self, name: &str, value: &str) -> RoaringBitmap {
-        let (Some(n), Some(v)) = (self.sym_id(name), self.sym_id(value)) else {
-            return RoaringBitmap::new();
-        };
-        self.postings
-            .get(&n)
-            .and_then(|vals| {
-                vals.binary_search_by_key(&v, |p| p.0)
-                    .ok()
-                    .map(|i| vals[i].1.clone())
-            })
-            .unwrap_or_default()
+    fn postings(&self, name: &str, value: &str) -> Option<&RoaringBitmap> {
+        let (n, v) = (self.sym_id(name)?, self.sym_id(value)?);
+        let vals = self.postings.get(&n)?;
+        let i = vals.binary_search_by_key(&v, |p| p.0).ok()?;
+        Some(&vals[i].1)
     }
 
     fn postings_where(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {

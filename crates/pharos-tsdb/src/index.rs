@@ -27,8 +27,8 @@ use crate::symbols::Symbols;
 pub(crate) trait IndexReader {
     /// Every series ref in the index.
     fn all_postings(&self) -> RoaringBitmap;
-    /// Series with `name="value"` (empty if none).
-    fn postings(&self, name: &str, value: &str) -> RoaringBitmap;
+    /// Series with `name="value"`, `None` if there are none.
+    fn postings(&self, name: &str, value: &str) -> Option<&RoaringBitmap>;
     /// Union of the postings of every value of `name` for which `pred` holds.
     fn postings_where(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap;
     /// Calls `f` for every label name with every value's postings, names in any order.
@@ -54,17 +54,9 @@ pub fn check_selector(ms: &[Matcher]) -> Result<(), EmptySelectorError> {
 /// Postings of series satisfying `m`, for a matcher that does not match "".
 fn positive_postings(ix: &dyn IndexReader, m: &Matcher) -> RoaringBitmap {
     match m.op {
-        MatchOp::Equal => ix.postings(&m.name, &m.value),
+        MatchOp::Equal => ix.postings(&m.name, &m.value).cloned().unwrap_or_default(),
         MatchOp::RegexMatch => match m.set_matches() {
-            Some(set) => {
-                let mut out = RoaringBitmap::new();
-                for v in set {
-                    if !v.is_empty() {
-                        out |= ix.postings(&m.name, &v);
-                    }
-                }
-                out
-            }
+            Some(set) => union_of(ix, &m.name, &set),
             None => ix.postings_where(&m.name, &mut |v| m.matches(v)),
         },
         MatchOp::NotEqual | MatchOp::RegexNoMatch => {
@@ -73,24 +65,37 @@ fn positive_postings(ix: &dyn IndexReader, m: &Matcher) -> RoaringBitmap {
     }
 }
 
+/// `acc &= other`; when `acc` is much the smaller, by looking each of its
+/// refs up in `other` rather than walking all of `other`.
+fn intersect_with(acc: &mut RoaringBitmap, other: &RoaringBitmap) {
+    if acc.len().saturating_mul(16) < other.len() {
+        *acc = acc.iter().filter(|r| other.contains(*r)).collect();
+    } else {
+        *acc &= other;
+    }
+}
+
+/// Union of the postings of `name` equal to each non-empty value of `set`.
+fn union_of(ix: &dyn IndexReader, name: &str, set: &[String]) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    for v in set.iter().filter(|v| !v.is_empty()) {
+        if let Some(p) = ix.postings(name, v) {
+            out |= p;
+        }
+    }
+    out
+}
+
 /// Postings of series that have `m.name` set to a value *not* satisfying `m`;
 /// for a matcher that matches "", these are exactly the series it excludes.
 fn excluded_postings(ix: &dyn IndexReader, m: &Matcher) -> RoaringBitmap {
     match m.op {
-        MatchOp::NotEqual => ix.postings(&m.name, &m.value),
+        MatchOp::NotEqual => ix.postings(&m.name, &m.value).cloned().unwrap_or_default(),
         MatchOp::RegexNoMatch => match Matcher::new(MatchOp::RegexMatch, &m.name, &m.value)
             .ok()
             .and_then(|p| p.set_matches())
         {
-            Some(set) => {
-                let mut out = RoaringBitmap::new();
-                for v in set {
-                    if !v.is_empty() {
-                        out |= ix.postings(&m.name, &v);
-                    }
-                }
-                out
-            }
+            Some(set) => union_of(ix, &m.name, &set),
             None => ix.postings_where(&m.name, &mut |v| !m.matches(v)),
         },
         _ => ix.postings_where(&m.name, &mut |v| !m.matches(v)),
@@ -108,14 +113,38 @@ pub(crate) fn postings_for_matchers(ix: &dyn IndexReader, ms: &[Matcher]) -> Roa
             positives.push(m);
         }
     }
-    // Cheapest first: exact matches, then sets, then regexes.
-    positives.sort_by_key(|m| match m.op {
-        MatchOp::Equal => 0,
-        MatchOp::RegexMatch if m.set_matches().is_some() => 1,
-        _ => 2,
+    // Exact matches first, intersected in place from the smallest list
+    // without copying the others; then sets, then regexes.
+    let mut exact: Vec<&RoaringBitmap> = Vec::new();
+    let mut rest: Vec<&Matcher> = Vec::new();
+    for m in positives {
+        if m.op == MatchOp::Equal {
+            match ix.postings(&m.name, &m.value) {
+                Some(p) => exact.push(p),
+                None => return RoaringBitmap::new(),
+            }
+        } else {
+            rest.push(m);
+        }
+    }
+    rest.sort_by_key(|m| match m.op {
+        MatchOp::RegexMatch if m.set_matches().is_some() => 0,
+        _ => 1,
     });
     let mut acc: Option<RoaringBitmap> = None;
-    for m in positives {
+    if let Some((i, smallest)) = exact.iter().enumerate().min_by_key(|(_, p)| p.len()) {
+        let mut a = (*smallest).clone();
+        for (j, p) in exact.iter().enumerate() {
+            if j != i {
+                intersect_with(&mut a, p);
+                if a.is_empty() {
+                    return a;
+                }
+            }
+        }
+        acc = Some(a);
+    }
+    for m in rest {
         let p = positive_postings(ix, m);
         acc = Some(match acc {
             None => p,
@@ -244,15 +273,9 @@ impl IndexReader for MemIndex {
         self.all.clone()
     }
 
-    fn postings(&self, name: &str, value: &str) -> RoaringBitmap {
-        let (Some(n), Some(v)) = (self.syms.lookup(name), self.syms.lookup(value)) else {
-            return RoaringBitmap::new();
-        };
-        self.postings
-            .get(&n)
-            .and_then(|vals| vals.get(&v))
-            .cloned()
-            .unwrap_or_default()
+    fn postings(&self, name: &str, value: &str) -> Option<&RoaringBitmap> {
+        let (n, v) = (self.syms.lookup(name)?, self.syms.lookup(value)?);
+        self.postings.get(&n)?.get(&v)
     }
 
     fn postings_where(&self, name: &str, pred: &mut dyn FnMut(&str) -> bool) -> RoaringBitmap {
@@ -408,8 +431,23 @@ mod tests {
 
     proptest! {
         #[test]
+        fn intersect_with_is_and(
+            a in proptest::collection::btree_set(0u32..6_000, 0..40),
+            b in proptest::collection::btree_set(0u32..6_000, 0..3000),
+        ) {
+            let (a, b): (RoaringBitmap, RoaringBitmap) =
+                (a.into_iter().collect(), b.into_iter().collect());
+            let mut got = a.clone();
+            intersect_with(&mut got, &b);
+            prop_assert_eq!(got, &a & &b);
+            let mut got = b.clone();
+            intersect_with(&mut got, &a);
+            prop_assert_eq!(got, &a & &b);
+        }
+
+        #[test]
         fn matches_brute_force(
-            series in proptest::collection::vec(arb_labels(), 0..20),
+            series in proptest::collection::vec(arb_labels(), 0..100),
             ms in proptest::collection::vec(arb_matcher(), 0..4),
         ) {
             let ix = build(&series);

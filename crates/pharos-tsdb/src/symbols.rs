@@ -18,7 +18,8 @@ pub(crate) struct Symbols {
     bytes: usize,
 }
 
-fn hash_str(s: &str) -> u64 {
+/// The hash the symbol tables use.
+pub(crate) fn hash_str(s: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(s.as_bytes())
 }
 
