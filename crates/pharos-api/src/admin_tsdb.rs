@@ -9,7 +9,6 @@
 //! form body, and records tombstones through [`pharos_tsdb::Db::delete_series`];
 //! `clean_tombstones` rewrites the blocks that have them.
 
-use crate::params::QueryPairs;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -20,6 +19,7 @@ use axum::Router;
 use pharos_model::Matcher;
 
 use crate::error::{ApiError, ErrorType};
+use crate::params::QueryPairs;
 use crate::timeparse::{parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use crate::AppState;
 

@@ -8,7 +8,6 @@
 //! they answer only paths no other route took; anything else is a 404 with
 //! Elasticsearch's error document.
 
-use crate::params::QueryPairs;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -19,6 +18,7 @@ use pharos_ingest::elasticsearch::{
     compat_response, error_document, parse_bulk, render_response_filtered, PRODUCT_HEADER,
 };
 
+use crate::params::QueryPairs;
 use crate::AppState;
 
 const CLUSTER_NAME: &str = "pharos";

@@ -5,7 +5,6 @@
 //! `time_field` and `line_field`. The answer is Loki's: `204`, `400` naming
 //! the line, or the store's refusals.
 
-use crate::params::QueryPairs;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -15,6 +14,7 @@ use axum::Router;
 use pharos_ingest::jsonlines::{decode_ndjson, JsonLinesOptions};
 
 use crate::error::IngestError;
+use crate::params::QueryPairs;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -7,7 +7,6 @@
 //! text with the status, as Loki's are. Queries and index calls stop at
 //! `--logs.query-timeout` (Loki's `query_timeout`) and answer 504.
 
-use crate::params::QueryPairs;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use pharos_logs::{Deadline, LogStore, TimedOut};
 use pharos_model::{LogRejectReason, LogRejection, LogStream, Matcher, PushOutcome};
 
 use crate::error::IngestError;
+use crate::params::QueryPairs;
 use crate::AppState;
 
 /// Loki's default look-back for label and series queries without `start`.

@@ -8,7 +8,6 @@
 //! the valid ones are stored (once — a 400 is never retried) and the answer is
 //! 400 naming what was rejected and how many samples.
 
-use crate::params::QueryPairs;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use pharos_model::{Appendable, Labels, Matcher};
 
 use crate::body::read_body;
 use crate::error::{ApiError, IngestError};
+use crate::params::QueryPairs;
 use crate::telemetry::IngestCounters;
 use crate::timeparse::{parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use crate::AppState;

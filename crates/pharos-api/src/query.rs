@@ -4,7 +4,6 @@
 //! queries wait), the per-query timeout and sample limit of the engine, and
 //! 11,000 points per series for range queries.
 
-use crate::params::QueryPairs;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use pharos_promql::value::{QueryResult, Value};
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ErrorType};
-use crate::params::{collect, first, Params};
+use crate::params::{collect, first, Params, QueryPairs};
 use crate::timeparse::{parse_duration_param, parse_time};
 use crate::AppState;
 

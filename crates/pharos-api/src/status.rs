@@ -3,7 +3,6 @@
 //! `/api/v1/status/{buildinfo,runtimeinfo,flags,config,tsdb}`, in
 //! Prometheus's JSON shapes.
 
-use crate::params::QueryPairs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::UNIX_EPOCH;
@@ -16,7 +15,7 @@ use pharos_model::{Labels, Matcher};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::params::{collect, first, Params};
+use crate::params::{collect, first, Params, QueryPairs};
 use crate::timeparse::{format_rfc3339, parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use crate::AppState;
 

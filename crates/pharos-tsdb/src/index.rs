@@ -17,6 +17,8 @@
 //! Postings are `RoaringBitmap`s of `u32` series refs. The index knows nothing
 //! of chunks, samples or the WAL.
 
+use std::borrow::Cow;
+
 use pharos_model::{MatchOp, Matcher};
 use roaring::RoaringBitmap;
 
@@ -51,16 +53,20 @@ pub fn check_selector(ms: &[Matcher]) -> Result<(), EmptySelectorError> {
     }
 }
 
-/// Postings of series satisfying `m`, for a matcher that does not match "".
-fn positive_postings(ix: &dyn IndexReader, m: &Matcher) -> RoaringBitmap {
+/// Postings of series satisfying `m`, for a matcher that does not match "";
+/// an equality matcher's list is borrowed from the index.
+fn positive_postings<'a>(ix: &'a dyn IndexReader, m: &Matcher) -> Cow<'a, RoaringBitmap> {
     match m.op {
-        MatchOp::Equal => ix.postings(&m.name, &m.value).cloned().unwrap_or_default(),
-        MatchOp::RegexMatch => match m.set_matches() {
+        MatchOp::Equal => match ix.postings(&m.name, &m.value) {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(RoaringBitmap::new()),
+        },
+        MatchOp::RegexMatch => Cow::Owned(match m.set_matches() {
             Some(set) => union_of(ix, &m.name, &set),
             None => ix.postings_where(&m.name, &mut |v| m.matches(v)),
-        },
+        }),
         MatchOp::NotEqual | MatchOp::RegexNoMatch => {
-            ix.postings_where(&m.name, &mut |v| m.matches(v))
+            Cow::Owned(ix.postings_where(&m.name, &mut |v| m.matches(v)))
         }
     }
 }
@@ -88,17 +94,22 @@ fn union_of(ix: &dyn IndexReader, name: &str, set: &[String]) -> RoaringBitmap {
 
 /// Postings of series that have `m.name` set to a value *not* satisfying `m`;
 /// for a matcher that matches "", these are exactly the series it excludes.
-fn excluded_postings(ix: &dyn IndexReader, m: &Matcher) -> RoaringBitmap {
+fn excluded_postings<'a>(ix: &'a dyn IndexReader, m: &Matcher) -> Cow<'a, RoaringBitmap> {
     match m.op {
-        MatchOp::NotEqual => ix.postings(&m.name, &m.value).cloned().unwrap_or_default(),
-        MatchOp::RegexNoMatch => match Matcher::new(MatchOp::RegexMatch, &m.name, &m.value)
-            .ok()
-            .and_then(|p| p.set_matches())
-        {
-            Some(set) => union_of(ix, &m.name, &set),
-            None => ix.postings_where(&m.name, &mut |v| !m.matches(v)),
+        MatchOp::NotEqual => match ix.postings(&m.name, &m.value) {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(RoaringBitmap::new()),
         },
-        _ => ix.postings_where(&m.name, &mut |v| !m.matches(v)),
+        MatchOp::RegexNoMatch => Cow::Owned(
+            match Matcher::new(MatchOp::RegexMatch, &m.name, &m.value)
+                .ok()
+                .and_then(|p| p.set_matches())
+            {
+                Some(set) => union_of(ix, &m.name, &set),
+                None => ix.postings_where(&m.name, &mut |v| !m.matches(v)),
+            },
+        ),
+        _ => Cow::Owned(ix.postings_where(&m.name, &mut |v| !m.matches(v))),
     }
 }
 
@@ -113,44 +124,33 @@ pub(crate) fn postings_for_matchers(ix: &dyn IndexReader, ms: &[Matcher]) -> Roa
             positives.push(m);
         }
     }
-    // Exact matches first, intersected in place from the smallest list
-    // without copying the others; then sets, then regexes.
-    let mut exact: Vec<&RoaringBitmap> = Vec::new();
-    let mut rest: Vec<&Matcher> = Vec::new();
-    for m in positives {
-        if m.op == MatchOp::Equal {
-            match ix.postings(&m.name, &m.value) {
-                Some(p) => exact.push(p),
-                None => return RoaringBitmap::new(),
-            }
-        } else {
-            rest.push(m);
-        }
-    }
-    rest.sort_by_key(|m| match m.op {
-        MatchOp::RegexMatch if m.set_matches().is_some() => 0,
-        _ => 1,
-    });
+    // Cheapest first: equality matchers, their lists borrowed and the
+    // shortest first; then sets, then regexes, computed only while the
+    // intersection is not yet empty.
+    let class = |m: &&Matcher| match m.op {
+        MatchOp::Equal => 0,
+        MatchOp::RegexMatch if m.set_matches().is_some() => 1,
+        _ => 2,
+    };
+    positives.sort_by_key(class);
+    let n_exact = positives
+        .iter()
+        .take_while(|m| m.op == MatchOp::Equal)
+        .count();
+    let (exact, rest) = positives.split_at(n_exact);
+    let mut exact: Vec<Cow<'_, RoaringBitmap>> =
+        exact.iter().map(|m| positive_postings(ix, m)).collect();
+    exact.sort_by_key(|p| p.len());
+    let lists = exact
+        .into_iter()
+        .chain(rest.iter().map(|m| positive_postings(ix, m)));
     let mut acc: Option<RoaringBitmap> = None;
-    if let Some((i, smallest)) = exact.iter().enumerate().min_by_key(|(_, p)| p.len()) {
-        let mut a = (*smallest).clone();
-        for (j, p) in exact.iter().enumerate() {
-            if j != i {
-                intersect_with(&mut a, p);
-                if a.is_empty() {
-                    return a;
-                }
-            }
+    for p in lists {
+        match acc.as_mut() {
+            None => acc = Some(p.into_owned()),
+            Some(a) => intersect_with(a, &p),
         }
-        acc = Some(a);
-    }
-    for m in rest {
-        let p = positive_postings(ix, m);
-        acc = Some(match acc {
-            None => p,
-            Some(a) => a & p,
-        });
-        if acc.as_ref().is_some_and(|a| a.is_empty()) {
+        if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
             return RoaringBitmap::new();
         }
     }
@@ -162,7 +162,7 @@ pub(crate) fn postings_for_matchers(ix: &dyn IndexReader, ms: &[Matcher]) -> Roa
         if acc.is_empty() {
             break;
         }
-        acc -= excluded_postings(ix, m);
+        acc -= &*excluded_postings(ix, m);
     }
     acc
 }

@@ -875,7 +875,6 @@ mod tests {
     }
 
     proptest! {
-        /// The index never misses a group whose lines contain the literal.
         /// The chunked scan finds the tokens a byte-at-a-time scan finds.
         #[test]
         fn chunked_scan_is_bytewise(line in proptest::collection::vec(any::<u8>(), 0..300),
@@ -887,6 +886,7 @@ mod tests {
             }
         }
 
+        /// The index never misses a group whose lines contain the literal.
         #[test]
         fn never_misses(lines in proptest::collection::vec("[a-c _./-]{0,30}", 1..20),
                         pick in any::<prop::sample::Index>(),
