@@ -264,7 +264,7 @@ fn decode_line(
         labels,
         LogEntry {
             ts,
-            line: text,
+            line: text.into(),
             metadata,
         },
     ))

@@ -263,7 +263,7 @@ pub fn select_logs(
                 let Some(line) = pipeline.process_at(e.ts, &e.line, labels) else {
                     continue;
                 };
-                e.line = line;
+                e.line = line.into();
             }
             let out = if plain && e.metadata.is_empty() {
                 stream.clone()
@@ -381,7 +381,7 @@ mod tests {
                     let app = s.labels.get("app").unwrap_or("").to_string();
                     s.entries
                         .into_iter()
-                        .map(move |e| (e.ts, app.clone(), e.line))
+                        .map(move |e| (e.ts, app.clone(), e.line.to_string()))
                 })
                 .collect();
         v.sort();

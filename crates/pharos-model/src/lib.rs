@@ -18,6 +18,7 @@
 pub mod duration;
 pub mod histogram;
 mod labels;
+mod line;
 pub mod log;
 mod matcher;
 mod sample;
@@ -27,6 +28,7 @@ pub use labels::{
     hash_label_pairs, is_valid_label_name, is_valid_metric_name, validate_slice, Label, LabelError,
     Labels, LabelsBuilder, METRIC_NAME,
 };
+pub use line::{InvalidUtf8, Line};
 pub use log::{
     LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream, PushOutcome,
 };

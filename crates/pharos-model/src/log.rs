@@ -11,7 +11,7 @@
 //! seam, judges every entry against its limits, and answers with a
 //! [`PushOutcome`] that names each refused entry's stream and reason.
 
-use crate::{LabelError, Labels};
+use crate::{LabelError, Labels, Line};
 
 /// Structured-metadata key under which a trace id (lowercase hex) is kept.
 pub const TRACE_ID: &str = "trace_id";
@@ -23,14 +23,14 @@ pub const SPAN_ID: &str = "span_id";
 pub struct LogEntry {
     /// Unix nanoseconds.
     pub ts: i64,
-    pub line: String,
+    pub line: Line,
     /// Structured metadata in arrival order (names need not be unique).
     pub metadata: Vec<(String, String)>,
 }
 
 impl LogEntry {
     /// An entry without metadata.
-    pub fn new(ts: i64, line: impl Into<String>) -> LogEntry {
+    pub fn new(ts: i64, line: impl Into<Line>) -> LogEntry {
         LogEntry {
             ts,
             line: line.into(),

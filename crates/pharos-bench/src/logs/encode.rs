@@ -419,7 +419,8 @@ mod tests {
                             s.labels.to_string(),
                             r#"{app="hdfs", host="host-0", level="warn"}"#
                         );
-                        loki_lines.extend(s.entries.into_iter().map(|e| (e.ts, e.line)));
+                        loki_lines
+                            .extend(s.entries.into_iter().map(|e| (e.ts, e.line.to_string())));
                     }
                 }
                 Proto::Elasticsearch => {
@@ -436,7 +437,7 @@ mod tests {
                         );
                         for e in s.entries {
                             assert!(e.metadata.is_empty());
-                            es_lines.push((e.ts, e.line));
+                            es_lines.push((e.ts, e.line.to_string()));
                         }
                     }
                 }

@@ -152,7 +152,7 @@ pub(crate) fn entry(
         let raw = std::str::from_utf8(raw).unwrap_or_default().trim();
         return LogEntry {
             ts,
-            line: raw.to_string(),
+            line: raw.into(),
             metadata: Vec::new(),
         };
     };
@@ -164,7 +164,11 @@ pub(crate) fn entry(
             metadata.push((std::mem::take(k).into_owned(), v.take_text()));
         }
     }
-    LogEntry { ts, line, metadata }
+    LogEntry {
+        ts,
+        line: line.into(),
+        metadata,
+    }
 }
 
 /// A time leaf's value, as [`parse_time_value`] reads the `Value`.
@@ -248,7 +252,7 @@ pub(crate) fn convert(
         labels,
         entry: LogEntry {
             ts: ts.unwrap_or(now_ns),
-            line,
+            line: line.into(),
             metadata,
         },
     }

@@ -372,7 +372,7 @@ impl<'a> Scan<'a> {
         }
         let span = self.b.get(start..self.i)?;
         self.i += 1;
-        let s = std::str::from_utf8(span).ok()?;
+        let s = simdutf8::basic::from_utf8(span).ok()?;
         if escaped {
             unescape(s).map(Cow::Owned)
         } else {

@@ -358,7 +358,7 @@ impl<'de> Visitor<'de> for EntrySeed {
         }
         Ok(Some(LogEntry {
             ts: ts.into_timestamp(),
-            line: line.into_string(),
+            line: line.into_string().into(),
             metadata,
         }))
     }

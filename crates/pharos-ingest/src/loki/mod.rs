@@ -353,24 +353,12 @@ pub fn decode_snappy_protobuf(
     body: &[u8],
     max_decoded: usize,
 ) -> Result<Vec<LogStream>, LokiError> {
-    // The decompressed request is only read while decoding, so each thread
-    // keeps one buffer for it: a fresh multi-megabyte allocation per request
-    // costs page faults and kernel page zeroing.
-    thread_local! {
-        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    RAW.with(|cell| {
-        let mut raw = cell.take();
-        let out = snappy_into(body, max_decoded, &mut raw).and_then(|()| decode_protobuf(&raw));
-        if raw.capacity() <= KEPT_BUFFER_BYTES {
-            *cell.borrow_mut() = raw;
-        }
-        out
-    })
+    // The entries' lines are slices of the decompressed request, which
+    // lives as long as the last of them.
+    let mut raw = Vec::new();
+    snappy_into(body, max_decoded, &mut raw)?;
+    wire::decode(&bytes::Bytes::from(raw))
 }
-
-/// The largest decompression buffer a thread keeps between requests.
-const KEPT_BUFFER_BYTES: usize = 32 << 20;
 
 /// [`snappy`] into `out` (replacing its contents).
 fn snappy_into(body: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), LokiError> {
@@ -393,7 +381,7 @@ fn snappy_into(body: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), LokiErr
 
 /// Decodes an already decompressed protobuf `PushRequest`.
 pub fn decode_protobuf(raw: &[u8]) -> Result<Vec<LogStream>, LokiError> {
-    wire::decode(raw)
+    wire::decode(&bytes::Bytes::copy_from_slice(raw))
 }
 
 /// Decodes an already decompressed JSON push body.
@@ -414,7 +402,7 @@ pub fn to_push_request(streams: &[LogStream]) -> PushRequest {
                     .iter()
                     .map(|e| EntryAdapter {
                         timestamp: Some(Timestamp::from_nanos(e.ts)),
-                        line: e.line.clone(),
+                        line: e.line.to_string(),
                         structured_metadata: e
                             .metadata
                             .iter()

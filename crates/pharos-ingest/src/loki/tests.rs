@@ -18,7 +18,7 @@ fn stream(labels: &[(&str, &str)], entries: Vec<LogEntry>) -> LogStream {
 fn entry(ts: i64, line: &str, md: &[(&str, &str)]) -> LogEntry {
     LogEntry {
         ts,
-        line: line.to_string(),
+        line: line.into(),
         metadata: md
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -195,6 +195,27 @@ fn format_labels_is_read_back() {
 }
 
 // ---- protobuf -----------------------------------------------------------
+
+#[test]
+fn protobuf_lines_share_the_decompressed_request() {
+    let streams = vec![LogStream {
+        labels: Labels::from_pairs(&[("app", "a")]),
+        entries: vec![entry(1, "first line", &[]), entry(2, "second line", &[])],
+    }];
+    let body = encode_push_protobuf(&streams);
+    let got = decode_snappy_protobuf(&body, 1 << 20).unwrap();
+    assert_eq!(got, streams);
+    let [a, b] = [&got[0].entries[0].line, &got[0].entries[1].line];
+    // Both lines point into one buffer, a few protobuf bytes apart.
+    let gap = b.as_ptr() as usize - a.as_ptr() as usize;
+    assert!(gap > a.len() && gap < a.len() + 32, "gap {gap}");
+    // Invalid UTF-8 is still replaced, as Loki does.
+    let mut raw = raw_protobuf(&streams);
+    let at = raw.windows(5).position(|w| w == b"first").unwrap();
+    raw[at] = 0xff;
+    let lossy = decode_protobuf(&raw).unwrap();
+    assert_eq!(lossy[0].entries[0].line, "\u{fffd}irst line");
+}
 
 #[test]
 fn protobuf_round_trip() {
@@ -734,7 +755,11 @@ fn log_entry() -> impl Strategy<Value = LogEntry> {
         any::<String>(),
         prop::collection::vec((any::<String>(), any::<String>()), 0..3),
     )
-        .prop_map(|(ts, line, metadata)| LogEntry { ts, line, metadata })
+        .prop_map(|(ts, line, metadata)| LogEntry {
+            ts,
+            line: line.into(),
+            metadata,
+        })
 }
 
 fn streams() -> impl Strategy<Value = Vec<LogStream>> {

@@ -12,7 +12,8 @@
 //! which does not check UTF-8) keeps them; and the stream labels string is
 //! parsed and checked as Loki does.
 
-use pharos_model::{LogEntry, LogStream};
+use bytes::Bytes;
+use pharos_model::{Line, LogEntry, LogStream};
 
 use super::labels::parse_labels;
 use super::proto::Timestamp;
@@ -222,7 +223,9 @@ fn expect(wt: u8, want: u8, key_at: usize, field: &str) -> Result<(), WireError>
 }
 
 /// Decodes a `PushRequest` into streams, in request order.
-pub(super) fn decode(raw: &[u8]) -> Result<Vec<LogStream>, LokiError> {
+///
+/// Lines are slices of `raw` (shared, not copied).
+pub(super) fn decode(raw: &Bytes) -> Result<Vec<LogStream>, LokiError> {
     let mut rd = Reader::new(raw, 0);
     let mut streams = Vec::new();
     while !rd.at_end() {
@@ -232,7 +235,7 @@ pub(super) fn decode(raw: &[u8]) -> Result<Vec<LogStream>, LokiError> {
             let i = streams.len();
             expect(wt, LEN, at, "").map_err(|e| e.within(format!("stream {i}")))?;
             let (buf, base) = rd.bytes().map_err(|e| e.within(format!("stream {i}")))?;
-            streams.push(stream(buf, base, i, RECURSION_LIMIT - 1)?);
+            streams.push(stream(raw, buf, base, i, RECURSION_LIMIT - 1)?);
         } else {
             rd.skip(wt, tag, RECURSION_LIMIT, at)?;
         }
@@ -241,7 +244,13 @@ pub(super) fn decode(raw: &[u8]) -> Result<Vec<LogStream>, LokiError> {
 }
 
 /// One `StreamAdapter`, number `i` of the request.
-fn stream(buf: &[u8], base: usize, i: usize, depth: u32) -> Result<LogStream, LokiError> {
+fn stream(
+    root: &Bytes,
+    buf: &[u8],
+    base: usize,
+    i: usize,
+    depth: u32,
+) -> Result<LogStream, LokiError> {
     let ctx = |e: WireError| LokiError::from(e.within(format!("stream {i}")));
     let mut rd = Reader::new(buf, base);
     let mut labels: &[u8] = &[];
@@ -259,7 +268,7 @@ fn stream(buf: &[u8], base: usize, i: usize, depth: u32) -> Result<LogStream, Lo
                 let entry_ctx = |e: WireError| ctx(e.within(format!("entry {j}")));
                 expect(wt, LEN, at, "").map_err(entry_ctx)?;
                 let (ebuf, ebase) = rd.bytes().map_err(entry_ctx)?;
-                let (e, ts) = entry(ebuf, ebase, depth - 1).map_err(entry_ctx)?;
+                let (e, ts) = entry(root, ebuf, ebase, depth - 1).map_err(entry_ctx)?;
                 let ts = ts.to_nanos().ok_or_else(|| LokiError::Timestamp {
                     stream: i,
                     entry: j,
@@ -306,7 +315,13 @@ fn timestamp_problem(ts: Timestamp) -> String {
 }
 
 /// One `EntryAdapter`: the entry without its timestamp, and the timestamp.
-fn entry(buf: &[u8], base: usize, depth: u32) -> Result<(LogEntry, Timestamp), WireError> {
+/// `buf` lies within `root`, whose bytes the line shares.
+fn entry(
+    root: &Bytes,
+    buf: &[u8],
+    base: usize,
+    depth: u32,
+) -> Result<(LogEntry, Timestamp), WireError> {
     let mut rd = Reader::new(buf, base);
     let mut ts = Timestamp::default();
     let mut line: &[u8] = &[];
@@ -337,7 +352,7 @@ fn entry(buf: &[u8], base: usize, depth: u32) -> Result<(LogEntry, Timestamp), W
     }
     let entry = LogEntry {
         ts: 0,
-        line: lossy(line),
+        line: Line::from_utf8_lossy(root.slice_ref(line)),
         metadata,
     };
     Ok((entry, ts))
@@ -388,9 +403,9 @@ fn label_pair(buf: &[u8], base: usize, depth: u32) -> Result<(String, String), W
 }
 
 /// `b` as a string, invalid UTF-8 replaced by U+FFFD as Loki does; valid
-/// text (nearly all) takes `from_utf8`'s faster check.
+/// text (nearly all) takes the SIMD check, which only says yes or no.
 fn lossy(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
+    match simdutf8::basic::from_utf8(b) {
         Ok(s) => s.to_owned(),
         Err(_) => String::from_utf8_lossy(b).into_owned(),
     }

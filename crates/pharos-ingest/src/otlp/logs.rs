@@ -352,7 +352,7 @@ fn entry(
     };
     LogEntry {
         ts: time.or(observed).unwrap_or(now_ns),
-        line,
+        line: line.into(),
         metadata: md,
     }
 }

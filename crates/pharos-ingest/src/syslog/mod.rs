@@ -398,7 +398,7 @@ impl SyslogMessage {
             self.labels(),
             LogEntry {
                 ts: self.ts(),
-                line: self.msg.clone(),
+                line: self.msg.as_str().into(),
                 metadata: self.metadata(),
             },
         )
@@ -413,7 +413,7 @@ impl SyslogMessage {
             labels,
             LogEntry {
                 ts,
-                line: self.msg,
+                line: self.msg.into(),
                 metadata,
             },
         )

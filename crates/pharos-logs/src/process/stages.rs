@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use pharos_model::{Label, Labels, LogEntry};
+use pharos_model::{Label, Labels, Line, LogEntry};
 use regex::Regex;
 
 use super::grok::Grok;
@@ -102,7 +102,7 @@ impl<'s> LabelSet<'s> {
 /// One entry on its way through the pipelines.
 pub(crate) struct Entry<'s> {
     pub(crate) ts: i64,
-    pub(crate) line: String,
+    pub(crate) line: Line,
     pub(crate) metadata: Vec<(String, String)>,
     pub(crate) labels: LabelSet<'s>,
     pub(crate) extracted: Vec<(String, String)>,
@@ -154,7 +154,7 @@ impl<'s> Entry<'s> {
     /// Writes back what a stage computed from [`Entry::source_text`].
     fn set_source_text(&mut self, source: &Option<String>, text: String) {
         match source {
-            None => self.line = text,
+            None => self.line = text.into(),
             Some(s) => self.set_extracted(s, text),
         }
     }
@@ -779,7 +779,7 @@ pub(crate) struct DecolorizeStage;
 impl Stage for DecolorizeStage {
     fn apply(&self, e: &mut Entry<'_>, _: &mut Ctx) -> Flow {
         if e.line.contains('\u{1b}') {
-            e.line = crate::pipeline::decolorize(&e.line);
+            e.line = crate::pipeline::decolorize(&e.line).into();
             Flow::Hit
         } else {
             Flow::Next
@@ -795,7 +795,7 @@ impl Stage for OutputStage {
     fn apply(&self, e: &mut Entry<'_>, _: &mut Ctx) -> Flow {
         match e.lookup(&self.source).map(str::to_string) {
             Some(v) => {
-                e.line = v;
+                e.line = v.into();
                 Flow::Hit
             }
             None => Flow::Failed,

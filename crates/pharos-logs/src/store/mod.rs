@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use pharos_model::{
-    Labels, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream, Matcher,
-    PushOutcome,
+    Labels, Line, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream,
+    Matcher, PushOutcome,
 };
 use pharos_wal::{FsyncPolicy, Wal, WalOptions};
 
@@ -1452,7 +1452,7 @@ fn read_head(
                 .iter()
                 .map(|e| LogEntry {
                     ts: e.ts,
-                    line: String::new(),
+                    line: Line::default(),
                     metadata: e.metadata.clone(),
                 })
                 .collect()

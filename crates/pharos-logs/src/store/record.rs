@@ -91,7 +91,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<Record, RecordError> {
                 let z = r.uvarint()?;
                 let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
                 prev = prev.wrapping_add(d);
-                let line = r.str()?.to_string();
+                let line = r.str()?.into();
                 let m = r.count()?;
                 let mut metadata = Vec::with_capacity(m);
                 for _ in 0..m {
@@ -128,7 +128,11 @@ mod tests {
             ".{0,40}",
             proptest::collection::vec(("[a-z_]{1,8}", ".{0,10}"), 0..3),
         )
-            .prop_map(|(ts, line, metadata)| LogEntry { ts, line, metadata })
+            .prop_map(|(ts, line, metadata)| LogEntry {
+                ts,
+                line: line.into(),
+                metadata,
+            })
     }
 
     proptest! {

@@ -31,7 +31,7 @@ use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::ColumnPath;
-use pharos_model::{Label, Labels, LogEntry, Matcher};
+use pharos_model::{Label, Labels, Line, LogEntry, Matcher};
 
 use super::cache::{self, IndexCache};
 use super::codec::{put_ivarint, put_str, put_uvarint, CodecError, Reader};
@@ -43,6 +43,8 @@ const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG2";
 const FOOTER_MAGIC: &[u8; 8] = b"PHXLEND1";
 const DATA_FILE: &str = "data.parquet";
 const INDEX_FILE: &str = "index.bin";
+/// zstd level of `index.bin`'s sections.
+const INDEX_ZSTD_LEVEL: i32 = 1;
 /// Written by a compaction: the ids of the segments this one replaces.
 const REPLACES_FILE: &str = "replaces";
 
@@ -391,20 +393,10 @@ impl Segment {
             }
             let stream_col: Vec<i32> = rows.iter().map(|&(s, _)| s as i32).collect();
             let ts_col: Vec<i64> = rows.iter().map(|&(_, e)| e.ts).collect();
-            // One buffer for the group's lines, sliced per row.
-            let mut buf = Vec::with_capacity(rows.iter().map(|&(_, e)| e.line.len()).sum());
-            for &(_, e) in rows.iter() {
-                buf.extend_from_slice(e.line.as_bytes());
-            }
-            let buf = bytes::Bytes::from(buf);
-            let mut at = 0;
+            // The lines' own shared bytes, not copied.
             let line_col: Vec<ByteArray> = rows
                 .iter()
-                .map(|&(_, e)| {
-                    let b = ByteArray::from(buf.slice(at..at + e.line.len()));
-                    at += e.line.len();
-                    b
-                })
+                .map(|&(_, e)| ByteArray::from(e.line.bytes().clone()))
                 .collect();
             let mut md_def: Vec<i16> = Vec::with_capacity(rows.len());
             let mut md_col: Vec<ByteArray> = Vec::new();
@@ -504,8 +496,9 @@ impl Segment {
         let mut token_section = Vec::new();
         let buckets = tokens.encode_buckets();
         put_uvarint(&mut meta, buckets.len() as u64);
+        let mut zc = zstd::bulk::Compressor::new(INDEX_ZSTD_LEVEL).map_err(io(&index_path))?;
         for b in &buckets {
-            let z = zstd::bulk::compress(&b.bytes, 3).map_err(io(&index_path))?;
+            let z = zc.compress(&b.bytes).map_err(io(&index_path))?;
             put_uvarint(&mut meta, u64::from(b.min_len));
             put_uvarint(&mut meta, u64::from(b.max_len));
             put_uvarint(&mut meta, token_section.len() as u64);
@@ -517,7 +510,7 @@ impl Segment {
         let mut out = Vec::new();
         out.extend_from_slice(INDEX_MAGIC);
         let mut sections = Vec::new();
-        let z = zstd::bulk::compress(&meta, 3).map_err(io(&index_path))?;
+        let z = zc.compress(&meta).map_err(io(&index_path))?;
         sections.push((out.len() as u64, z.len() as u64, crc32c::crc32c(&z)));
         out.extend_from_slice(&z);
         sections.push((
@@ -913,11 +906,11 @@ impl Segment {
                     }
                     let mut e = LogEntry {
                         ts: t,
-                        line: String::new(),
+                        line: Line::default(),
                         metadata: Vec::new(),
                     };
                     if plan.lines {
-                        e.line = String::from_utf8_lossy(lines[i].data()).into_owned();
+                        e.line = Line::from_utf8_lossy(lines[i].data().to_vec().into());
                     }
                     if has_md {
                         let text = String::from_utf8_lossy(md[this_md].data());

@@ -28,7 +28,7 @@ fn lines(got: &[StreamEntries]) -> Vec<(String, Vec<String>)> {
         .map(|s| {
             (
                 s.labels.to_string(),
-                s.entries.iter().map(|e| e.line.clone()).collect(),
+                s.entries.iter().map(|e| e.line.to_string()).collect(),
             )
         })
         .collect()

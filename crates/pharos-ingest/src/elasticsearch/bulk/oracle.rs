@@ -185,7 +185,7 @@ pub(crate) fn convert(
         labels,
         entry: LogEntry {
             ts: ts.unwrap_or(now_ns),
-            line,
+            line: line.into(),
             metadata,
         },
     }
