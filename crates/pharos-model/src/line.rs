@@ -7,6 +7,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use bytes::Bytes;
 ///
 /// Invariant: the bytes are valid UTF-8; every constructor checks it or
 /// starts from a `str`.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Line(Bytes);
 
 /// The bytes given to [`Line::from_utf8`] are not valid UTF-8.
@@ -58,6 +59,13 @@ impl Deref for Line {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
+    }
+}
+
+/// Hashes as the `str` does, as [`Borrow<str>`] requires.
+impl Hash for Line {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
     }
 }
 
@@ -178,6 +186,12 @@ mod tests {
         let l = Line::from_utf8(buf.slice(11..)).expect("utf-8");
         assert_eq!(l, "second");
         assert_eq!(l.bytes().as_ptr(), buf[11..].as_ptr());
+    }
+
+    #[test]
+    fn a_line_is_found_by_its_str_in_a_set() {
+        let set: std::collections::HashSet<Line> = [Line::from("a"), Line::from("bc")].into();
+        assert!(set.contains("bc") && !set.contains("b"));
     }
 
     #[test]
