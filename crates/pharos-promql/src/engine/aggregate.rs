@@ -78,6 +78,60 @@ fn nan_low(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
+/// The `k` members (in input order) that `topk` (`top`) or `bottomk` keeps,
+/// chosen as Prometheus 2.42 chooses them: a binary heap of at most `k`, its
+/// weakest member on top, filled in input order and moved exactly as Go's
+/// `container/heap` moves it. Which of several members tied at the k-th place
+/// stays depends on those moves, and this way it is the same one.
+fn heap_select(members: &[(usize, f64)], k: usize, top: bool) -> Vec<(usize, f64)> {
+    // Prometheus's `Less`: NaN first, then the weaker value.
+    let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
+    let mut h: Vec<(usize, f64)> = Vec::with_capacity(k);
+    if k == 0 {
+        return h;
+    }
+    for &m in members {
+        if h.len() < k {
+            // heap.Push: append, then up.
+            h.push(m);
+            let mut j = h.len() - 1;
+            while j > 0 {
+                let i = (j - 1) / 2;
+                if !less(h[j].1, h[i].1) {
+                    break;
+                }
+                h.swap(i, j);
+                j = i;
+            }
+            continue;
+        }
+        let root = h[0].1;
+        let beats = if top { root < m.1 } else { root > m.1 };
+        if beats || (root.is_nan() && !m.1.is_nan()) {
+            h[0] = m;
+            // heap.Fix at the root: down (up from the root moves nothing).
+            let n = h.len();
+            let mut i = 0;
+            loop {
+                let j1 = 2 * i + 1;
+                if j1 >= n {
+                    break;
+                }
+                let mut j = j1;
+                if j1 + 1 < n && less(h[j1 + 1].1, h[j1].1) {
+                    j = j1 + 1;
+                }
+                if !less(h[j].1, h[i].1) {
+                    break;
+                }
+                h.swap(i, j);
+                i = j;
+            }
+        }
+    }
+    h
+}
+
 impl Evaluator<'_> {
     /// Evaluates an aggregation for all steps.
     pub(crate) fn eval_aggregate(&mut self, a: &AggregateExpr, r: Range) -> Result<Val, EvalError> {
@@ -352,9 +406,8 @@ impl Evaluator<'_> {
                             by_value.then(a.0.cmp(&b.0))
                         };
                         let take = (k.max(0) as u64).min(m.len() as u64) as usize;
-                        if take > 0 && take < m.len() {
-                            m.select_nth_unstable_by(take - 1, cmp);
-                            m.truncate(take);
+                        if take < m.len() {
+                            m = heap_select(&m, take, op == AggregateOp::TopK);
                         }
                         m.sort_unstable_by(cmp);
                         for (si, v) in m.into_iter().take(take) {
@@ -467,5 +520,33 @@ pub(crate) fn expr_pos(e: &crate::ast::Expr) -> PosRange {
         Expr::Binary(b) => b.pos,
         Expr::Aggregate(a) => a.pos,
         Expr::Call(c) => c.pos,
+    }
+}
+
+#[cfg(test)]
+mod heap_tests {
+    use super::heap_select;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The heap keeps `k` members (all when fewer), each at least as
+        /// strong as every member it left out, NaN weakest.
+        #[test]
+        fn heap_select_keeps_a_valid_top_k(
+            vals in proptest::collection::vec(prop_oneof![9 => (0u8..6).prop_map(f64::from), 1 => Just(f64::NAN)], 0..40),
+            k in 0usize..12,
+            top in any::<bool>(),
+        ) {
+            let members: Vec<(usize, f64)> = vals.iter().copied().enumerate().collect();
+            let kept = heap_select(&members, k, top);
+            prop_assert_eq!(kept.len(), k.min(members.len()));
+            let strength = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else if top { v } else { -v };
+            let weakest = kept.iter().map(|m| strength(m.1)).fold(f64::INFINITY, f64::min);
+            for m in &members {
+                if !kept.iter().any(|x| x.0 == m.0) {
+                    prop_assert!(strength(m.1) <= weakest, "left out {:?}, kept {:?}", m, kept);
+                }
+            }
+        }
     }
 }

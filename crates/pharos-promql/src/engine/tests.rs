@@ -72,6 +72,37 @@ fn store() -> MemStore {
 }
 
 #[test]
+fn topk_and_bottomk_break_ties_as_prometheus_does() {
+    // Prometheus 2.42 (checked with `promtool test rules`) keeps b and c:
+    // its heap holds a and b, c replaces the root a, and b is not moved.
+    let mut s = MemStore::default();
+    for (name, v) in [("a", 1.0), ("b", 1.0), ("c", 2.0)] {
+        s.add_seq("x", &[("s", name)], 30, &[v]);
+    }
+    let want = |neg: f64| {
+        vec![
+            ("{s=\"b\"}".to_string(), neg),
+            ("{s=\"c\"}".to_string(), 2.0 * neg),
+        ]
+    };
+    let strip = |v: Vec<(String, f64)>| {
+        v.into_iter()
+            .map(|(l, x)| (l.trim_start_matches('x').to_string(), x))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(inst(&s, "topk(2, x)", 0)), want(1.0));
+    assert_eq!(inst(&s, "bottomk(2, -x)", 0), want(-1.0));
+    // Without a tie at the k-th place the choice is the obvious one.
+    assert_eq!(inst(&s, "topk(1, x)", 0).len(), 1);
+    assert_eq!(
+        strip(inst(&s, "topk(1, x)", 0)),
+        vec![("{s=\"c\"}".into(), 2.0)]
+    );
+    assert_eq!(inst(&s, "topk(5, x)", 0).len(), 3);
+    assert!(inst(&s, "topk(0, x)", 0).is_empty());
+}
+
+#[test]
 fn selector_lookback_and_staleness() {
     let mut s = MemStore::default();
     s.add(
