@@ -845,6 +845,11 @@ impl LogStore {
         now_ns: i64,
     ) -> Result<PushOutcome, LogStoreError> {
         let mut out = PushOutcome::default();
+        let offered: usize = streams
+            .iter()
+            .flat_map(|s| &s.entries)
+            .map(LogEntry::size)
+            .sum();
         let sh = &*self.shared;
         let mut st = sh.state.lock();
         let now = Instant::now();
@@ -966,6 +971,15 @@ impl LogStore {
         out.streams_created = new_streams.len();
         for labels in new_streams {
             st.head.add(labels);
+        }
+        // Lines may be slices of their request's body (see `Line`), which
+        // lives as long as any of them. When most of the request was refused,
+        // the kept lines are copied, so the head never holds more than about
+        // twice what it counts.
+        if out.accepted_bytes.saturating_mul(2) < offered {
+            for e in apply.iter_mut().flat_map(|(_, es)| es.iter_mut()) {
+                e.line = Line::from(e.line.as_str());
+            }
         }
         for (id, entries) in apply {
             let s = &mut st.head.streams[id as usize];

@@ -177,6 +177,61 @@ fn refusals_name_stream_and_reason_and_keep_the_rest() {
 }
 
 #[test]
+fn kept_lines_of_a_mostly_refused_request_do_not_hold_its_body() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    /// A request body that says when it is freed.
+    struct Body(Vec<u8>, Arc<AtomicBool>);
+    impl AsRef<[u8]> for Body {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Body {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+    let week = 7 * 24 * 3600 * 1_000_000_000;
+    let push = |refused: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let st = open(dir.path(), Limits::default());
+        let freed = Arc::new(AtomicBool::new(false));
+        let text = b"kept line, then refused ones".to_vec();
+        let body = bytes::Bytes::from_owner(Body(text, freed.clone()));
+        let mut entries = vec![LogEntry::new(
+            NOW,
+            Line::from_utf8(body.slice(0..9)).unwrap(),
+        )];
+        for i in 0..refused {
+            let old = Line::from_utf8(body.slice(11..28)).unwrap();
+            entries.push(LogEntry::new(NOW - week - 1 - i as i64, old));
+        }
+        drop(body);
+        let s = LogStream {
+            labels: Labels::from_pairs(&[("app", "a")]),
+            entries,
+        };
+        let out = st.push_at(vec![s], NOW).unwrap();
+        assert_eq!(
+            (out.accepted, out.rejected.len()),
+            (1, (refused > 0) as usize)
+        );
+        let got = st.select(&[], 0, i64::MAX);
+        assert_eq!(
+            lines(&got),
+            vec![(r#"{app="a"}"#.into(), vec!["kept line".into()])]
+        );
+        drop(got);
+        freed.load(Ordering::SeqCst)
+    };
+    // Two refused lines of 17 bytes against one kept of 9: copied, freed.
+    assert!(push(2));
+    // Nothing refused: the head keeps the slice, and with it the body.
+    assert!(!push(0));
+}
+
+#[test]
 fn rate_and_stream_limits_refuse_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let st = open(
