@@ -69,18 +69,6 @@ impl Hash for Line {
     }
 }
 
-impl AsRef<str> for Line {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<[u8]> for Line {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 impl Borrow<str> for Line {
     fn borrow(&self) -> &str {
         self.as_str()
@@ -97,27 +85,6 @@ impl From<String> for Line {
 impl From<&str> for Line {
     fn from(s: &str) -> Line {
         Line(Bytes::copy_from_slice(s.as_bytes()))
-    }
-}
-
-impl From<&String> for Line {
-    fn from(s: &String) -> Line {
-        Line::from(s.as_str())
-    }
-}
-
-impl From<std::borrow::Cow<'_, str>> for Line {
-    fn from(s: std::borrow::Cow<'_, str>) -> Line {
-        match s {
-            std::borrow::Cow::Borrowed(b) => Line::from(b),
-            std::borrow::Cow::Owned(o) => Line::from(o),
-        }
-    }
-}
-
-impl From<Line> for String {
-    fn from(l: Line) -> String {
-        l.as_str().to_owned()
     }
 }
 
@@ -139,12 +106,6 @@ impl fmt::Display for Line {
     }
 }
 
-impl PartialEq<str> for Line {
-    fn eq(&self, o: &str) -> bool {
-        self.as_str() == o
-    }
-}
-
 impl PartialEq<&str> for Line {
     fn eq(&self, o: &&str) -> bool {
         self.as_str() == *o
@@ -153,24 +114,6 @@ impl PartialEq<&str> for Line {
 
 impl PartialEq<String> for Line {
     fn eq(&self, o: &String) -> bool {
-        self.as_str() == o.as_str()
-    }
-}
-
-impl PartialEq<Line> for str {
-    fn eq(&self, o: &Line) -> bool {
-        self == o.as_str()
-    }
-}
-
-impl PartialEq<Line> for &str {
-    fn eq(&self, o: &Line) -> bool {
-        *self == o.as_str()
-    }
-}
-
-impl PartialEq<Line> for String {
-    fn eq(&self, o: &Line) -> bool {
         self.as_str() == o.as_str()
     }
 }

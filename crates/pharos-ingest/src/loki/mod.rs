@@ -342,8 +342,19 @@ fn read_bounded<'a>(
 
 /// Decompresses a snappy block, checking the announced size first.
 fn snappy(body: &[u8], max: usize) -> Result<Vec<u8>, LokiError> {
-    let mut out = Vec::new();
-    snappy_into(body, max, &mut out)?;
+    let err = |e: snap::Error| LokiError::Decompress {
+        encoding: "snappy",
+        message: e.to_string(),
+    };
+    let size = snap::raw::decompress_len(body).map_err(err)?;
+    if size > max {
+        return Err(LokiError::TooLarge { limit: max });
+    }
+    let mut out = vec![0; size];
+    let n = snap::raw::Decoder::new()
+        .decompress(body, &mut out)
+        .map_err(err)?;
+    out.truncate(n);
     Ok(out)
 }
 
@@ -355,28 +366,7 @@ pub fn decode_snappy_protobuf(
 ) -> Result<Vec<LogStream>, LokiError> {
     // The entries' lines are slices of the decompressed request, which
     // lives as long as the last of them.
-    let mut raw = Vec::new();
-    snappy_into(body, max_decoded, &mut raw)?;
-    wire::decode(&bytes::Bytes::from(raw))
-}
-
-/// [`snappy`] into `out` (replacing its contents).
-fn snappy_into(body: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), LokiError> {
-    let err = |e: snap::Error| LokiError::Decompress {
-        encoding: "snappy",
-        message: e.to_string(),
-    };
-    let size = snap::raw::decompress_len(body).map_err(err)?;
-    if size > max {
-        return Err(LokiError::TooLarge { limit: max });
-    }
-    out.clear();
-    out.resize(size, 0);
-    let n = snap::raw::Decoder::new()
-        .decompress(body, out)
-        .map_err(err)?;
-    out.truncate(n);
-    Ok(())
+    wire::decode(&bytes::Bytes::from(snappy(body, max_decoded)?))
 }
 
 /// Decodes an already decompressed protobuf `PushRequest`.
