@@ -91,6 +91,15 @@ pub enum Only {
     Both,
 }
 
+/// How the query phases of the servers are arranged.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Order {
+    /// Load every server first, then run each query on each server in turn (alternating which goes first), so both see the same machine.
+    Interleaved,
+    /// One server at a time: load, settle, query, stop; then the next (never both running).
+    Sequential,
+}
+
 fn parse_dur(s: &str) -> Result<Duration, String> {
     pharos_model::duration::parse_duration(s).map_err(|e| e.to_string())
 }
@@ -186,6 +195,9 @@ pub struct QueryArgs {
     /// Which servers to run.
     #[arg(long, value_enum, default_value_t = Only::Both)]
     pub only: Only,
+    /// How the servers' query phases are arranged: `interleaved` keeps every server running and alternates them query by query, so a change in the machine's speed during the run affects both alike.
+    #[arg(long, value_enum, default_value_t = Order::Interleaved)]
+    pub order: Order,
 
     /// Counter and gauge series: 100 per instance (`instance="host-<i>:9100"`, `job` one of api, web, db, cache, worker by i mod 5).
     #[arg(long, default_value_t = 10_000)]

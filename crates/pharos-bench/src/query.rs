@@ -1,7 +1,7 @@
 //! The `query` scenario: the same data in pharos and in Prometheus, then the
-//! queries dashboards issue, timed against each server alone.
+//! queries dashboards issue, timed against both in the same conditions.
 //!
-//! For each server in turn (never both running at once):
+//! For each server (one after the other):
 //!
 //! 1. **Load.** A fresh server receives the whole [`QueryWorkload`] over
 //!    remote write, in time order, generated while sending (same shards and
@@ -12,16 +12,30 @@
 //!    server's CPU use over a 5 s window is below `--idle-cpu` (fraction of a
 //!    core), at most `--settle-max`, so that compaction after the load does not
 //!    overlap the queries.
-//! 3. **Queries.** `VmHWM` is reset by writing `5` to `/proc/<pid>/clear_refs`
-//!    (Linux ≥ 4.0), so that the `VmHWM` read at the end is the peak resident
-//!    set of the query phase; `VmRSS` is also sampled every 100 ms as a
-//!    cross-check (and as the figure when the reset is refused). Every query
-//!    of [`queries`] (each class as an instant query at the end of the data and
-//!    as range queries over the last `--short-range` at `--short-step` and the
-//!    last `--long-range` at `--long-step`, ends aligned to the step) runs
-//!    `--warmup` untimed passes, then `--repeat` timed passes; a pass runs every
-//!    query once, in order, one at a time. Latency is the HTTP round trip seen by
-//!    the bench: from sending the request to having the whole body.
+//!
+//! Then, with every loaded server running (`--order interleaved`, the
+//! default):
+//!
+//! 3. **Queries.** `VmHWM` of each server is reset by writing `5` to
+//!    `/proc/<pid>/clear_refs` (Linux ≥ 4.0), so that the `VmHWM` read at the
+//!    end is the peak resident set of the query phase; `VmRSS` is also sampled
+//!    every 100 ms as a cross-check (and as the figure when the reset is
+//!    refused). Every query of [`queries`] (each class as an instant query at
+//!    the end of the data and as range queries over the last `--short-range`
+//!    at `--short-step` and the last `--long-range` at `--long-step`, ends
+//!    aligned to the step) runs `--warmup` untimed passes, then `--repeat`
+//!    timed passes; a pass runs every query once on each server, one request
+//!    at a time, the server that goes first alternating from query to query
+//!    and pass to pass. So each query's runs on the two servers lie
+//!    milliseconds apart: the CPU speed of a shared machine, which can change
+//!    by a third within an hour, changes both alike. Latency is the HTTP round
+//!    trip seen by the bench: from sending the request to having the whole
+//!    body. An idle server costs the other next to nothing (both settle before
+//!    the queries start).
+//!
+//! `--order sequential` instead runs one server at a time (load, settle,
+//! queries, stop; never both running), as the earlier runs in
+//! `docs/benchmarks.md` did.
 //!
 //! The report prints per query the median latency of each server and the
 //! ratio pharos ÷ Prometheus (target ≤ 0.5), the number of series each
@@ -40,7 +54,7 @@ use tokio::sync::mpsc;
 use crate::driver::{self, Batch, Batcher, SendOptions, SendStats};
 use crate::process::{self, Kind, Server};
 use crate::query_workload::{QuerySpec, QueryWorkload};
-use crate::{Only, QueryArgs};
+use crate::{Only, Order, QueryArgs};
 
 /// Queue depth per shard between the generator and the sender.
 const SHARD_QUEUE: usize = 4;
@@ -418,16 +432,52 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         Only::Both => vec![Kind::Pharos, Kind::Prometheus],
     };
     let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut runs: Vec<Result<ServerRun, String>> = Vec::new();
-    for kind in &kinds {
-        let r = run_server(&args, *kind, &work_root, &spec, &qs)
-            .await
-            .map_err(|e| format!("{e:#}"));
-        if let Err(e) = &r {
-            log(format!("{}: failed: {e}", kind.name()));
+    let runs: Vec<Result<ServerRun, String>> = match args.order {
+        Order::Interleaved => {
+            let mut prepared = Vec::new();
+            for kind in &kinds {
+                prepared.push(prepare(&args, *kind, &work_root, &spec).await);
+            }
+            let mut ready: Vec<&mut Prepared> = prepared
+                .iter_mut()
+                .filter_map(|p| p.as_mut().ok())
+                .collect();
+            let mut measured = measure(&args, &mut ready, &qs).await.into_iter();
+            let mut runs = Vec::new();
+            for p in prepared {
+                runs.push(match p {
+                    Ok(p) => match measured.next() {
+                        Some(m) => finish(p, m).await,
+                        None => Err(anyhow::anyhow!("no measurement")),
+                    },
+                    Err(e) => Err(e),
+                });
+            }
+            runs
         }
-        runs.push(r);
+        Order::Sequential => {
+            let mut runs = Vec::new();
+            for kind in &kinds {
+                let run = async {
+                    let mut p = prepare(&args, *kind, &work_root, &spec).await?;
+                    let m = measure(&args, &mut [&mut p], &qs).await.pop();
+                    finish(p, m.ok_or_else(|| anyhow::anyhow!("no measurement"))?).await
+                };
+                runs.push(run.await);
+            }
+            runs
+        }
     }
+    .into_iter()
+    .zip(&kinds)
+    .map(|(r, kind)| {
+        r.map_err(|e| {
+            let e = format!("{e:#}");
+            log(format!("{}: failed: {e}", kind.name()));
+            e
+        })
+    })
+    .collect();
 
     let find = |k: Kind| -> Option<&ServerRun> {
         runs.iter()
@@ -451,13 +501,34 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_server(
+/// A server loaded and settled, ready for the queries.
+struct Prepared {
+    kind: Kind,
+    version: Option<String>,
+    server: Server,
+    /// Deleted when dropped (unless `--keep-data`), after the server.
+    _dir: tempfile::TempDir,
+    ticks: u64,
+    load: SendStats,
+    settle_seconds: f64,
+    settled_idle: bool,
+    after_load: process::Memory,
+}
+
+/// What the query phase measured of one server.
+struct Measured {
+    outcomes: Vec<QueryOutcome>,
+    query_cpu_seconds: f64,
+    memory: MemoryResult,
+}
+
+/// Starts a fresh server, loads the data set into it and waits for it to settle.
+async fn prepare(
     args: &QueryArgs,
     kind: Kind,
     root: &Path,
     spec: &QuerySpec,
-    qs: &[QuerySpecTimed],
-) -> anyhow::Result<ServerRun> {
+) -> anyhow::Result<Prepared> {
     let bin = match kind {
         Kind::Pharos => &args.pharos_bin,
         Kind::Prometheus => &args.prometheus_bin,
@@ -510,14 +581,14 @@ async fn run_server(
 
     // 2. Settle.
     let t0 = Instant::now();
-    let mut idle = false;
+    let mut settled_idle = false;
     tokio::time::sleep(args.settle).await;
     while t0.elapsed() < args.settle_max && server.running() {
         let c0 = server.cpu_seconds(ticks)?;
         tokio::time::sleep(IDLE_WINDOW).await;
         let c1 = server.cpu_seconds(ticks)?;
         if (c1 - c0) / IDLE_WINDOW.as_secs_f64() < args.idle_cpu {
-            idle = true;
+            settled_idle = true;
             break;
         }
     }
@@ -525,59 +596,103 @@ async fn run_server(
     log(format!(
         "{}: {} after {settle_seconds:.0}s",
         kind.name(),
-        if idle { "idle" } else { "still busy" }
+        if settled_idle { "idle" } else { "still busy" }
     ));
     let after_load = server.memory()?;
+    Ok(Prepared {
+        kind,
+        version,
+        server,
+        _dir: dir,
+        ticks,
+        load,
+        settle_seconds,
+        settled_idle,
+        after_load,
+    })
+}
 
-    // 3. Queries.
-    let reset = reset_peak_rss(server.pid);
-    if !reset {
-        log(format!(
-            "{}: cannot reset VmHWM; peak RSS of the query phase is sampled",
-            kind.name()
-        ));
+/// Which servers go first in pass `pass` of query `query`: the order
+/// alternates, so neither server systematically follows the other.
+fn pass_order(servers: usize, pass: usize, query: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..servers).collect();
+    if (pass + query) % 2 == 1 {
+        order.reverse();
     }
-    let stop_sampler = Arc::new(AtomicBool::new(false));
-    let sampled_peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let stop = stop_sampler.clone();
-        let peak = sampled_peak.clone();
-        let path = format!("/proc/{}/status", server.pid);
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok(m) = std::fs::read_to_string(&path)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|s| process::parse_status_memory(&s))
-                {
-                    peak.fetch_max(m.rss, Ordering::Relaxed);
+    order
+}
+
+/// The query phase over `servers`, all running: every pass runs every query
+/// once on each server, one request at a time, so each query's runs on the
+/// servers lie close together in time and see the same machine. One result
+/// per server, same order.
+async fn measure(
+    args: &QueryArgs,
+    servers: &mut [&mut Prepared],
+    qs: &[QuerySpecTimed],
+) -> Vec<anyhow::Result<Measured>> {
+    let mut resets = Vec::new();
+    let mut samplers = Vec::new();
+    let mut cpu0 = Vec::new();
+    for p in servers.iter_mut() {
+        let reset = reset_peak_rss(p.server.pid);
+        if !reset {
+            log(format!(
+                "{}: cannot reset VmHWM; peak RSS of the query phase is sampled",
+                p.kind.name()
+            ));
+        }
+        resets.push(reset);
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let task = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            let path = format!("/proc/{}/status", p.server.pid);
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(m) = std::fs::read_to_string(&path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|s| process::parse_status_memory(&s))
+                    {
+                        peak.fetch_max(m.rss, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(RSS_SAMPLE_PERIOD).await;
                 }
-                tokio::time::sleep(RSS_SAMPLE_PERIOD).await;
-            }
-        })
-    };
-    let base = server.base_url();
-    let cpu0 = server.cpu_seconds(ticks)?;
+            })
+        };
+        samplers.push((stop, peak, task));
+        cpu0.push(p.server.cpu_seconds(p.ticks));
+    }
     // The timed client runs alone on a thread of its own with a
     // single-threaded runtime: on the multi-threaded one, each request and
     // answer could wake another worker thread of the bench, which then
     // competes with the server for the machine's cores and adds its own
     // wake-ups to every latency, the same for both servers.
-    let outcomes = {
-        let (qs, base, name) = (qs.to_vec(), base.clone(), kind.name());
-        let (warmup, repeat, timeout) = (args.warmup, args.repeat, args.query_timeout);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<QueryOutcome>> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("building the query client's runtime")?;
-            rt.block_on(async move {
-                let client = driver::client(1, timeout)?;
-                let mut outcomes = vec![QueryOutcome::default(); qs.len()];
-                let passes = warmup + repeat;
-                for pass in 0..passes {
-                    let timed = pass >= warmup;
-                    for (q, out) in qs.iter().zip(outcomes.iter_mut()) {
-                        match run_query(&client, &base, q).await {
+    let targets: Vec<(String, &'static str)> = servers
+        .iter()
+        .map(|p| (p.server.base_url(), p.kind.name()))
+        .collect();
+    let n = targets.len();
+    let (qs2, warmup, repeat, timeout) =
+        (qs.to_vec(), args.warmup, args.repeat, args.query_timeout);
+    let client = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Vec<QueryOutcome>>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building the query client's runtime")?;
+        rt.block_on(async move {
+            // One client (one connection) per server.
+            let clients = (0..n)
+                .map(|_| driver::client(1, timeout))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut outcomes = vec![vec![QueryOutcome::default(); qs2.len()]; n];
+            let passes = warmup + repeat;
+            for pass in 0..passes {
+                let timed = pass >= warmup;
+                for (qi, q) in qs2.iter().enumerate() {
+                    for s in pass_order(n, pass, qi) {
+                        let out = &mut outcomes[s][qi];
+                        match run_query(&clients[s], &targets[s].0, q).await {
                             Ok((took, series, points, bytes)) => {
                                 if timed {
                                     out.latencies.push(took.as_secs_f64());
@@ -592,7 +707,8 @@ async fn run_server(
                                 }
                                 if out.first_error.is_none() {
                                     log(format!(
-                                        "{name}: {} [{}]: {e:#}",
+                                        "{}: {} [{}]: {e:#}",
+                                        targets[s].1,
                                         q.class,
                                         q.shape.label()
                                     ));
@@ -601,54 +717,85 @@ async fn run_server(
                             }
                         }
                     }
-                    log(format!(
-                        "{name}: {} pass {}/{passes} done",
-                        if timed { "timed" } else { "warm-up" },
-                        pass + 1
-                    ));
                 }
-                Ok(outcomes)
-            })
+                log(format!(
+                    "{} pass {}/{passes} done",
+                    if timed { "timed" } else { "warm-up" },
+                    pass + 1
+                ));
+            }
+            Ok(outcomes)
         })
-        .await
-        .context("query client thread failed")??
+    })
+    .await
+    .context("query client thread failed")
+    .and_then(|r| r);
+    let mut outcomes = match client {
+        Ok(o) => o.into_iter().map(Some).collect::<Vec<_>>(),
+        Err(e) => {
+            let e = format!("{e:#}");
+            for (stop, _, _) in &samplers {
+                stop.store(true, Ordering::Relaxed);
+            }
+            return (0..n).map(|_| Err(anyhow::anyhow!("{e}"))).collect();
+        }
     };
-    if !server.running() {
-        bail!(
-            "{} exited during the queries; log {}:\n{}",
-            kind.name(),
-            server.log_path.display(),
-            server.log_tail(20)
-        );
+    let mut results = Vec::new();
+    for (i, p) in servers.iter_mut().enumerate() {
+        let (stop, peak, task) = &mut samplers[i];
+        let r = async {
+            if !p.server.running() {
+                bail!(
+                    "{} exited during the queries; log {}:\n{}",
+                    p.kind.name(),
+                    p.server.log_path.display(),
+                    p.server.log_tail(20)
+                );
+            }
+            let query_cpu_seconds = p.server.cpu_seconds(p.ticks)?
+                - cpu0[i].as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let end = p.server.memory()?;
+            stop.store(true, Ordering::Relaxed);
+            let _ = task.await;
+            Ok(Measured {
+                outcomes: outcomes[i].take().unwrap_or_default(),
+                query_cpu_seconds,
+                memory: MemoryResult {
+                    peak_rss_load: p.after_load.peak_rss,
+                    rss_after_load: p.after_load.rss,
+                    peak_rss_queries_hwm: resets[i].then_some(end.peak_rss),
+                    peak_rss_queries_sampled: peak.load(Ordering::Relaxed).max(end.rss),
+                    rss_end: end.rss,
+                },
+            })
+        }
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        results.push(r);
     }
-    let query_cpu_seconds = server.cpu_seconds(ticks)? - cpu0;
-    let end = server.memory()?;
-    stop_sampler.store(true, Ordering::Relaxed);
-    let _ = sampler.await;
-    let memory = MemoryResult {
-        peak_rss_load: after_load.peak_rss,
-        rss_after_load: after_load.rss,
-        peak_rss_queries_hwm: reset.then_some(end.peak_rss),
-        peak_rss_queries_sampled: sampled_peak.load(Ordering::Relaxed).max(end.rss),
-        rss_end: end.rss,
-    };
-    let stop = server.stop(STOP_TIMEOUT).await?;
+    results
+}
+
+/// Stops the server and puts its figures together.
+async fn finish(mut p: Prepared, m: anyhow::Result<Measured>) -> anyhow::Result<ServerRun> {
+    let m = m?;
+    let stop = p.server.stop(STOP_TIMEOUT).await?;
     if !stop.graceful {
         log(format!(
             "{}: stop was not graceful: {}",
-            kind.name(),
+            p.kind.name(),
             stop.status
         ));
     }
     Ok(ServerRun {
-        kind,
-        version,
-        load,
-        settle_seconds,
-        settled_idle: idle,
-        query_cpu_seconds,
-        memory,
-        outcomes,
+        kind: p.kind,
+        version: p.version,
+        load: p.load,
+        settle_seconds: p.settle_seconds,
+        settled_idle: p.settled_idle,
+        query_cpu_seconds: m.query_cpu_seconds,
+        memory: m.memory,
+        outcomes: m.outcomes,
     })
 }
 
@@ -982,6 +1129,20 @@ fn to_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_that_goes_first_alternates() {
+        assert_eq!(pass_order(1, 0, 1), vec![0]);
+        assert_eq!(pass_order(2, 0, 0), vec![0, 1]);
+        assert_eq!(pass_order(2, 0, 1), vec![1, 0]);
+        assert_eq!(pass_order(2, 1, 0), vec![1, 0]);
+        assert_eq!(pass_order(2, 1, 1), vec![0, 1]);
+        // Over two passes every query runs first on each server once.
+        for q in 0..5 {
+            let firsts: Vec<usize> = (0..2).map(|p| pass_order(2, p, q)[0]).collect();
+            assert_eq!(firsts.iter().sum::<usize>(), 1);
+        }
+    }
 
     #[test]
     fn parses_answers() {
