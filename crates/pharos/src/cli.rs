@@ -208,6 +208,12 @@ pub struct ServeArgs {
         value_name = "SIZE"
     )]
     pub logs_index_cache_size: String,
+    /// Store log lines in segments split into their text with numbers and
+    /// hex ids taken out, and those values in binary (segment format 2):
+    /// about a sixth less disk for about a third more ingest CPU.
+    /// Segments of either format are read either way.
+    #[arg(long = "logs.split-lines")]
+    pub logs_split_lines: bool,
     /// Enable the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
     /// `/api/v1/admin/tsdb/clean_tombstones`), off by default as in Prometheus.
     #[arg(long = "web.enable-admin-api")]

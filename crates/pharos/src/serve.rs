@@ -168,6 +168,7 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("query.lookback-delta", a.query_lookback_delta.clone()),
         ("logs.query-timeout", a.logs_query_timeout.clone()),
         ("logs.index-cache-size", a.logs_index_cache_size.clone()),
+        ("logs.split-lines", a.logs_split_lines.to_string()),
         ("web.enable-admin-api", a.web_enable_admin_api.to_string()),
     ]
     .into_iter()
@@ -242,6 +243,10 @@ fn log_store_options(
                 Some(l) => l.retention_rules()?,
                 None => Vec::new(),
             },
+        },
+        segment: pharos_logs::SegmentOptions {
+            split_lines: args.logs_split_lines,
+            ..Default::default()
         },
         ..Default::default()
     })

@@ -24,6 +24,7 @@ mod cache;
 mod codec;
 mod head;
 mod limits;
+pub mod linecodec;
 mod record;
 mod segment;
 pub mod tokens;

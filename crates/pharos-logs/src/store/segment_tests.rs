@@ -168,3 +168,172 @@ fn damaged_index_is_an_error_not_a_panic() {
         .to_string();
     assert!(e.contains("checksum mismatch"), "{e}");
 }
+
+fn log_like_head() -> Head {
+    let lines = [
+        "081109 203615 148 INFO dfs.DataNode$PacketResponder: blk_-1608999687919862906 terminating",
+        "2015-10-18 18:01:47,978 INFO [main] req-3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3d4e5f took 0.25s",
+        "addr 0x7FFD12AB00 00000000000000000000000000000001 x1234abcd5678 ünï 7",
+        "",
+        "plain words only",
+    ];
+    let entries: Vec<LogEntry> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| entry(i as i64 + 1, l))
+        .collect();
+    head(&[
+        (&[("app", "hdfs")], entries[..3].to_vec()),
+        (&[("app", "other")], entries[3..].to_vec()),
+    ])
+}
+
+#[test]
+fn lines_round_trip_as_text_and_split() {
+    for split_lines in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let h = log_like_head();
+        let opts = SegmentOptions {
+            split_lines,
+            ..SegmentOptions::default()
+        };
+        let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
+        // The data file says its format and has its columns.
+        let file = File::open(seg.dir.join(DATA_FILE)).expect("data file");
+        let r = SerializedFileReader::new(file).expect("parquet");
+        let meta = r.metadata().file_metadata();
+        let format = meta
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|k| k.key == "pharos.format"))
+            .and_then(|k| k.value.clone());
+        let columns: Vec<String> = (0..meta.schema_descr().num_columns())
+            .map(|i| meta.schema_descr().column(i).name().to_string())
+            .collect();
+        if split_lines {
+            assert_eq!(format.as_deref(), Some("logs-segment 2"));
+            assert!(columns.contains(&"line_skeleton".to_string()));
+            assert!(columns.contains(&"line_vars".to_string()));
+        } else {
+            assert_eq!(format.as_deref(), Some("logs-segment 1"));
+            assert!(columns.contains(&"line".to_string()));
+        }
+
+        let none = |_: &Labels| None;
+        let reopened = Segment::open(&seg.dir).expect("opens");
+        let got: Vec<LogEntry> = read_all(&reopened, &plan(&[], &[], &none))
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        let want: Vec<LogEntry> = h.streams.iter().flat_map(|s| s.entries.clone()).collect();
+        assert_eq!(got, want, "split_lines {split_lines}");
+        // A line filter sees the whole line, digits included.
+        let needle = vec![vec!["blk_-1608999687919862906".to_string()]];
+        let got = read_all(&reopened, &plan(&[], &needle, &none));
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.line.starts_with("081109 203615"));
+    }
+}
+
+/// A split line whose variables are damaged makes the read fail with an
+/// error naming the row group and row, not a panic or a wrong line.
+#[test]
+fn damaged_split_lines_are_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let h = head(&[(&[("app", "a")], vec![entry(1, "took 12 ms")])]);
+    let opts = SegmentOptions {
+        split_lines: true,
+        ..SegmentOptions::default()
+    };
+    let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
+    // Rewrite the data file with variables that do not fit the skeleton.
+    let schema = Arc::new(parse_message_type(SCHEMA_SPLIT).expect("schema"));
+    let path = seg.dir.join(DATA_FILE);
+    let file = File::create(&path).expect("create");
+    let mut w =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+            .expect("writer");
+    let mut skel = b"took ".to_vec();
+    skel.extend_from_slice(&[linecodec::DIGITS, 2]);
+    skel.extend_from_slice(b" ms");
+    let mut rg = w.next_row_group().expect("row group");
+    let mut col = 0;
+    while let Some(mut c) = rg.next_column().expect("column") {
+        match col {
+            0 => c.typed::<Int32Type>().write_batch(&[0], None, None),
+            1 => c.typed::<Int64Type>().write_batch(&[1], None, None),
+            2 => {
+                c.typed::<ByteArrayType>()
+                    .write_batch(&[ByteArray::from(skel.clone())], None, None)
+            }
+            // 100 does not fit in two digits.
+            3 => {
+                c.typed::<ByteArrayType>()
+                    .write_batch(&[ByteArray::from(vec![100u8])], None, None)
+            }
+            4 => c
+                .typed::<ByteArrayType>()
+                .write_batch(&[], Some(&[0]), None),
+            _ => c.typed::<ByteArrayType>().write_batch(
+                &[ByteArray::from(b"{app=\"a\"}".to_vec())],
+                None,
+                None,
+            ),
+        }
+        .expect("write");
+        c.close().expect("close column");
+        col += 1;
+    }
+    rg.close().expect("close row group");
+    w.close().expect("close file");
+    let none = |_: &Labels| None;
+    let err = seg
+        .read(&plan(&[], &[], &none), &mut |_, _| {})
+        .expect_err("damaged");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("row group 0 row 0") && msg.contains("more than 2 digits"),
+        "{msg}"
+    );
+}
+
+/// Prints the bytes per column of the data files of the segments under
+/// `$PHAROS_SEGMENTS` (a `logs/segments` directory, e.g. of a
+/// `pharos-bench logs --keep-data` run):
+/// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs column_sizes -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn column_sizes() {
+    let Ok(root) = std::env::var("PHAROS_SEGMENTS") else {
+        eprintln!("PHAROS_SEGMENTS is not set: nothing to measure");
+        return;
+    };
+    let mut sizes: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut files = 0;
+    for d in std::fs::read_dir(&root)
+        .expect("segments directory")
+        .flatten()
+    {
+        let Ok(file) = File::open(d.path().join(DATA_FILE)) else {
+            continue;
+        };
+        files += 1;
+        let r = SerializedFileReader::new(file).expect("parquet");
+        for rg in r.metadata().row_groups() {
+            for c in rg.columns() {
+                let e = sizes.entry(c.column_path().string()).or_default();
+                e.0 += c.compressed_size() as u64;
+                e.1 += c.uncompressed_size() as u64;
+            }
+        }
+        let index = d.path().join(INDEX_FILE);
+        let e = sizes.entry("(index.bin)".into()).or_default();
+        e.0 += std::fs::metadata(index).map_or(0, |m| m.len());
+    }
+    println!("{files} data files under {root}");
+    for (col, (c, u)) in sizes {
+        println!(
+            "{col:16} {:>12} bytes stored {:>12} before compression",
+            c, u
+        );
+    }
+}

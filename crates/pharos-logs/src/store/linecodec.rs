@@ -1,0 +1,558 @@
+//! Log lines split into a skeleton and variables, as a segment's data file
+//! stores them (format: `docs/format/logs-segment.md`, "Line encoding").
+//!
+//! Lines of one service repeat their text and differ in the numbers and ids
+//! inside it. [`split`] replaces every run of two or more decimal digits and
+//! every long hexadecimal id by a marker in the line's **skeleton** and
+//! appends the value, in binary, to its **variables**; [`join`] puts the line
+//! back together, byte for byte. The data file stores skeletons with
+//! Parquet's dictionary encoding, so each distinct skeleton of a row group is
+//! written once and each row holds only its index, and the variables as
+//! plain bytes under zstd: a timestamp's or counter's digits take their
+//! binary size instead of one byte each, and an id half as many bytes.
+//!
+//! Markers are bytes that never occur in UTF-8 (`0xF8..=0xFA`), each followed
+//! by a width byte, so a skeleton is the line's own text everywhere else:
+//!
+//! | marker | width byte | variable bytes |
+//! |---|---|---|
+//! | `0xF8` digits | digits, 1–19 | the value as an unsigned LEB128 varint; printed zero-padded to the width |
+//! | `0xF9` hex, lower case | hex digits, 8–255 | two digits per byte, high nibble first; an odd count leaves the last low nibble 0 |
+//! | `0xFA` hex, upper case | as `0xF9` | as `0xF9` |
+//!
+//! [`split`] takes as hex a run of 8 to 255 characters of `0-9a-f` (or of
+//! `0-9A-F`) holding at least one digit and one letter, bounded by
+//! characters outside `0-9a-zA-Z` (or preceded by `0x`); a run of 20 or more digits is cut into
+//! pieces of at most 19, so every value fits in 64 bits. Other text,
+//! including single digits, stays in the skeleton.
+
+/// Marker of a run of decimal digits.
+pub const DIGITS: u8 = 0xF8;
+/// Marker of a lower-case hexadecimal id.
+pub const HEX_LOWER: u8 = 0xF9;
+/// Marker of an upper-case hexadecimal id.
+pub const HEX_UPPER: u8 = 0xFA;
+
+/// Shortest run of digits taken out of the skeleton.
+const MIN_DIGITS: usize = 2;
+/// Longest run of digits one variable holds (`10^19 - 1 < 2^64`).
+const MAX_DIGITS: usize = 19;
+/// Shortest hexadecimal id taken out of the skeleton.
+const MIN_HEX: usize = 8;
+/// Longest hexadecimal id one variable holds (its width is one byte).
+const MAX_HEX: usize = 255;
+
+/// Why a skeleton and its variables do not make a line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("skeleton byte {at}: marker {marker:#04x} without its width byte")]
+    MissingWidth { at: usize, marker: u8 },
+    #[error("skeleton byte {at}: width {width} is out of range for marker {marker:#04x}")]
+    BadWidth { at: usize, marker: u8, width: u8 },
+    #[error("variables byte {at}: truncated value")]
+    Truncated { at: usize },
+    #[error("variables byte {at}: value {value} has more than {width} digits")]
+    TooWide { at: usize, value: u64, width: u8 },
+    #[error("{left} variable bytes left over after the skeleton")]
+    LeftOver { left: usize },
+}
+
+/// Appends the skeleton of `line` to `skel` and its variables to `vars`.
+///
+/// Every variable holds a digit, so only the words (runs of `0-9a-zA-Z`)
+/// around digits are looked at: the digits are found 16 bytes at a time and
+/// the text between them is copied in one piece.
+pub fn split(line: &[u8], skel: &mut Vec<u8>, vars: &mut Vec<u8>) {
+    let n = line.len();
+    // line[..done] is in the skeleton; words before `from` are handled.
+    let (mut done, mut from) = (0, 0);
+    while let Some(p) = next_digit(line, from) {
+        let mut ws = p;
+        while ws > from && line[ws - 1].is_ascii_alphanumeric() {
+            ws -= 1;
+        }
+        let mut we = p + 1;
+        while we < n && line[we].is_ascii_alphanumeric() {
+            we += 1;
+        }
+        split_word(line, ws, we, &mut done, skel, vars);
+        from = we;
+    }
+    skel.extend_from_slice(&line[done..]);
+}
+
+/// The variables of the word `line[ws..we]`, which holds a digit: one hex id
+/// (the word, or what follows a `0x` in it), else its runs of digits.
+fn split_word(
+    line: &[u8],
+    ws: usize,
+    we: usize,
+    done: &mut usize,
+    skel: &mut Vec<u8>,
+    vars: &mut Vec<u8>,
+) {
+    // The longest run of hex characters that ends the word (none in a word
+    // too short to hold an id).
+    let mut hs = we;
+    let (mut digit, mut lower, mut upper) = (false, false, false);
+    while we - ws >= MIN_HEX && hs > ws && line[hs - 1].is_ascii_hexdigit() {
+        hs -= 1;
+        match line[hs] {
+            b'0'..=b'9' => digit = true,
+            b'a'..=b'f' => lower = true,
+            _ => upper = true,
+        }
+    }
+    let left = hs == ws || (hs >= ws + 2 && line[hs - 1] | 0x20 == b'x' && line[hs - 2] == b'0');
+    let len = we - hs;
+    let hex = left && digit && (lower != upper) && (MIN_HEX..=MAX_HEX).contains(&len);
+    // Digits before the id (or in the whole word).
+    let end = if hex { hs } else { we };
+    let mut i = ws;
+    while i < end {
+        if !line[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < end && line[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j - i >= MIN_DIGITS {
+            skel.extend_from_slice(&line[*done..i]);
+            for piece in line[i..j].chunks(MAX_DIGITS) {
+                let v = piece.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+                skel.push(DIGITS);
+                skel.push(piece.len() as u8);
+                put_uvarint(vars, v);
+            }
+            *done = j;
+        }
+        i = j;
+    }
+    if hex {
+        skel.extend_from_slice(&line[*done..hs]);
+        skel.push(if lower { HEX_LOWER } else { HEX_UPPER });
+        skel.push(len as u8);
+        put_hex(&line[hs..we], vars);
+        *done = we;
+    }
+}
+
+/// The first position at or after `from` holding a decimal digit.
+#[inline]
+fn next_digit(line: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    #[cfg(target_arch = "x86_64")]
+    while i + 16 <= line.len() {
+        let m = sse2::digits16(&line[i..i + 16]);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    line[i.min(line.len())..]
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|p| i + p)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::*;
+
+    /// Bit `k` set when `b[k]` is `0-9`, for the first 16 bytes of `b`.
+    #[inline]
+    pub(super) fn digits16(b: &[u8]) -> u32 {
+        assert!(b.len() >= 16);
+        // SAFETY: 16 bytes lie inside `b` (checked above); the load is
+        // unaligned; SSE2 is always present on x86_64. A range test is a
+        // signed compare after shifting the range's start down to -128.
+        unsafe {
+            let v = _mm_loadu_si128(b.as_ptr().cast());
+            let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(b'0') as i8));
+            let digit = _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(10) as i8));
+            _mm_movemask_epi8(digit) as u32
+        }
+    }
+
+    /// Bit `k` set when `b[k]` is a marker (`0xF8..=0xFA`), for the first
+    /// 16 bytes of `b`.
+    #[inline]
+    pub(super) fn markers16(b: &[u8]) -> u32 {
+        assert!(b.len() >= 16);
+        // SAFETY: as in `digits16`.
+        unsafe {
+            let v = _mm_loadu_si128(b.as_ptr().cast());
+            let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(super::DIGITS) as i8));
+            let marker = _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(3) as i8));
+            _mm_movemask_epi8(marker) as u32
+        }
+    }
+}
+
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => c.wrapping_sub(b'A').wrapping_add(10) & 0x0F,
+    }
+}
+
+fn put_hex(id: &[u8], vars: &mut Vec<u8>) {
+    for pair in id.chunks(2) {
+        let hi = nibble(pair[0]);
+        let lo = pair.get(1).map_or(0, |&c| nibble(c));
+        vars.push(hi << 4 | lo);
+    }
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends the line made of `skel` and `vars` to `out`. Bytes `0xFB..=0xFF`
+/// of a skeleton are copied like any other: whether the result is UTF-8 is
+/// for the caller to check.
+pub fn join(skel: &[u8], vars: &[u8], out: &mut Vec<u8>) -> Result<(), JoinError> {
+    let mut v = 0usize;
+    let mut i = 0usize;
+    while i < skel.len() {
+        let m = skel[i];
+        if !(DIGITS..=HEX_UPPER).contains(&m) {
+            // Copy up to the next marker in one go.
+            let end = next_marker(skel, i);
+            out.extend_from_slice(&skel[i..end]);
+            i = end;
+            continue;
+        }
+        let width = *skel
+            .get(i + 1)
+            .ok_or(JoinError::MissingWidth { at: i, marker: m })?;
+        let bad = JoinError::BadWidth {
+            at: i,
+            marker: m,
+            width,
+        };
+        if m == DIGITS {
+            if !(1..=MAX_DIGITS as u8).contains(&width) {
+                return Err(bad);
+            }
+            let at = v;
+            let (value, used) = get_uvarint(&vars[v..]).ok_or(JoinError::Truncated { at })?;
+            v += used;
+            let w = usize::from(width);
+            if value >= POW10[w] {
+                return Err(JoinError::TooWide { at, value, width });
+            }
+            let mut digits = [b'0'; MAX_DIGITS];
+            let (mut x, mut k) = (value, w);
+            while x >= 10 {
+                let pair = (x % 100) as usize * 2;
+                digits[k - 2..k].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+                x /= 100;
+                k -= 2;
+            }
+            if x > 0 {
+                digits[k - 1] = b'0' + x as u8;
+            }
+            out.extend_from_slice(&digits[..w]);
+        } else {
+            if usize::from(width) < MIN_HEX {
+                return Err(bad);
+            }
+            let chars: &[u8; 16] = if m == HEX_LOWER {
+                b"0123456789abcdef"
+            } else {
+                b"0123456789ABCDEF"
+            };
+            let len = usize::from(width);
+            let bytes = len.div_ceil(2);
+            let src = vars
+                .get(v..v + bytes)
+                .ok_or(JoinError::Truncated { at: v })?;
+            for (k, &b) in src.iter().enumerate() {
+                out.push(chars[usize::from(b >> 4)]);
+                if 2 * k + 1 < len {
+                    out.push(chars[usize::from(b & 0x0F)]);
+                }
+            }
+            v += bytes;
+        }
+        i += 2;
+    }
+    if v != vars.len() {
+        return Err(JoinError::LeftOver {
+            left: vars.len() - v,
+        });
+    }
+    Ok(())
+}
+
+/// `10^k` for the widths: a value of width `k` is below `POW10[k]`.
+const POW10: [u64; MAX_DIGITS + 1] = {
+    let mut p = [1u64; MAX_DIGITS + 1];
+    let mut k = 1;
+    while k <= MAX_DIGITS {
+        p[k] = p[k - 1] * 10;
+        k += 1;
+    }
+    p
+};
+
+/// `00` to `99`, two bytes each.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The first position at or after `from` holding a marker (`0xF8..=0xFA`),
+/// else the end.
+#[inline]
+fn next_marker(skel: &[u8], from: usize) -> usize {
+    let mut i = from;
+    #[cfg(target_arch = "x86_64")]
+    while i + 16 <= skel.len() {
+        let m = sse2::markers16(&skel[i..i + 16]);
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    skel[i.min(skel.len())..]
+        .iter()
+        .position(|b| (DIGITS..=HEX_UPPER).contains(b))
+        .map_or(skel.len(), |p| i + p)
+}
+
+/// A LEB128 value and the bytes it took; `None` if truncated or over 64 bits.
+fn get_uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (k, &x) in b.iter().enumerate().take(10) {
+        let part = u64::from(x & 0x7F);
+        if k == 9 && part > 1 {
+            return None;
+        }
+        v |= part << (7 * k);
+        if x & 0x80 == 0 {
+            return Some((v, k + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, byte by byte: what [`split`] must produce.
+    fn split_reference(line: &[u8], skel: &mut Vec<u8>, vars: &mut Vec<u8>) {
+        let n = line.len();
+        let mut i = 0;
+        while i < n {
+            if !line[i].is_ascii_hexdigit() {
+                skel.push(line[i]);
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            let (mut digit, mut lower, mut upper) = (false, false, false);
+            while j < n && line[j].is_ascii_hexdigit() {
+                match line[j] {
+                    b'0'..=b'9' => digit = true,
+                    b'a'..=b'f' => lower = true,
+                    _ => upper = true,
+                }
+                j += 1;
+            }
+            let left = i == 0
+                || !line[i - 1].is_ascii_alphanumeric()
+                || (i >= 2 && line[i - 1] | 0x20 == b'x' && line[i - 2] == b'0');
+            let bounded = left && (j == n || !line[j].is_ascii_alphanumeric());
+            let len = j - i;
+            if bounded && digit && (lower != upper) && (MIN_HEX..=MAX_HEX).contains(&len) {
+                skel.push(if lower { HEX_LOWER } else { HEX_UPPER });
+                skel.push(len as u8);
+                put_hex(&line[i..j], vars);
+            } else {
+                let mut k = i;
+                while k < j {
+                    if !line[k].is_ascii_digit() {
+                        skel.push(line[k]);
+                        k += 1;
+                        continue;
+                    }
+                    let mut e = k;
+                    while e < j && line[e].is_ascii_digit() {
+                        e += 1;
+                    }
+                    if e - k < MIN_DIGITS {
+                        skel.extend_from_slice(&line[k..e]);
+                    } else {
+                        for piece in line[k..e].chunks(MAX_DIGITS) {
+                            let v = piece.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+                            skel.push(DIGITS);
+                            skel.push(piece.len() as u8);
+                            put_uvarint(vars, v);
+                        }
+                    }
+                    k = e;
+                }
+            }
+            i = j;
+        }
+    }
+
+    fn roundtrip(line: &str) -> (Vec<u8>, Vec<u8>) {
+        let (mut s, mut v) = (Vec::new(), Vec::new());
+        split(line.as_bytes(), &mut s, &mut v);
+        let (mut rs, mut rv) = (Vec::new(), Vec::new());
+        split_reference(line.as_bytes(), &mut rs, &mut rv);
+        assert_eq!(
+            (&s, &v),
+            (&rs, &rv),
+            "split differs from its definition on {line:?}"
+        );
+        let mut out = Vec::new();
+        join(&s, &v, &mut out).expect("join");
+        assert_eq!(out, line.as_bytes(), "{line:?}");
+        (s, v)
+    }
+
+    #[test]
+    fn numbers_and_ids_leave_the_skeleton() {
+        let (s, v) = roundtrip("081109 203615 148 INFO dfs.DataNode$PacketResponder: blk_-1608999687919862906 terminating");
+        let mut want = vec![DIGITS, 6, b' ', DIGITS, 6, b' ', DIGITS, 3];
+        want.extend_from_slice(b" INFO dfs.DataNode$PacketResponder: blk_-");
+        want.extend_from_slice(&[DIGITS, 19]);
+        want.extend_from_slice(b" terminating");
+        assert_eq!(s, want);
+        // 81109 and 203615 take 3 bytes, 148 two, the 19 digits nine.
+        assert_eq!(v.len(), 3 + 3 + 2 + 9);
+
+        let (s, v) = roundtrip("req-3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3d4e5f done 0xDEADBEEF1");
+        let mut want = b"req-".to_vec();
+        want.extend_from_slice(&[HEX_LOWER, 8, b'-', DIGITS, 2]);
+        want.extend_from_slice(b"b0-4c1d-9e2f-");
+        want.extend_from_slice(&[HEX_LOWER, 12]);
+        want.extend_from_slice(b" done 0x");
+        want.extend_from_slice(&[HEX_UPPER, 9]);
+        assert_eq!(s, want);
+        assert_eq!(v.len(), 4 + 1 + 6 + 5);
+    }
+
+    #[test]
+    fn what_stays_text() {
+        // Single digits, hex without a digit or mixed case, ids glued to words.
+        for line in [
+            "a 1 b",
+            "deadbeefcafe",
+            "DeadBeef12345",
+            "x1234abcd5678",
+            "",
+            "ünïcode 12 ✓",
+        ] {
+            let (s, _) = roundtrip(line);
+            assert!(
+                !s.contains(&HEX_LOWER) && !s.contains(&HEX_UPPER),
+                "{line:?}"
+            );
+        }
+        let (s, v) = roundtrip("x1234abcd5678");
+        assert_eq!(s, [b'x', DIGITS, 4, b'a', b'b', b'c', b'd', DIGITS, 4]);
+        assert_eq!(v.len(), 4);
+    }
+
+    #[test]
+    fn long_runs_and_leading_zeros() {
+        roundtrip("00000000000000000000000000000000000000000001");
+        roundtrip("99999999999999999999");
+        roundtrip(&"ab12".repeat(100));
+        roundtrip(&"9".repeat(1000));
+        roundtrip(&"a1".repeat(1000));
+        roundtrip("ab0x1234abcd5 0x0x12345678 x0x1234567a 0X1234567A");
+        let (s, v) = roundtrip("007");
+        assert_eq!(s, [DIGITS, 3]);
+        assert_eq!(v, [7]);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let mut out = Vec::new();
+        assert_eq!(
+            join(&[DIGITS], &[], &mut out),
+            Err(JoinError::MissingWidth {
+                at: 0,
+                marker: DIGITS
+            })
+        );
+        assert!(matches!(
+            join(&[DIGITS, 0], &[1], &mut out),
+            Err(JoinError::BadWidth { .. })
+        ));
+        assert!(matches!(
+            join(&[DIGITS, 20], &[1], &mut out),
+            Err(JoinError::BadWidth { .. })
+        ));
+        assert!(matches!(
+            join(&[HEX_LOWER, 7], &[], &mut out),
+            Err(JoinError::BadWidth { .. })
+        ));
+        assert_eq!(
+            join(&[DIGITS, 2], &[0x80], &mut out),
+            Err(JoinError::Truncated { at: 0 })
+        );
+        assert!(matches!(
+            join(&[DIGITS, 2], &[100], &mut out),
+            Err(JoinError::TooWide { .. })
+        ));
+        assert_eq!(
+            join(&[HEX_UPPER, 9], &[1, 2, 3, 4], &mut out),
+            Err(JoinError::Truncated { at: 0 })
+        );
+        assert_eq!(
+            join(b"abc", &[1], &mut out),
+            Err(JoinError::LeftOver { left: 1 })
+        );
+        // u64::MAX has 20 digits: too wide for any width.
+        let mut v = Vec::new();
+        put_uvarint(&mut v, u64::MAX);
+        assert!(matches!(
+            join(&[DIGITS, 19], &v, &mut out),
+            Err(JoinError::TooWide { .. })
+        ));
+        assert_eq!(get_uvarint(&[0xFF; 10]), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_round_trips(line in ".{0,300}") {
+            roundtrip(&line);
+        }
+
+        #[test]
+        fn log_like_text_round_trips(line in "([a-zA-Z_=:. -]{0,6}([0-9]{1,25}|[0-9a-f]{6,40}|[0-9A-F]{6,40}|0x[0-9a-fA-F]{1,12}))*{0,12}") {
+            roundtrip(&line);
+        }
+
+        #[test]
+        fn join_never_panics(skel in proptest::collection::vec(any::<u8>(), 0..64),
+                             vars in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut out = Vec::new();
+            let _ = join(&skel, &vars, &mut out);
+        }
+    }
+}
