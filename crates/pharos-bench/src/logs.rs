@@ -122,6 +122,10 @@ pub struct LogsArgs {
     /// pharos binary to benchmark.
     #[arg(long, default_value = "target/release/pharos", value_name = "PATH")]
     pub pharos_bin: PathBuf,
+    /// One more argument for `pharos serve` (repeat for several), e.g.
+    /// `--pharos-arg=--logs.split-lines`.
+    #[arg(long = "pharos-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub pharos_args: Vec<String>,
     /// Shared directory holding the Loghub samples (`<DIR>/data/loghub/*.log`).
     #[arg(
         long,
@@ -623,6 +627,7 @@ async fn run_server(
         }
     }
 
+    extra.extend(args.pharos_args.iter().cloned());
     let mut pharos = Server::start_pharos(bin, dir, &extra)?;
     out.command = pharos.command.clone();
     let client = crate::driver::client(args.concurrency, args.request_timeout)?;
