@@ -120,12 +120,7 @@ fn split_word(
         }
         if j - i >= MIN_DIGITS {
             skel.extend_from_slice(&line[*done..i]);
-            for piece in line[i..j].chunks(MAX_DIGITS) {
-                let v = piece.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
-                skel.push(DIGITS);
-                skel.push(piece.len() as u8);
-                put_uvarint(vars, v);
-            }
+            put_digits(&line[i..j], skel, vars);
             *done = j;
         }
         i = j;
@@ -188,6 +183,16 @@ mod sse2 {
             let marker = _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(3) as i8));
             _mm_movemask_epi8(marker) as u32
         }
+    }
+}
+
+/// The markers and values of a run of digits, in pieces of at most 19.
+fn put_digits(run: &[u8], skel: &mut Vec<u8>, vars: &mut Vec<u8>) {
+    for piece in run.chunks(MAX_DIGITS) {
+        let v = piece.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+        skel.push(DIGITS);
+        skel.push(piece.len() as u8);
+        put_uvarint(vars, v);
     }
 }
 
@@ -400,12 +405,7 @@ mod tests {
                     if e - k < MIN_DIGITS {
                         skel.extend_from_slice(&line[k..e]);
                     } else {
-                        for piece in line[k..e].chunks(MAX_DIGITS) {
-                            let v = piece.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
-                            skel.push(DIGITS);
-                            skel.push(piece.len() as u8);
-                            put_uvarint(vars, v);
-                        }
+                        put_digits(&line[k..e], skel, vars);
                     }
                     k = e;
                 }

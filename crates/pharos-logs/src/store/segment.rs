@@ -394,7 +394,7 @@ impl Segment {
 
         // The rows of the group being built: (segment stream, entry), and
         // their lines split as they are added (while in cache): skeletons
-        // and variables back to back, and where each row's end.
+        // and variables back to back, and where each row ends.
         let mut rows: Vec<(u32, &LogEntry)> = Vec::new();
         let mut row_bytes = 0usize;
         let mut split = SplitLines::with_capacity(if opts.split_lines {
