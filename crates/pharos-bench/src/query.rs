@@ -612,6 +612,19 @@ async fn prepare(
     })
 }
 
+/// What the query phase watches of one server while it runs.
+struct Watch {
+    /// Whether `VmHWM` was reset at the start.
+    reset: bool,
+    /// Stops the RSS sampler.
+    stop: Arc<AtomicBool>,
+    /// Largest RSS the sampler saw.
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+    /// The server's CPU seconds at the start.
+    cpu0: anyhow::Result<f64>,
+}
+
 /// Which servers go first in pass `pass` of query `query`: the order
 /// alternates, so neither server systematically follows the other.
 fn pass_order(servers: usize, pass: usize, query: usize) -> Vec<usize> {
@@ -631,9 +644,7 @@ async fn measure(
     servers: &mut [&mut Prepared],
     qs: &[QuerySpecTimed],
 ) -> Vec<anyhow::Result<Measured>> {
-    let mut resets = Vec::new();
-    let mut samplers = Vec::new();
-    let mut cpu0 = Vec::new();
+    let mut watches = Vec::new();
     for p in servers.iter_mut() {
         let reset = reset_peak_rss(p.server.pid);
         if !reset {
@@ -642,7 +653,6 @@ async fn measure(
                 p.kind.name()
             ));
         }
-        resets.push(reset);
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(0));
         let task = {
@@ -660,8 +670,13 @@ async fn measure(
                 }
             })
         };
-        samplers.push((stop, peak, task));
-        cpu0.push(p.server.cpu_seconds(p.ticks));
+        watches.push(Watch {
+            reset,
+            stop,
+            peak,
+            task,
+            cpu0: p.server.cpu_seconds(p.ticks),
+        });
     }
     // The timed client runs alone on a thread of its own with a
     // single-threaded runtime: on the multi-threaded one, each request and
@@ -730,19 +745,18 @@ async fn measure(
     .await
     .context("query client thread failed")
     .and_then(|r| r);
-    let mut outcomes = match client {
-        Ok(o) => o.into_iter().map(Some).collect::<Vec<_>>(),
+    let outcomes = match client {
+        Ok(o) => o,
         Err(e) => {
             let e = format!("{e:#}");
-            for (stop, _, _) in &samplers {
-                stop.store(true, Ordering::Relaxed);
+            for w in &watches {
+                w.stop.store(true, Ordering::Relaxed);
             }
             return (0..n).map(|_| Err(anyhow::anyhow!("{e}"))).collect();
         }
     };
     let mut results = Vec::new();
-    for (i, p) in servers.iter_mut().enumerate() {
-        let (stop, peak, task) = &mut samplers[i];
+    for ((p, w), outcomes) in servers.iter_mut().zip(watches).zip(outcomes) {
         let r = async {
             if !p.server.running() {
                 bail!(
@@ -752,25 +766,25 @@ async fn measure(
                     p.server.log_tail(20)
                 );
             }
-            let query_cpu_seconds = p.server.cpu_seconds(p.ticks)?
-                - cpu0[i].as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let query_cpu_seconds = p.server.cpu_seconds(p.ticks)? - w.cpu0?;
             let end = p.server.memory()?;
-            stop.store(true, Ordering::Relaxed);
-            let _ = task.await;
+            w.stop.store(true, Ordering::Relaxed);
+            let _ = w.task.await;
             Ok(Measured {
-                outcomes: outcomes[i].take().unwrap_or_default(),
+                outcomes,
                 query_cpu_seconds,
                 memory: MemoryResult {
                     peak_rss_load: p.after_load.peak_rss,
                     rss_after_load: p.after_load.rss,
-                    peak_rss_queries_hwm: resets[i].then_some(end.peak_rss),
-                    peak_rss_queries_sampled: peak.load(Ordering::Relaxed).max(end.rss),
+                    peak_rss_queries_hwm: w.reset.then_some(end.peak_rss),
+                    peak_rss_queries_sampled: w.peak.load(Ordering::Relaxed).max(end.rss),
                     rss_end: end.rss,
                 },
             })
         }
         .await;
-        stop.store(true, Ordering::Relaxed);
+        // Also when the figures could not be read.
+        w.stop.store(true, Ordering::Relaxed);
         results.push(r);
     }
     results

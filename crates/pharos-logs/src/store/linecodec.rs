@@ -26,6 +26,8 @@
 //! pieces of at most 19, so every value fits in 64 bits. Other text,
 //! including single digits, stays in the skeleton.
 
+use super::codec::put_uvarint;
+
 /// Marker of a run of decimal digits.
 pub const DIGITS: u8 = 0xF8;
 /// Marker of a lower-case hexadecimal id.
@@ -156,33 +158,33 @@ fn next_digit(line: &[u8], from: usize) -> Option<usize> {
 mod sse2 {
     use std::arch::x86_64::*;
 
+    /// Bit `k` set when `b[k]` is in `lo..lo + len`, for the first 16 bytes
+    /// of `b`. A range test is a signed compare after shifting the range's
+    /// start down to -128.
+    #[inline]
+    fn in_range16(b: &[u8], lo: u8, len: u8) -> u32 {
+        assert!(b.len() >= 16);
+        // SAFETY: 16 bytes lie inside `b` (checked above); the load is
+        // unaligned; SSE2 is always present on x86_64.
+        unsafe {
+            let v = _mm_loadu_si128(b.as_ptr().cast());
+            let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
+            let hit = _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(len) as i8));
+            _mm_movemask_epi8(hit) as u32
+        }
+    }
+
     /// Bit `k` set when `b[k]` is `0-9`, for the first 16 bytes of `b`.
     #[inline]
     pub(super) fn digits16(b: &[u8]) -> u32 {
-        assert!(b.len() >= 16);
-        // SAFETY: 16 bytes lie inside `b` (checked above); the load is
-        // unaligned; SSE2 is always present on x86_64. A range test is a
-        // signed compare after shifting the range's start down to -128.
-        unsafe {
-            let v = _mm_loadu_si128(b.as_ptr().cast());
-            let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(b'0') as i8));
-            let digit = _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(10) as i8));
-            _mm_movemask_epi8(digit) as u32
-        }
+        in_range16(b, b'0', 10)
     }
 
     /// Bit `k` set when `b[k]` is a marker (`0xF8..=0xFA`), for the first
     /// 16 bytes of `b`.
     #[inline]
     pub(super) fn markers16(b: &[u8]) -> u32 {
-        assert!(b.len() >= 16);
-        // SAFETY: as in `digits16`.
-        unsafe {
-            let v = _mm_loadu_si128(b.as_ptr().cast());
-            let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(super::DIGITS) as i8));
-            let marker = _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(3) as i8));
-            _mm_movemask_epi8(marker) as u32
-        }
+        in_range16(b, super::DIGITS, 3)
     }
 }
 
@@ -210,14 +212,6 @@ fn put_hex(id: &[u8], vars: &mut Vec<u8>) {
         let lo = pair.get(1).map_or(0, |&c| nibble(c));
         vars.push(hi << 4 | lo);
     }
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// Appends the line made of `skel` and `vars` to `out`. Bytes `0xFB..=0xFF`
@@ -340,7 +334,9 @@ fn next_marker(skel: &[u8], from: usize) -> usize {
         .map_or(skel.len(), |p| i + p)
 }
 
-/// A LEB128 value and the bytes it took; `None` if truncated or over 64 bits.
+/// A LEB128 value and the bytes it took; `None` if truncated or over 64 bits
+/// (stricter than [`super::codec::Reader::uvarint`], which lets a tenth byte's
+/// high bits fall off: a damaged value must not pass for a small one).
 fn get_uvarint(b: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
     for (k, &x) in b.iter().enumerate().take(10) {
