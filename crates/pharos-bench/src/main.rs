@@ -28,6 +28,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod blocks;
 mod driver;
+mod http1;
 mod ingest;
 mod logs;
 mod logs_index;
@@ -89,6 +90,15 @@ pub enum Only {
     Pharos,
     Prometheus,
     Both,
+}
+
+/// The client that times the queries.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TimingClient {
+    /// A blocking HTTP/1.1 client, one keep-alive connection per server.
+    Lean,
+    /// reqwest on a single-threaded tokio runtime.
+    Reqwest,
 }
 
 /// How the query phases of the servers are arranged.
@@ -198,6 +208,9 @@ pub struct QueryArgs {
     /// How the servers' query phases are arranged: `interleaved` keeps every server running and alternates them query by query, so a change in the machine's speed during the run affects both alike.
     #[arg(long, value_enum, default_value_t = Order::Interleaved)]
     pub order: Order,
+    /// The timing client: `lean` (a blocking HTTP/1.1 client on a thread of its own: the round trip alone) or `reqwest` (async, on a tokio runtime: adds the client's own wake-ups, as the runs before F1 measured).
+    #[arg(long, value_enum, default_value_t = TimingClient::Lean)]
+    pub client: TimingClient,
 
     /// Counter and gauge series: 100 per instance (`instance="host-<i>:9100"`, `job` one of api, web, db, cache, worker by i mod 5).
     #[arg(long, default_value_t = 10_000)]

@@ -30,8 +30,11 @@
 //!    milliseconds apart: the CPU speed of a shared machine, which can change
 //!    by a third within an hour, changes both alike. Latency is the HTTP round
 //!    trip seen by the bench: from sending the request to having the whole
-//!    body. An idle server costs the other next to nothing (both settle before
-//!    the queries start).
+//!    body, timed by a blocking HTTP/1.1 client ([`crate::http1`], `--client
+//!    lean`) so that no client run-time wake-ups are added to it (`--client
+//!    reqwest` times through reqwest on a single-threaded tokio runtime, as
+//!    earlier runs did). An idle server costs the other next to nothing (both
+//!    settle before the queries start).
 //!
 //! `--order sequential` instead runs one server at a time (load, settle,
 //! queries, stop; never both running), as the earlier runs in
@@ -54,7 +57,7 @@ use tokio::sync::mpsc;
 use crate::driver::{self, Batch, Batcher, SendOptions, SendStats};
 use crate::process::{self, Kind, Server};
 use crate::query_workload::{QuerySpec, QueryWorkload};
-use crate::{Only, Order, QueryArgs};
+use crate::{Only, Order, QueryArgs, TimingClient};
 
 /// Queue depth per shard between the generator and the sender.
 const SHARD_QUEUE: usize = 4;
@@ -298,29 +301,79 @@ pub fn parse_answer(body: &[u8]) -> anyhow::Result<(usize, usize)> {
 }
 
 /// Runs one query once: `(latency, series, points, body bytes)`.
-async fn run_query(
-    client: &reqwest::Client,
-    base: &str,
-    q: &QuerySpecTimed,
-) -> anyhow::Result<(Duration, usize, usize, usize)> {
-    let (path, params) = q.request();
-    // Built before the clock starts: the latency runs from sending.
-    let req = client
-        .get(format!("{base}{path}"))
-        .query(&params)
-        .build()
-        .context("building the request")?;
-    let t0 = Instant::now();
-    let resp = client.execute(req).await.context("request failed")?;
-    let status = resp.status();
-    let body = resp.bytes().await.context("reading the answer")?;
-    let took = t0.elapsed();
-    if !status.is_success() {
-        let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-        bail!("HTTP {status}: {}", text.trim());
+/// The timing client, one connection per server (`--client`).
+enum TimedClient {
+    Lean(Vec<crate::http1::Conn>),
+    Reqwest {
+        rt: tokio::runtime::Runtime,
+        clients: Vec<(reqwest::Client, String)>,
+    },
+}
+
+impl TimedClient {
+    fn new(
+        which: TimingClient,
+        targets: &[(String, &'static str)],
+        timeout: Duration,
+    ) -> anyhow::Result<TimedClient> {
+        Ok(match which {
+            TimingClient::Lean => TimedClient::Lean(
+                targets
+                    .iter()
+                    .map(|(base, _)| crate::http1::Conn::new(base, timeout))
+                    .collect::<anyhow::Result<_>>()?,
+            ),
+            TimingClient::Reqwest => TimedClient::Reqwest {
+                rt: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("building the query client's runtime")?,
+                clients: targets
+                    .iter()
+                    .map(|(base, _)| Ok((driver::client(1, timeout)?, base.clone())))
+                    .collect::<anyhow::Result<_>>()?,
+            },
+        })
     }
-    let (series, points) = parse_answer(&body)?;
-    Ok((took, series, points, body.len()))
+
+    /// Runs `q` on server `s`: the latency (from sending the request to
+    /// having the whole body), the series and points answered, the body's
+    /// size.
+    fn run(
+        &mut self,
+        s: usize,
+        q: &QuerySpecTimed,
+    ) -> anyhow::Result<(Duration, usize, usize, usize)> {
+        let (path, params) = q.request();
+        let (status, body, took) = match self {
+            TimedClient::Lean(conns) => {
+                let a = conns[s].get(path, &params)?;
+                (a.status, a.body, a.took)
+            }
+            TimedClient::Reqwest { rt, clients } => {
+                let (client, base) = &clients[s];
+                rt.block_on(async {
+                    // Built before the clock starts: the latency runs from sending.
+                    let req = client
+                        .get(format!("{base}{path}"))
+                        .query(&params)
+                        .build()
+                        .context("building the request")?;
+                    let t0 = Instant::now();
+                    let resp = client.execute(req).await.context("request failed")?;
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.context("reading the answer")?;
+                    anyhow::Ok((status, body.to_vec(), t0.elapsed()))
+                })?
+            }
+        };
+        if !(200..300).contains(&status) {
+            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+            bail!("HTTP {status}: {}", text.trim());
+        }
+        let (series, points) = parse_answer(&body)?;
+        Ok((took, series, points, body.len()))
+    }
 }
 
 /// Memory figures of one server (bytes).
@@ -678,69 +731,66 @@ async fn measure(
             cpu0: p.server.cpu_seconds(p.ticks),
         });
     }
-    // The timed client runs alone on a thread of its own with a
-    // single-threaded runtime: on the multi-threaded one, each request and
-    // answer could wake another worker thread of the bench, which then
-    // competes with the server for the machine's cores and adds its own
-    // wake-ups to every latency, the same for both servers.
+    // The timed client runs alone on a thread of its own (`--client lean`:
+    // blocking reads, no runtime; `reqwest`: a single-threaded runtime): on
+    // the bench's multi-threaded runtime, each request and answer could wake
+    // another worker thread of the bench, which then competes with the
+    // server for the machine's cores and adds its own wake-ups to every
+    // latency, the same for both servers.
     let targets: Vec<(String, &'static str)> = servers
         .iter()
         .map(|p| (p.server.base_url(), p.kind.name()))
         .collect();
     let n = targets.len();
-    let (qs2, warmup, repeat, timeout) =
-        (qs.to_vec(), args.warmup, args.repeat, args.query_timeout);
+    let (qs2, warmup, repeat, timeout, which) = (
+        qs.to_vec(),
+        args.warmup,
+        args.repeat,
+        args.query_timeout,
+        args.client,
+    );
     let client = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Vec<QueryOutcome>>> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("building the query client's runtime")?;
-        rt.block_on(async move {
-            // One client (one connection) per server.
-            let clients = (0..n)
-                .map(|_| driver::client(1, timeout))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut outcomes = vec![vec![QueryOutcome::default(); qs2.len()]; n];
-            let passes = warmup + repeat;
-            for pass in 0..passes {
-                let timed = pass >= warmup;
-                for (qi, q) in qs2.iter().enumerate() {
-                    for s in pass_order(n, pass, qi) {
-                        let out = &mut outcomes[s][qi];
-                        match run_query(&clients[s], &targets[s].0, q).await {
-                            Ok((took, series, points, bytes)) => {
-                                if timed {
-                                    out.latencies.push(took.as_secs_f64());
-                                }
-                                out.series = Some(series);
-                                out.points = Some(points);
-                                out.response_bytes = Some(bytes);
+        let mut client = TimedClient::new(which, &targets, timeout)?;
+        let mut outcomes = vec![vec![QueryOutcome::default(); qs2.len()]; n];
+        let passes = warmup + repeat;
+        for pass in 0..passes {
+            let timed = pass >= warmup;
+            for (qi, q) in qs2.iter().enumerate() {
+                for s in pass_order(n, pass, qi) {
+                    let out = &mut outcomes[s][qi];
+                    match client.run(s, q) {
+                        Ok((took, series, points, bytes)) => {
+                            if timed {
+                                out.latencies.push(took.as_secs_f64());
                             }
-                            Err(e) => {
-                                if timed {
-                                    out.errors += 1;
-                                }
-                                if out.first_error.is_none() {
-                                    log(format!(
-                                        "{}: {} [{}]: {e:#}",
-                                        targets[s].1,
-                                        q.class,
-                                        q.shape.label()
-                                    ));
-                                    out.first_error = Some(format!("{e:#}"));
-                                }
+                            out.series = Some(series);
+                            out.points = Some(points);
+                            out.response_bytes = Some(bytes);
+                        }
+                        Err(e) => {
+                            if timed {
+                                out.errors += 1;
+                            }
+                            if out.first_error.is_none() {
+                                log(format!(
+                                    "{}: {} [{}]: {e:#}",
+                                    targets[s].1,
+                                    q.class,
+                                    q.shape.label()
+                                ));
+                                out.first_error = Some(format!("{e:#}"));
                             }
                         }
                     }
                 }
-                log(format!(
-                    "{} pass {}/{passes} done",
-                    if timed { "timed" } else { "warm-up" },
-                    pass + 1
-                ));
             }
-            Ok(outcomes)
-        })
+            log(format!(
+                "{} pass {}/{passes} done",
+                if timed { "timed" } else { "warm-up" },
+                pass + 1
+            ));
+        }
+        Ok(outcomes)
     })
     .await
     .context("query client thread failed")
