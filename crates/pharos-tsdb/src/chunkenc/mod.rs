@@ -313,7 +313,7 @@ impl Chunk {
         let values = samples.iter().map(|&(_, x)| x).chain(std::iter::once(v));
         let enc = int_encoding(values, scale, shift);
         let mut fresh = Chunk::with_encoding(enc);
-        for &(t, x) in &samples {
+        for (i, &(t, x)) in samples.iter().enumerate() {
             fresh.ts.write(&mut fresh.buf, t);
             match &mut fresh.val {
                 ValueCodec::Int(c) => {
@@ -322,6 +322,17 @@ impl Chunk {
                     c.write(&mut fresh.buf, x);
                 }
                 ValueCodec::Xor(c) => c.write(&mut fresh.buf, x),
+            }
+            // The saved decoder states, again for the new bits.
+            let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            if n.is_multiple_of(MARK_EVERY) {
+                fresh.marks.push(Mark {
+                    idx: n,
+                    bit: fresh.buf.bits,
+                    last_t: t,
+                    ts: fresh.ts.clone(),
+                    val: fresh.val.clone(),
+                });
             }
         }
         fresh.num = self.num;
