@@ -91,23 +91,34 @@ impl Conn {
             .write_all(req)
             .map_err(|e| RoundTrip::BeforeAnswer(anyhow::Error::new(e).context("sending")))?;
         self.buf.clear();
-        let mut keep_alive = true;
         let mut framing = None;
+        let mut chunks = Dechunker::default();
         loop {
             if framing.is_none() {
-                if let Some(h) = parse_head(&self.buf).map_err(RoundTrip::Failed)? {
-                    keep_alive = !h.close;
-                    framing = Some(h);
-                }
+                framing = parse_head(&self.buf).map_err(RoundTrip::Failed)?;
             }
             if let Some(h) = &framing {
-                if let Some(body) = h.body(&self.buf).map_err(RoundTrip::Failed)? {
+                let rest = &self.buf[h.head_len..];
+                let done = match h.framing {
+                    Framing::Length(n) => rest.len() >= n,
+                    Framing::Chunked => chunks.feed(rest).map_err(RoundTrip::Failed)?,
+                    Framing::UntilClose => false,
+                };
+                if done {
+                    // The clock stops before the body is copied out.
                     let took = t0.elapsed();
-                    let status = h.status;
-                    if !keep_alive {
+                    let body = match h.framing {
+                        Framing::Length(n) => rest[..n].to_vec(),
+                        _ => chunks.out,
+                    };
+                    if h.close {
                         self.stream = None;
                     }
-                    return Ok(Answer { status, body, took });
+                    return Ok(Answer {
+                        status: h.status,
+                        body,
+                        took,
+                    });
                 }
             }
             let stream = self.stream.as_mut().ok_or_else(|| {
@@ -284,53 +295,55 @@ fn parse_head(buf: &[u8]) -> anyhow::Result<Option<Head>> {
     }))
 }
 
-impl Head {
-    /// The body, once `buf` (head included) holds all of it.
-    fn body(&self, buf: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-        let rest = &buf[self.head_len..];
-        match self.framing {
-            Framing::Length(n) if rest.len() >= n => Ok(Some(rest[..n].to_vec())),
-            Framing::Length(_) | Framing::UntilClose => Ok(None),
-            Framing::Chunked => dechunk(rest),
-        }
-    }
+/// A chunked body read as it arrives: each call goes on from the last whole
+/// chunk, so a long answer is parsed once, not once per read.
+#[derive(Default)]
+struct Dechunker {
+    /// Body bytes consumed so far (whole chunks).
+    at: usize,
+    out: Vec<u8>,
 }
 
-/// A chunked body, once `rest` holds all of it (through the last chunk and
-/// the trailers' blank line).
-fn dechunk(rest: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-    let mut out = Vec::with_capacity(rest.len());
-    let mut at = 0;
-    loop {
-        let Some(eol) = find(&rest[at..], b"\r\n") else {
-            return Ok(None);
-        };
-        let line = std::str::from_utf8(&rest[at..at + eol]).context("chunk size is not text")?;
-        let size_text = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .with_context(|| format!("bad chunk size {size_text:?} at body offset {at}"))?;
-        at += eol + 2;
-        if size == 0 {
-            // Trailers (usually none), each ending in CRLF, then a blank line.
-            loop {
-                let Some(eol) = find(&rest[at..], b"\r\n") else {
-                    return Ok(None);
-                };
-                at += eol + 2;
-                if eol == 0 {
-                    return Ok(Some(out));
+impl Dechunker {
+    /// Takes in the whole chunks `rest` (the body received so far) holds
+    /// past the last call's; true once the last chunk and the trailers'
+    /// blank line are in.
+    fn feed(&mut self, rest: &[u8]) -> anyhow::Result<bool> {
+        loop {
+            let at = self.at;
+            let Some(eol) = find(&rest[at..], b"\r\n") else {
+                return Ok(false);
+            };
+            let line =
+                std::str::from_utf8(&rest[at..at + eol]).context("chunk size is not text")?;
+            let size_text = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .with_context(|| format!("bad chunk size {size_text:?} at body offset {at}"))?;
+            let data = at + eol + 2;
+            if size == 0 {
+                // Trailers (usually none), each ending in CRLF, then a blank line.
+                let mut t = data;
+                loop {
+                    let Some(eol) = find(&rest[t..], b"\r\n") else {
+                        return Ok(false);
+                    };
+                    t += eol + 2;
+                    if eol == 0 {
+                        self.at = t;
+                        return Ok(true);
+                    }
                 }
             }
+            let end = data.checked_add(size).context("chunk size overflows")?;
+            if rest.len() < end.saturating_add(2) {
+                return Ok(false);
+            }
+            if &rest[end..end + 2] != b"\r\n" {
+                bail!("chunk at body offset {data} does not end in CRLF");
+            }
+            self.out.extend_from_slice(&rest[data..end]);
+            self.at = end + 2;
         }
-        let end = at.checked_add(size).context("chunk size overflows")?;
-        if rest.len() < end + 2 {
-            return Ok(None);
-        }
-        if &rest[end..end + 2] != b"\r\n" {
-            bail!("chunk at body offset {at} does not end in CRLF");
-        }
-        out.extend_from_slice(&rest[at..end]);
-        at = end + 2;
     }
 }
 
@@ -360,6 +373,20 @@ mod tests {
         );
     }
 
+    /// The body `buf` (head included) holds, once complete: what
+    /// `round_trip` takes out of its buffer.
+    fn body(h: &Head, buf: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        let rest = &buf[h.head_len..];
+        Ok(match h.framing {
+            Framing::Length(n) => (rest.len() >= n).then(|| rest[..n].to_vec()),
+            Framing::Chunked => {
+                let mut d = Dechunker::default();
+                d.feed(rest)?.then_some(d.out)
+            }
+            Framing::UntilClose => None,
+        })
+    }
+
     #[test]
     fn heads_and_bodies_are_framed() {
         let a = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
@@ -368,8 +395,8 @@ mod tests {
             (h.status, h.framing, h.close),
             (200, Framing::Length(5), false)
         );
-        assert_eq!(h.body(a).unwrap().unwrap(), b"hello");
-        assert_eq!(h.body(&a[..a.len() - 1]).unwrap(), None);
+        assert_eq!(body(&h, a).unwrap().unwrap(), b"hello");
+        assert_eq!(body(&h, &a[..a.len() - 1]).unwrap(), None);
         assert_eq!(parse_head(&a[..20]).unwrap(), None);
 
         let c = b"HTTP/1.1 422 Unprocessable\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
@@ -379,18 +406,23 @@ mod tests {
             (h.status, h.framing, h.close),
             (422, Framing::Chunked, true)
         );
-        assert_eq!(h.body(c).unwrap().unwrap(), b"hello, world");
+        assert_eq!(body(&h, c).unwrap().unwrap(), b"hello, world");
+        // Fed as it arrives, one byte more each time, into one dechunker.
+        let mut d = Dechunker::default();
         for cut in h.head_len..c.len() {
-            assert_eq!(h.body(&c[..cut]).unwrap(), None, "cut at {cut}");
+            assert_eq!(body(&h, &c[..cut]).unwrap(), None, "cut at {cut}");
+            assert!(!d.feed(&c[h.head_len..cut]).unwrap(), "cut at {cut}");
         }
+        assert!(d.feed(&c[h.head_len..]).unwrap());
+        assert_eq!(d.out, b"hello, world");
 
         assert!(parse_head(b"SSH-2.0\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 2x OK\r\n\r\n").is_err());
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         let h = parse_head(bad).unwrap().unwrap();
-        assert!(h.body(bad).is_err());
+        assert!(body(&h, bad).is_err());
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n";
-        assert!(h.body(bad).is_err());
+        assert!(body(&h, bad).is_err());
     }
 
     /// A server thread answering each request on one connection with the
@@ -421,7 +453,8 @@ mod tests {
                         if answers.as_slice().is_empty() {
                             return seen;
                         }
-                        if a_closes(&seen) {
+                        // The server closes after the third request.
+                        if seen.len() == 3 {
                             continue 'conns;
                         }
                     }
@@ -430,11 +463,6 @@ mod tests {
             seen
         });
         (addr, h)
-    }
-
-    /// The test server closes after the third request.
-    fn a_closes(seen: &[String]) -> bool {
-        seen.len() == 3
     }
 
     #[test]

@@ -300,7 +300,6 @@ pub fn parse_answer(body: &[u8]) -> anyhow::Result<(usize, usize)> {
     }
 }
 
-/// Runs one query once: `(latency, series, points, body bytes)`.
 /// The timing client, one connection per server (`--client`).
 enum TimedClient {
     Lean(Vec<crate::http1::Conn>),

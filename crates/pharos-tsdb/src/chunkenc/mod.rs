@@ -290,17 +290,23 @@ impl Chunk {
         }
         self.num += 1;
         self.buf.bytes[2..HEADER_LEN].copy_from_slice(&self.num.to_be_bytes());
-        if self.num.is_multiple_of(MARK_EVERY) {
-            // The encoder's state equals the decoder's after the same samples.
+        self.save_mark(self.num, t);
+        Ok(())
+    }
+
+    /// After `n` samples (the newest at `t`) are written, saves the
+    /// decoder's state every [`MARK_EVERY`] samples: the encoder's state
+    /// equals the decoder's after the same samples.
+    fn save_mark(&mut self, n: u16, t: i64) {
+        if n.is_multiple_of(MARK_EVERY) {
             self.marks.push(Mark {
-                idx: self.num,
+                idx: n,
                 bit: self.buf.bits,
                 last_t: t,
                 ts: self.ts.clone(),
                 val: self.val.clone(),
             });
         }
-        Ok(())
     }
 
     /// Re-encodes the existing samples with the cheapest encoding that can also hold `v`.
@@ -324,16 +330,7 @@ impl Chunk {
                 ValueCodec::Xor(c) => c.write(&mut fresh.buf, x),
             }
             // The saved decoder states, again for the new bits.
-            let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
-            if n.is_multiple_of(MARK_EVERY) {
-                fresh.marks.push(Mark {
-                    idx: n,
-                    bit: fresh.buf.bits,
-                    last_t: t,
-                    ts: fresh.ts.clone(),
-                    val: fresh.val.clone(),
-                });
-            }
+            fresh.save_mark(u16::try_from(i + 1).unwrap_or(u16::MAX), t);
         }
         fresh.num = self.num;
         fresh.min_t = self.min_t;
