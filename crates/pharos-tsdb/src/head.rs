@@ -29,12 +29,16 @@ use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 use pharos_model::{AppendError, Labels, MetricMetadata};
 
-use crate::chunkenc::Chunk;
+use crate::chunkenc::{Chunk, DecoderStates};
 use crate::fxhash::FxMap;
 use crate::index::{postings_for_matchers, MemIndex};
 use crate::tombstones::Tombstones;
 
 const STRIPES: usize = 256;
+
+/// Saved decoder states kept for a series' last closed chunk: two cover a
+/// window of up to 40 samples back from its end (10 minutes at 15 s).
+const TAIL_STATES: usize = 2;
 
 /// Where committed records go: the head's view of the WAL.
 pub(crate) trait WalLog: Send + Sync {
@@ -84,6 +88,10 @@ impl ClosedChunk {
 /// The mutable state of one series, under the series' mutex.
 pub(crate) struct SeriesData {
     pub(crate) closed: Vec<ClosedChunk>,
+    /// Saved decoder states of the last closed chunk (see
+    /// [`Chunk::tail_states`]); only the last keeps any, since a query of the
+    /// newest minutes reaches back into that one alone.
+    pub(crate) tail_states: Option<DecoderStates>,
     pub(crate) open: Option<Chunk>,
     /// Time and value of the newest in-order sample (`i64::MIN` if none yet).
     pub(crate) last_t: i64,
@@ -116,6 +124,7 @@ impl SeriesData {
     fn new() -> SeriesData {
         SeriesData {
             closed: Vec::new(),
+            tail_states: None,
             open: None,
             last_t: i64::MIN,
             last_v: 0.0,
@@ -240,6 +249,7 @@ impl SeriesData {
         if let Some(c) = self.open.take() {
             if let (Some(min_t), Some(max_t)) = (c.min_time(), c.max_time()) {
                 let n = c.num_samples();
+                self.tail_states = c.tail_states(TAIL_STATES);
                 let mut b = c.into_bytes();
                 b.shrink_to_fit();
                 self.closed
@@ -268,6 +278,9 @@ impl SeriesData {
             }
             keep
         });
+        if self.closed.is_empty() {
+            self.tail_states = None;
+        }
         if self
             .open
             .as_ref()
@@ -800,6 +813,40 @@ mod tests {
         // Labels read twice are the same shared set.
         let again = h.select(2, 5, &[Matcher::equal("__name__", "m")], true);
         assert_eq!(again[0].labels, got[0].labels);
+    }
+
+    #[test]
+    fn last_closed_chunk_keeps_states_and_reads_from_any_time() {
+        use pharos_model::{Matcher, Series};
+        let o = HeadOptions {
+            block_range: 1 << 40,
+            ooo_window: 0,
+            chunk_samples: 120,
+        };
+        let h = Head::new(o, None);
+        let l = Labels::from_pairs(&[("__name__", "m")]);
+        let (s, _) = h.get_or_create(&l, None, false);
+        let all: Vec<(i64, f64)> = (0..250i64).map(|i| (i * 15, (i % 13) as f64)).collect();
+        {
+            let mut d = s.data.lock();
+            for &(t, v) in &all {
+                d.apply(t, v, None, &o).unwrap();
+            }
+            // Two closed chunks; only the last keeps states.
+            assert_eq!(d.closed.len(), 2);
+            assert!(d.tail_states.is_some());
+        }
+        for from in [0usize, 100, 119, 200, 205, 219, 220, 239, 240, 249] {
+            let mint = all[from].0;
+            let got = h.select(mint, i64::MAX, &[Matcher::equal("__name__", "m")], true);
+            let mut pts = Vec::new();
+            got[0].append_floats(mint, i64::MAX, &mut pts);
+            assert_eq!(pts[..], all[from..], "from sample {from}");
+        }
+        let mut d = s.data.lock();
+        d.truncate(all[245].0);
+        assert!(d.closed.is_empty());
+        assert!(d.tail_states.is_none());
     }
 
     #[test]

@@ -93,13 +93,18 @@ impl Head {
                 continue;
             };
             let mut raw: Vec<(Vec<u8>, i64, i64)> = Vec::new();
+            let mut tail_states = None;
             let mut open = None;
             let mut extra = Vec::new();
             {
                 let d = s.data.lock();
-                for c in &d.closed {
+                let last = d.closed.len().wrapping_sub(1);
+                for (i, c) in d.closed.iter().enumerate() {
                     if c.max_t() >= mint && c.min_t() <= maxt {
                         raw.push((c.data.to_vec(), c.min_t(), c.max_t()));
+                        if i == last {
+                            tail_states = d.tail_states.clone();
+                        }
                     }
                 }
                 if let Some(c) = &d.open {
@@ -117,9 +122,20 @@ impl Head {
                     );
                 }
             }
+            let n_raw = raw.len();
             let mut chunks: Vec<Chunk> = raw
                 .into_iter()
-                .filter_map(|(b, lo, hi)| Chunk::from_bytes_unchecked(b, lo, hi).ok())
+                .enumerate()
+                .filter_map(|(i, (b, lo, hi))| {
+                    let c = Chunk::from_bytes_unchecked(b, lo, hi).ok()?;
+                    Some(match tail_states.take() {
+                        Some(st) if i + 1 == n_raw => c.with_states(st, mint),
+                        st => {
+                            tail_states = st;
+                            c
+                        }
+                    })
+                })
                 .collect();
             chunks.extend(open);
             if chunks.is_empty() && extra.is_empty() {

@@ -114,6 +114,11 @@ struct Mark {
     val: ValueCodec,
 }
 
+/// Saved decoder states of a chunk, kept beside its bytes once the chunk is
+/// no longer appended to (see [`Chunk::tail_states`]). In memory only.
+#[derive(Clone, Debug)]
+pub struct DecoderStates(Box<[Mark]>);
+
 impl Default for Chunk {
     fn default() -> Self {
         Chunk::new()
@@ -385,6 +390,36 @@ impl Chunk {
                 .into_iter()
                 .collect(),
         }
+    }
+
+    /// The newest `keep` saved decoder states from which samples remain to be
+    /// decoded, to keep beside the chunk's bytes when it is closed: a query
+    /// of the newest minutes that reaches back into the head's last closed
+    /// chunk then decodes its tail, not all of it. `None` if there are none.
+    pub fn tail_states(&self, keep: usize) -> Option<DecoderStates> {
+        let usable = self.marks.iter().filter(|m| m.idx < self.num).count();
+        let first = usable.saturating_sub(keep);
+        let kept: Box<[Mark]> = self.marks[first..usable].into();
+        (!kept.is_empty()).then_some(DecoderStates(kept))
+    }
+
+    /// This chunk with the one state of `states` that [`Chunk::decode_from`]
+    /// with `min_t` would start from. `states` must come from
+    /// [`Chunk::tail_states`] of a chunk with these very bytes.
+    pub fn with_states(mut self, states: DecoderStates, min_t: i64) -> Chunk {
+        let mut marks = states.0.into_vec();
+        match marks
+            .iter()
+            .rposition(|m| m.last_t < min_t && m.idx < self.num)
+        {
+            Some(i) => {
+                marks.swap(0, i);
+                marks.truncate(1);
+            }
+            None => marks.clear(),
+        }
+        self.marks = marks;
+        self
     }
 
     /// Like [`Chunk::decode_into`], but may leave out samples before `min_t`

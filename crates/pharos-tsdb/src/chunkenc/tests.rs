@@ -602,3 +602,41 @@ fn saved_decoder_states_survive_a_reencode() {
         assert_eq!(part.len(), 120 - from / 20 * 20, "from sample {from}");
     }
 }
+
+#[test]
+fn tail_states_resume_a_closed_chunk_read_from_its_bytes() {
+    let mut c = Chunk::new();
+    let mut samples = Vec::new();
+    for i in 0..120i64 {
+        let v = (i * i) as f64 / 4.0;
+        c.append(i * 15_000, v);
+        samples.push((i * 15_000, v));
+    }
+    let states = c.tail_states(2).unwrap();
+    // The state at the chunk's end has nothing left to decode.
+    let idx: Vec<u16> = states.0.iter().map(|m| m.idx).collect();
+    assert_eq!(idx, [80, 100]);
+    let (lo, hi) = (c.min_time().unwrap(), c.max_time().unwrap());
+    for from in [0usize, 60, 79, 80, 81, 99, 100, 101, 119] {
+        let t = samples[from].0;
+        let closed = Chunk::from_bytes_unchecked(c.bytes().to_vec(), lo, hi)
+            .unwrap()
+            .with_states(states.clone(), t);
+        let mut part = Vec::new();
+        closed.decode_from(t, &mut part).unwrap();
+        // From the newest kept state whose samples are all older than `t`.
+        let start = match from {
+            0..=79 => 0,
+            80..=99 => 80,
+            _ => 100,
+        };
+        assert_eq!(part[..], samples[start..], "from sample {from}");
+    }
+    // Too few samples for a state: none kept.
+    let mut short = Chunk::new();
+    for i in 0..20i64 {
+        short.append(i, 1.0);
+    }
+    assert!(short.tail_states(2).is_none());
+    assert!(Chunk::new().tail_states(2).is_none());
+}
