@@ -568,11 +568,30 @@ fn point(out: &mut String, t: i64, v: f64) {
     out.push_str("\"]");
 }
 
+/// Longest `[<time>,"<value>"],` of a matrix for times within about 3,000
+/// years of 1970 (`-99999999999.999`, 16 characters) and the longest value
+/// (`-1.2345678901234567e-308`, 24); an answer outside that only reallocates.
+const MAX_POINT_LEN: usize = 48;
+
 /// Renders a result in Prometheus's JSON shape.
 pub fn render(r: &QueryResult) -> Response {
+    // An upper bound for all but exotic label text, so the body is written
+    // once and never moved: a reallocation of a large answer would hold the
+    // old and the new copy at once. Capacity never written costs no memory.
+    let labels = |l: &pharos_model::Labels| {
+        32 + l
+            .iter()
+            .map(|x| x.name.len() + x.value.len() + 8)
+            .sum::<usize>()
+    };
     let size = match &r.value {
-        Value::Vector(v) => 256 + v.len() * 192,
-        Value::Matrix(m) => 256 + m.iter().map(|s| 160 + s.points.len() * 32).sum::<usize>(),
+        Value::Vector(v) => 256 + v.iter().map(|s| labels(&s.labels) + 64).sum::<usize>(),
+        Value::Matrix(m) => {
+            256 + m
+                .iter()
+                .map(|s| labels(&s.labels) + 32 + s.points.len() * MAX_POINT_LEN)
+                .sum::<usize>()
+        }
         _ => 256,
     };
     let mut o = String::with_capacity(size);

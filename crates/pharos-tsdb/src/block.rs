@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use parking_lot::RwLock;
@@ -24,10 +25,9 @@ use pharos_model::{Label, Labels, Matcher};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-use crate::chunkenc::Chunk;
 use crate::encoding::{DecodeError, Decoder};
 use crate::index::{label_names_for, label_values_for, postings_for_matchers, IndexReader};
-use crate::querier::SnapSeries;
+use crate::querier::{ChunkFile, SnapSeries, StoredChunk};
 use crate::symbols::hash_str as hash_symbol;
 use crate::tombstones::{self, Tombstones, TOMBSTONES_FILE};
 
@@ -357,7 +357,7 @@ impl Block {
 
     /// Series matching `ms` with chunks overlapping `[mint, maxt]`, in label order.
     pub(crate) fn select(
-        &self,
+        self: &Arc<Self>,
         mint: i64,
         maxt: i64,
         ms: &[Matcher],
@@ -366,7 +366,7 @@ impl Block {
         if self.meta.max_time <= mint || self.meta.min_time > maxt {
             return Ok(out);
         }
-        let ids = postings_for_matchers(self, ms);
+        let ids = postings_for_matchers(self.as_ref(), ms);
         let stones = {
             let t = self.tombstones.read();
             (!t.is_empty()).then(|| t.clone())
@@ -382,19 +382,13 @@ impl Block {
             if metas.is_empty() {
                 continue;
             }
-            let chunks: Vec<Chunk> = self
-                .read_chunks(&metas)?
-                .into_iter()
-                .zip(&metas)
-                .filter_map(|(b, m)| match Chunk::from_bytes_unchecked(b, m.min_t, m.max_t) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!(block = %self.meta.id, error = %e, "skipping corrupt chunk");
-                        None
-                    }
-                })
+            // The bytes are read when the series is iterated.
+            let stored = metas
+                .iter()
+                .map(|m| StoredChunk::new(m.min_t, m.max_t, m.offset, m.len))
                 .collect();
-            let snap = SnapSeries::new(self.labels_from(&labels), chunks, Vec::new(), mint, maxt);
+            let file: Arc<dyn ChunkFile> = self.clone();
+            let snap = SnapSeries::stored(self.labels_from(&labels), file, stored, mint, maxt);
             if let Some(snap) = snap.without_deleted(stones.as_ref().and_then(|t| t.get(id))) {
                 out.push(snap);
             }
@@ -416,6 +410,15 @@ impl Block {
         }
         let set = postings_for_matchers(self, ms);
         label_values_for(self, name, Some(&set))
+    }
+}
+
+impl ChunkFile for Block {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.chunks.read_exact_at(buf, offset)
+    }
+    fn name(&self) -> String {
+        self.dir.join("chunks").display().to_string()
     }
 }
 

@@ -437,6 +437,15 @@ impl Chunk {
         self.decode_loop(mark, out)
     }
 
+    fn encoded(&self) -> Encoded<'_> {
+        Encoded {
+            bytes: &self.buf.bytes,
+            bits: self.buf.bits,
+            num: self.num,
+            enc: self.encoding(),
+        }
+    }
+
     /// [`Chunk::decode_into`] compiled with LZCNT: the codecs count leading
     /// zeros several times per sample, and without it that is `BSR`, several
     /// times slower on some CPUs (measured: ~50 → see `docs/benchmarks.md`).
@@ -447,26 +456,70 @@ impl Chunk {
         mark: Option<&Mark>,
         out: &mut Vec<(i64, f64)>,
     ) -> Result<(), ChunkError> {
-        self.decode_loop(mark, out)
+        self.encoded().decode(mark, out)
     }
 
-    #[inline(always)]
     fn decode_loop(
         &self,
         mark: Option<&Mark>,
         out: &mut Vec<(i64, f64)>,
     ) -> Result<(), ChunkError> {
+        self.encoded().decode(mark, out)
+    }
+}
+
+/// Appends every sample of the encoded chunk `b` (as [`Chunk::bytes`] gives
+/// it) to `out` without building a [`Chunk`]: the query path's decoder for
+/// chunks read from disk into a reused buffer. Only the header is checked up
+/// front; on corrupt data the samples before the damage are appended and the
+/// error is returned.
+pub fn decode_bytes(b: &[u8], out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+    let (enc, num) = parse_header(b)?;
+    let e = Encoded {
+        bytes: b,
+        bits: b.len() as u64 * 8,
+        num,
+        enc,
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("lzcnt") {
+            // SAFETY: the CPU has LZCNT, checked just above.
+            return unsafe { e.decode_lzcnt(out) };
+        }
+    }
+    e.decode(None, out)
+}
+
+/// A chunk's encoded samples, borrowed.
+struct Encoded<'a> {
+    bytes: &'a [u8],
+    bits: u64,
+    num: u16,
+    enc: ValueEncoding,
+}
+
+impl Encoded<'_> {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "lzcnt")]
+    unsafe fn decode_lzcnt(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        self.decode(None, out)
+    }
+
+    /// Decodes from `mark` (a state saved for these very bytes) or the start.
+    #[inline(always)]
+    fn decode(&self, mark: Option<&Mark>, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
         let start = mark.map_or((HEADER_LEN * 8) as u64, |m| m.bit);
-        let mut r = BitReader::new(&self.buf.bytes, start, self.buf.bits);
+        let mut r = BitReader::new(self.bytes, start, self.bits);
         let mut ts = mark.map_or_else(TsCodec::default, |m| m.ts.clone());
-        let n = usize::from(self.num - mark.map_or(0, |m| m.idx));
+        let n = usize::from(self.num.saturating_sub(mark.map_or(0, |m| m.idx)));
         out.reserve(n);
         let val = mark.map(|m| &m.val);
-        match &self.val {
-            ValueCodec::Int(c) => {
+        match self.enc {
+            ValueEncoding::DecimalInt { scale, shift } => {
                 let mut vc = match val {
                     Some(ValueCodec::Int(v)) => v.clone(),
-                    _ => IntCodec::new(c.scale, c.shift),
+                    _ => IntCodec::new(scale, shift),
                 };
                 for _ in 0..n {
                     let t = ts.read(&mut r)?;
@@ -474,7 +527,7 @@ impl Chunk {
                     out.push((t, v));
                 }
             }
-            ValueCodec::Xor(_) => {
+            ValueEncoding::Xor => {
                 let mut vc = match val {
                     Some(ValueCodec::Xor(v)) => v.clone(),
                     _ => XorCodec::default(),
