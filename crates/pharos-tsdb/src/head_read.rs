@@ -10,7 +10,7 @@
 
 use pharos_model::{Matcher, Sample};
 
-use crate::chunkenc::Chunk;
+use crate::chunkenc::{Chunk, DecoderStates};
 use crate::head::Head;
 use crate::index::{label_names_for, label_values_for, postings_for_matchers};
 use crate::querier::SnapSeries;
@@ -92,8 +92,9 @@ impl Head {
             let Some(s) = self.series_by_ref(r) else {
                 continue;
             };
-            let mut raw: Vec<(Vec<u8>, i64, i64)> = Vec::new();
-            let mut tail_states = None;
+            // Bytes, time span and, for the last closed chunk, its saved
+            // decoder states.
+            let mut raw: Vec<(Vec<u8>, i64, i64, Option<DecoderStates>)> = Vec::new();
             let mut open = None;
             let mut extra = Vec::new();
             {
@@ -101,10 +102,12 @@ impl Head {
                 let last = d.closed.len().wrapping_sub(1);
                 for (i, c) in d.closed.iter().enumerate() {
                     if c.max_t() >= mint && c.min_t() <= maxt {
-                        raw.push((c.data.to_vec(), c.min_t(), c.max_t()));
-                        if i == last {
-                            tail_states = d.tail_states.clone();
-                        }
+                        let states = if i == last {
+                            d.tail_states.clone()
+                        } else {
+                            None
+                        };
+                        raw.push((c.data.to_vec(), c.min_t(), c.max_t(), states));
                     }
                 }
                 if let Some(c) = &d.open {
@@ -122,18 +125,13 @@ impl Head {
                     );
                 }
             }
-            let n_raw = raw.len();
             let mut chunks: Vec<Chunk> = raw
                 .into_iter()
-                .enumerate()
-                .filter_map(|(i, (b, lo, hi))| {
+                .filter_map(|(b, lo, hi, states)| {
                     let c = Chunk::from_bytes_unchecked(b, lo, hi).ok()?;
-                    Some(match tail_states.take() {
-                        Some(st) if i + 1 == n_raw => c.with_states(st, mint),
-                        st => {
-                            tail_states = st;
-                            c
-                        }
+                    Some(match states {
+                        Some(st) => c.with_states(st, mint),
+                        None => c,
                     })
                 })
                 .collect();

@@ -116,19 +116,7 @@ impl SnapSeries {
         self.chunks
             .sort_by_key(|c| c.min_time().unwrap_or(i64::MIN));
         self.stored.sort_by_key(|c| c.min_t);
-        let mut spans: Vec<(i64, i64)> = self
-            .chunks
-            .iter()
-            .map(|c| {
-                (
-                    c.min_time().unwrap_or(i64::MIN),
-                    c.max_time().unwrap_or(i64::MIN),
-                )
-            })
-            .chain(self.stored.iter().map(|c| (c.min_t, c.max_t)))
-            .collect();
-        spans.sort_unstable();
-        let overlap = spans.windows(2).any(|w| w[1].0 <= w[0].1);
+        let overlap = self.overlap();
         let (mint, maxt) = (self.mint, self.maxt);
         if overlap {
             let mut all = Vec::new();
@@ -146,6 +134,33 @@ impl SnapSeries {
             self.extra.sort_by_key(|s| s.t);
         }
         self.extra.dedup_by_key(|s| s.t);
+    }
+
+    /// Whether any two chunks (head or stored, each list sorted by start)
+    /// share a time: walks both lists in start order.
+    fn overlap(&self) -> bool {
+        let mem = self.chunks.iter().map(|c| {
+            (
+                c.min_time().unwrap_or(i64::MIN),
+                c.max_time().unwrap_or(i64::MIN),
+            )
+        });
+        let disk = self.stored.iter().map(|c| (c.min_t, c.max_t));
+        let (mut mem, mut disk) = (mem.peekable(), disk.peekable());
+        let mut end = None;
+        loop {
+            let next = match (mem.peek(), disk.peek()) {
+                (Some(a), Some(b)) if a.0 < b.0 => mem.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => disk.next(),
+                (Some(_), None) => mem.next(),
+                (None, None) => return false,
+            };
+            let Some((lo, hi)) = next else { return false };
+            if end.is_some_and(|e| lo <= e) {
+                return true;
+            }
+            end = Some(end.map_or(hi, |e: i64| e.max(hi)));
+        }
     }
 
     /// Hides the samples in deleted intervals (decoding the series eagerly
@@ -222,33 +237,30 @@ impl SnapSeries {
                     break;
                 }
             } else {
+                let Some(d) = disk else { break };
+                if d.max_t < lo {
+                    j += 1;
+                    continue;
+                }
+                if d.min_t > hi {
+                    break;
+                }
                 // A run of stored chunks of one file, back to back on disk,
-                // up to the next head chunk: one read.
-                let first = j;
+                // up to the next head chunk or `hi`: one read.
                 let next_mem = mem.and_then(|m| m.min_time()).unwrap_or(i64::MAX);
+                let first = j;
                 j += 1;
                 while let (Some(a), Some(b)) = (self.stored.get(j - 1), self.stored.get(j)) {
                     if b.file != a.file
                         || b.offset != a.offset + u64::from(a.len)
                         || b.min_t >= next_mem
+                        || b.min_t > hi
                     {
                         break;
                     }
                     j += 1;
                 }
-                let run = &self.stored[first..j];
-                let run = {
-                    let a = run.partition_point(|c| c.max_t < lo);
-                    let b = run.partition_point(|c| c.min_t <= hi);
-                    &run[a..b.max(a)]
-                };
-                if run.is_empty() {
-                    if self.stored.get(first).is_some_and(|c| c.min_t > hi) {
-                        break;
-                    }
-                    continue;
-                }
-                if self.read_run(run, lo, hi, out) {
+                if self.read_run(&self.stored[first..j], lo, hi, out) {
                     break;
                 }
             }

@@ -427,44 +427,13 @@ impl Chunk {
     /// last saved decoder state whose samples are all older than `min_t`.
     pub fn decode_from(&self, min_t: i64, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
         let mark = self.marks.iter().rev().find(|m| m.last_t < min_t);
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("lzcnt") {
-                // SAFETY: the CPU has LZCNT, checked just above.
-                return unsafe { self.decode_into_lzcnt(mark, out) };
-            }
-        }
-        self.decode_loop(mark, out)
-    }
-
-    fn encoded(&self) -> Encoded<'_> {
         Encoded {
             bytes: &self.buf.bytes,
             bits: self.buf.bits,
             num: self.num,
             enc: self.encoding(),
         }
-    }
-
-    /// [`Chunk::decode_into`] compiled with LZCNT: the codecs count leading
-    /// zeros several times per sample, and without it that is `BSR`, several
-    /// times slower on some CPUs (measured: ~50 → see `docs/benchmarks.md`).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "lzcnt")]
-    unsafe fn decode_into_lzcnt(
-        &self,
-        mark: Option<&Mark>,
-        out: &mut Vec<(i64, f64)>,
-    ) -> Result<(), ChunkError> {
-        self.encoded().decode(mark, out)
-    }
-
-    fn decode_loop(
-        &self,
-        mark: Option<&Mark>,
-        out: &mut Vec<(i64, f64)>,
-    ) -> Result<(), ChunkError> {
-        self.encoded().decode(mark, out)
+        .decode(mark, out)
     }
 }
 
@@ -475,20 +444,13 @@ impl Chunk {
 /// error is returned.
 pub fn decode_bytes(b: &[u8], out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
     let (enc, num) = parse_header(b)?;
-    let e = Encoded {
+    Encoded {
         bytes: b,
         bits: b.len() as u64 * 8,
         num,
         enc,
-    };
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("lzcnt") {
-            // SAFETY: the CPU has LZCNT, checked just above.
-            return unsafe { e.decode_lzcnt(out) };
-        }
     }
-    e.decode(None, out)
+    .decode(None, out)
 }
 
 /// A chunk's encoded samples, borrowed.
@@ -500,15 +462,38 @@ struct Encoded<'a> {
 }
 
 impl Encoded<'_> {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "lzcnt")]
-    unsafe fn decode_lzcnt(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
-        self.decode(None, out)
+    /// Decodes from `mark` (a state saved for these very bytes) or the start,
+    /// in the loop compiled with LZCNT when the CPU has it.
+    fn decode(&self, mark: Option<&Mark>, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("lzcnt") {
+                // SAFETY: the CPU has LZCNT, checked just above.
+                return unsafe { self.decode_lzcnt(mark, out) };
+            }
+        }
+        self.decode_loop(mark, out)
     }
 
-    /// Decodes from `mark` (a state saved for these very bytes) or the start.
+    /// The decode loop compiled with LZCNT: the codecs count leading zeros
+    /// several times per sample, and without it that is `BSR`, several times
+    /// slower on some CPUs (measured: ~50 → see `docs/benchmarks.md`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "lzcnt")]
+    unsafe fn decode_lzcnt(
+        &self,
+        mark: Option<&Mark>,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), ChunkError> {
+        self.decode_loop(mark, out)
+    }
+
     #[inline(always)]
-    fn decode(&self, mark: Option<&Mark>, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
+    fn decode_loop(
+        &self,
+        mark: Option<&Mark>,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), ChunkError> {
         let start = mark.map_or((HEADER_LEN * 8) as u64, |m| m.bit);
         let mut r = BitReader::new(self.bytes, start, self.bits);
         let mut ts = mark.map_or_else(TsCodec::default, |m| m.ts.clone());
