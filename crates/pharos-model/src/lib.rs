@@ -21,6 +21,7 @@ mod labels;
 mod line;
 pub mod log;
 mod matcher;
+pub mod pool;
 mod sample;
 mod storage;
 

@@ -8,6 +8,10 @@
 //! iterates. Samples under the head's tombstones are hidden.
 //! Knows nothing of blocks or the WAL.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use pharos_model::pool::Pool;
 use pharos_model::{Matcher, Sample};
 
 use crate::chunkenc::{Chunk, DecoderStates};
@@ -21,7 +25,8 @@ const SERIES_PER_THREAD: usize = 256;
 impl Head {
     /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels
     /// when `sorted`, else in series-ref order (creation order).
-    /// A large selection is snapshotted on several threads.
+    /// A large selection is snapshotted on several threads (the calling one
+    /// and helpers of the process's [`Pool`]).
     pub(crate) fn select(
         &self,
         mint: i64,
@@ -44,30 +49,34 @@ impl Head {
         let mut out = if threads == 1 {
             self.snapshot(&refs, mint, maxt, stones, sorted)
         } else {
-            let per = refs.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = refs
-                    .chunks(per)
-                    .skip(1)
-                    .map(|part| {
-                        (
-                            part,
-                            scope.spawn(move || self.snapshot(part, mint, maxt, stones, sorted)),
-                        )
-                    })
-                    .collect();
-                let mut out =
-                    self.snapshot(&refs[..per.min(refs.len())], mint, maxt, stones, sorted);
-                for (part, h) in handles {
-                    // A thread that died is redone here, so no series goes
-                    // missing (and a bug that panics again, panics here).
-                    match h.join() {
-                        Ok(got) => out.extend(got),
-                        Err(_) => out.extend(self.snapshot(part, mint, maxt, stones, sorted)),
-                    }
+            // Parts (four per thread) are claimed from a cursor by the
+            // calling thread and the pool's helpers, so a helper that starts
+            // late or not at all leaves its share to the others; a part no
+            // thread finished (a helper that panicked) is redone here, so no
+            // series goes missing.
+            let parts: Vec<&[u32]> = refs.chunks(refs.len().div_ceil(threads * 4)).collect();
+            let done: Vec<Mutex<Option<Vec<SnapSeries>>>> =
+                parts.iter().map(|_| Mutex::new(None)).collect();
+            let cursor = AtomicUsize::new(0);
+            let work = || loop {
+                let i = cursor.fetch_add(1, Ordering::Relaxed);
+                let (Some(part), Some(slot)) = (parts.get(i), done.get(i)) else {
+                    break;
+                };
+                *slot.lock() = Some(self.snapshot(part, mint, maxt, stones, sorted));
+            };
+            let _ = Pool::global().scope(|scope| {
+                scope.help(threads - 1, &work);
+                work();
+            });
+            let mut out = Vec::with_capacity(refs.len());
+            for (part, slot) in parts.iter().zip(done) {
+                match slot.into_inner() {
+                    Some(got) => out.extend(got),
+                    None => out.extend(self.snapshot(part, mint, maxt, stones, sorted)),
                 }
-                out
-            })
+            }
+            out
         };
         // Each part arrives sorted; the stable sort finds those runs and
         // merges them in linear time.

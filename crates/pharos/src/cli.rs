@@ -109,6 +109,8 @@ pub struct ServeArgs {
     pub query_max_concurrency: usize,
     /// Threads one query may use to read and evaluate series (0: the
     /// machine's cores, at most 4; 1: only the thread serving the request).
+    /// Helpers come from one pool of parked threads (cores - 1, at most 3)
+    /// shared by all queries.
     #[arg(long = "query.threads", default_value_t = 0, value_name = "N")]
     pub query_threads: usize,
     /// How far back an instant selector looks for the latest sample.

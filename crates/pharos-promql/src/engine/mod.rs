@@ -47,11 +47,13 @@ pub struct EngineOptions {
     /// Which Prometheus version's semantics to follow (see [`Compat`]).
     pub compat: Compat,
     /// Threads one query may use to read and evaluate series (1: only the
-    /// calling thread). Small selections stay on the calling thread.
+    /// calling thread): the calling thread and parked helpers of the
+    /// process's [`pharos_model::pool::Pool`], so at most one more than the
+    /// pool has. Small selections stay on the calling thread.
     pub threads: usize,
-    /// How long a read runs on the calling thread alone before more threads
-    /// join it: starting and waking a thread costs more than a small query
-    /// takes in all.
+    /// How long a read runs on the calling thread alone before helpers are
+    /// asked to join it: waking a parked thread costs more than a small
+    /// query takes in all.
     pub parallel_after: Duration,
 }
 

@@ -1,6 +1,7 @@
 //! Reading series from storage without holding them all: a [`Reader`] walks
-//! the series a selector matched on up to [`EngineOptions::threads`] worker
-//! threads, each with its own decode buffer, and a [`RangeSource`] is a range
+//! the series a selector matched on up to [`EngineOptions::threads`] threads
+//! (the calling one and parked helpers of the process's [`Pool`]), each with
+//! its own decode buffer, and a [`RangeSource`] is a range
 //! selector whose series are selected but not yet decoded.
 //!
 //! A range function over a plain range selector (`rate(x[5m])`, the common
@@ -23,6 +24,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use pharos_model::histogram::FloatHistogram;
+use pharos_model::pool::Pool;
 use pharos_model::{Labels, Series};
 
 use super::eval::{stale, Evaluator, Range, SeriesV, Val};
@@ -60,10 +62,12 @@ impl Reader {
     /// (in series order among those that ran) is returned.
     ///
     /// Work starts on the calling thread in batches (about eight per thread, at most [`MAX_BATCH`] series);
-    /// helper threads are started only once the work has taken
-    /// [`EngineOptions::parallel_after`] and at least two batches remain, so a small query never
-    /// pays for starting (and waking) threads, and a large one is split
-    /// dynamically: every thread claims the next batch from a shared cursor.
+    /// parked threads of the process's [`Pool`] are asked to help only once
+    /// the work has taken [`EngineOptions::parallel_after`] and at least two
+    /// batches remain, so a small query never pays for waking threads, and a
+    /// large one is split dynamically: every thread claims the next batch
+    /// from a shared cursor. Helpers busy with another query are not waited
+    /// for; the calling thread does their share.
     pub fn map_series<T: Send>(
         &self,
         series: Vec<Box<dyn Series>>,
@@ -82,41 +86,44 @@ impl Reader {
             cursor: &cursor,
         };
         let f = &f;
-        let mut done: Vec<(usize, Result<Vec<T>, EvalError>)> = std::thread::scope(|scope| {
-            let mut helpers = Vec::new();
+        let helped: Mutex<Vec<Done<T>>> = Mutex::new(Vec::new());
+        let helper = || {
+            let mut buf = Vec::new();
+            let mut done = Vec::new();
+            while let Some((i, share)) = work.claim() {
+                done.push((i, self.run_share(share, &mut buf, f)));
+            }
+            helped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(done);
+        };
+        let mine = Pool::global().scope(|scope| {
+            let mut asked = false;
             let mut buf = Vec::new();
             let mut done = Vec::new();
             while let Some((i, share)) = work.claim() {
                 done.push((i, self.run_share(share, &mut buf, f)));
                 let left = batches.len().saturating_sub(cursor.load(Ordering::Relaxed));
-                if helpers.is_empty()
+                if !asked
                     && self.threads > 1
                     && left >= 2
                     && started.elapsed() >= self.parallel_after
                 {
-                    for _ in 1..self.threads.min(left) {
-                        helpers.push(scope.spawn(|| {
-                            let mut buf = Vec::new();
-                            let mut done = Vec::new();
-                            while let Some((i, share)) = work.claim() {
-                                done.push((i, self.run_share(share, &mut buf, f)));
-                            }
-                            done
-                        }));
-                    }
-                }
-            }
-            for h in helpers {
-                match h.join() {
-                    Ok(got) => done.extend(got),
-                    Err(_) => {
-                        self.failed.store(true, Ordering::Relaxed);
-                        done.push((0, Err(EvalError::exec("query worker thread panicked"))));
-                    }
+                    scope.help((self.threads - 1).min(left - 1), &helper);
+                    asked = true;
                 }
             }
             done
         });
+        let mut done = match mine {
+            Ok(mine) => mine,
+            Err(_) => {
+                self.failed.store(true, Ordering::Relaxed);
+                return Err(EvalError::exec("query worker thread panicked"));
+            }
+        };
+        done.extend(helped.into_inner().unwrap_or_else(|e| e.into_inner()));
         done.sort_by_key(|(i, _)| *i);
         let mut out = Vec::new();
         for (_, r) in done {
@@ -152,6 +159,9 @@ impl Reader {
         Ok(out)
     }
 }
+
+/// The results of one batch and its index.
+type Done<T> = (usize, Result<Vec<T>, EvalError>);
 
 /// One batch of series, taken by the thread that claims it.
 type Slot = Mutex<Option<Vec<Box<dyn Series>>>>;
