@@ -567,6 +567,27 @@ impl Head {
         self.by_ref[ref_stripe(sref)].read().get(&sref).cloned()
     }
 
+    /// Starts loading the series `refs` (their lookup, then each series
+    /// struct with its reference counts and lock) so that the misses of
+    /// many series overlap (see `crate::prefetch`). The struct addresses are
+    /// only hinted at, never read through, so a series removed meanwhile
+    /// does no harm.
+    pub(crate) fn prefetch_series(&self, refs: &[u32]) {
+        for &r in refs {
+            crate::prefetch::value(&self.by_ref[ref_stripe(r)]);
+        }
+        for &r in refs {
+            if let Some(s) = self.by_ref[ref_stripe(r)].read().get(&r) {
+                // The reference counts sit just before the value.
+                let counts = 2 * std::mem::size_of::<usize>();
+                crate::prefetch::lines(
+                    Arc::as_ptr(s).cast::<u8>().wrapping_sub(counts),
+                    std::mem::size_of::<MemSeries>() + counts,
+                );
+            }
+        }
+    }
+
     /// Calls `f` with a series' label pairs.
     pub(crate) fn with_labels<R>(&self, s: &MemSeries, f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
         let strs: Vec<&str> = blob_strs(&s.labels)
@@ -574,6 +595,25 @@ impl Head {
             .collect();
         let pairs: Vec<(&str, &str)> = strs.chunks_exact(2).map(|p| (p[0], p[1])).collect();
         f(&pairs)
+    }
+
+    /// Starts loading what a snapshot of `s` reads beyond the series struct
+    /// (its labels, the newest closed chunk entries, the open chunk).
+    pub(crate) fn prefetch_series_data(&self, s: &MemSeries) {
+        if let Some(l) = s.read_labels.get() {
+            let counts = 2 * std::mem::size_of::<usize>();
+            let p = l.as_slice().as_ptr().cast::<u8>().wrapping_sub(counts);
+            crate::prefetch::lines(p, counts + std::mem::size_of_val(l.as_slice()).min(256));
+        }
+        let d = s.data.lock();
+        let tail = d.closed.len().saturating_sub(2);
+        crate::prefetch::slice(&d.closed[tail..], 128);
+        if let Some(st) = &d.tail_states {
+            st.prefetch();
+        }
+        if let Some(c) = &d.open {
+            c.prefetch();
+        }
     }
 
     /// Labels of a series, kept with the series from the first call on: for

@@ -14,13 +14,16 @@ use parking_lot::Mutex;
 use pharos_model::pool::Pool;
 use pharos_model::{Matcher, Sample};
 
-use crate::chunkenc::{Chunk, DecoderStates};
-use crate::head::Head;
+use crate::chunkenc::Chunk;
+use crate::head::{Head, MemSeries};
 use crate::index::{label_names_for, label_values_for, postings_for_matchers};
 use crate::querier::SnapSeries;
 
 /// Fewest series worth a snapshot thread.
 const SERIES_PER_THREAD: usize = 256;
+
+/// Series whose cache lines are asked for together (see `crate::prefetch`).
+const PREFETCH_BLOCK: usize = 32;
 
 impl Head {
     /// Series matching `ms` with samples in `[mint, maxt]`, sorted by labels
@@ -97,66 +100,80 @@ impl Head {
         sorted: bool,
     ) -> Vec<SnapSeries> {
         let mut out = Vec::with_capacity(refs.len());
-        for &r in refs {
-            let Some(s) = self.series_by_ref(r) else {
-                continue;
-            };
-            // Bytes, time span and, for the last closed chunk, its saved
-            // decoder states.
-            let mut raw: Vec<(Vec<u8>, i64, i64, Option<DecoderStates>)> = Vec::new();
-            let mut open = None;
-            let mut extra = Vec::new();
-            {
-                let d = s.data.lock();
-                let last = d.closed.len().wrapping_sub(1);
-                for (i, c) in d.closed.iter().enumerate() {
-                    if c.max_t() >= mint && c.min_t() <= maxt {
-                        let states = if i == last {
-                            d.tail_states.clone()
-                        } else {
-                            None
-                        };
-                        raw.push((c.data.to_vec(), c.min_t(), c.max_t(), states));
-                    }
-                }
-                if let Some(c) = &d.open {
-                    if let (Some(a), Some(b)) = (c.min_time(), c.max_time()) {
-                        if b >= mint && a <= maxt {
-                            open = Some(c.clone_for_read(mint));
-                        }
-                    }
-                }
-                if let Some(o) = &d.ooo {
-                    extra.extend(
-                        o.iter()
-                            .filter(|s| s.0 >= mint && s.0 <= maxt)
-                            .map(|s| Sample::new(s.0, s.1)),
-                    );
+        let mut block = Vec::with_capacity(PREFETCH_BLOCK);
+        for part in refs.chunks(PREFETCH_BLOCK) {
+            // Lines of a whole block are asked for first, so that their
+            // misses overlap instead of each series waiting on its own.
+            self.prefetch_series(part);
+            block.clear();
+            for &r in part {
+                if let Some(s) = self.series_by_ref(r) {
+                    self.prefetch_series_data(&s);
+                    block.push((r, s));
                 }
             }
-            let mut chunks: Vec<Chunk> = raw
-                .into_iter()
-                .filter_map(|(b, lo, hi, states)| {
-                    let c = Chunk::from_bytes_unchecked(b, lo, hi).ok()?;
-                    Some(match states {
-                        Some(st) => c.with_states(st, mint),
-                        None => c,
-                    })
-                })
-                .collect();
-            chunks.extend(open);
-            if chunks.is_empty() && extra.is_empty() {
-                continue;
-            }
-            let snap = SnapSeries::new(self.labels_of(&s), chunks, extra, mint, maxt);
-            if let Some(snap) = snap.without_deleted(stones.and_then(|t| t.get(r))) {
-                out.push(snap);
+            for (r, s) in block.drain(..) {
+                self.snapshot_one(r, &s, mint, maxt, stones, &mut out);
             }
         }
         if sorted {
             out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         }
         out
+    }
+
+    /// Appends the snapshot of series `s` (ref `r`) over `[mint, maxt]` to
+    /// `out`, unless it has no samples there.
+    fn snapshot_one(
+        &self,
+        r: u32,
+        s: &MemSeries,
+        mint: i64,
+        maxt: i64,
+        stones: Option<&crate::tombstones::Tombstones>,
+        out: &mut Vec<SnapSeries>,
+    ) {
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let mut extra = Vec::new();
+        {
+            let d = s.data.lock();
+            let overlaps = |lo: i64, hi: i64| hi >= mint && lo <= maxt;
+            let open = d.open.as_ref().filter(
+                |c| matches!((c.min_time(), c.max_time()), (Some(a), Some(b)) if overlaps(a, b)),
+            );
+            let closed = d.closed.iter().filter(|c| overlaps(c.min_t(), c.max_t()));
+            chunks.reserve_exact(closed.clone().count() + usize::from(open.is_some()));
+            let last = d.closed.len().wrapping_sub(1);
+            for (i, c) in d.closed.iter().enumerate() {
+                if !overlaps(c.min_t(), c.max_t()) {
+                    continue;
+                }
+                let Ok(chunk) = Chunk::from_bytes_unchecked(c.data.to_vec(), c.min_t(), c.max_t())
+                else {
+                    continue;
+                };
+                // The last closed chunk keeps its newest decoder states.
+                chunks.push(match d.tail_states.as_ref().filter(|_| i == last) {
+                    Some(st) => chunk.with_states(st.clone(), mint),
+                    None => chunk,
+                });
+            }
+            chunks.extend(open.map(|c| c.clone_for_read(mint)));
+            if let Some(o) = &d.ooo {
+                extra.extend(
+                    o.iter()
+                        .filter(|s| s.0 >= mint && s.0 <= maxt)
+                        .map(|s| Sample::new(s.0, s.1)),
+                );
+            }
+        }
+        if chunks.is_empty() && extra.is_empty() {
+            return;
+        }
+        let snap = SnapSeries::new(self.labels_of(s), chunks, extra, mint, maxt);
+        if let Some(snap) = snap.without_deleted(stones.and_then(|t| t.get(r))) {
+            out.push(snap);
+        }
     }
 
     /// Label names on series matching `ms` (all series if empty), sorted.

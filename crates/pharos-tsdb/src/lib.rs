@@ -51,6 +51,7 @@ mod head_append;
 mod head_read;
 mod head_wal;
 pub mod index;
+mod prefetch;
 mod querier;
 mod record;
 mod symbols;

@@ -119,6 +119,13 @@ struct Mark {
 #[derive(Clone, Debug)]
 pub struct DecoderStates(Box<[Mark]>);
 
+impl DecoderStates {
+    /// Starts loading the states (see `crate::prefetch`).
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::slice(&self.0, 1024);
+    }
+}
+
 impl Default for Chunk {
     fn default() -> Self {
         Chunk::new()
@@ -368,6 +375,13 @@ impl Chunk {
     /// damage are appended and the error is returned.
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<(), ChunkError> {
         self.decode_from(i64::MIN, out)
+    }
+
+    /// Starts loading what [`Chunk::clone_for_read`] reads (see
+    /// `crate::prefetch`): the bytes and the saved decoder states.
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::slice(&self.buf.bytes, 512);
+        crate::prefetch::slice(&self.marks, 1024);
     }
 
     /// A copy for reading samples from `min_t` on: like `clone`, but of the
