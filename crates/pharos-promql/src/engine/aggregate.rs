@@ -14,21 +14,61 @@ use super::hash::labels_hash;
 use super::EvalError;
 use crate::ast::{AggregateExpr, AggregateOp, PosRange};
 
+/// Whether label `name` stays in the labels of a series' group.
+fn kept(name: &str, grouping: &[String], without: bool) -> bool {
+    let listed = grouping.iter().any(|g| g == name);
+    if without {
+        !listed && name != METRIC_NAME
+    } else {
+        listed
+    }
+}
+
 /// Labels of the group a series falls into.
 pub(crate) fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     let mut b = LabelsBuilder::new();
-    for lb in l.iter() {
-        let listed = grouping.contains(&lb.name);
-        let keep = if without {
-            !listed && lb.name != METRIC_NAME
-        } else {
-            listed
-        };
-        if keep {
-            b.set(&lb.name, &lb.value);
-        }
+    for lb in l.iter().filter(|lb| kept(&lb.name, grouping, without)) {
+        b.set(&lb.name, &lb.value);
     }
     b.build()
+}
+
+/// The group of each series, numbered in order of first appearance, and
+/// the labels of each group. Only a series that starts a new group builds
+/// its group's labels; the others are matched by a hash of the kept pairs
+/// and compared pair by pair.
+fn group_series<'a>(
+    labels: impl Iterator<Item = &'a Labels>,
+    grouping: &[String],
+    without: bool,
+) -> (Vec<usize>, Vec<Labels>) {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let build = std::hash::BuildHasherDefault::<super::hash::FastHasher>::default();
+    let mut by_hash: FastMap<u64, Vec<usize>> = FastMap::default();
+    let mut groups: Vec<Labels> = Vec::new();
+    let mut of_series = Vec::new();
+    for l in labels {
+        let pairs = || l.iter().filter(|lb| kept(&lb.name, grouping, without));
+        let mut h = build.build_hasher();
+        for lb in pairs() {
+            lb.name.hash(&mut h);
+            lb.value.hash(&mut h);
+        }
+        let candidates = by_hash.entry(h.finish()).or_default();
+        let found = candidates
+            .iter()
+            .copied()
+            .find(|&g| groups.get(g).is_some_and(|gl| pairs().eq(gl.iter())));
+        of_series.push(match found {
+            Some(g) => g,
+            None => {
+                groups.push(group_labels(l, grouping, without));
+                candidates.push(groups.len() - 1);
+                groups.len() - 1
+            }
+        });
+    }
+    (of_series, groups)
 }
 
 /// `(line:col)` of a position, as Prometheus appends to annotations.
@@ -187,18 +227,8 @@ impl Evaluator<'_> {
         }
 
         // Group of each input series, fixed across steps.
-        let mut gindex: FastMap<Labels, usize> = FastMap::default();
-        let mut glabels: Vec<Labels> = Vec::new();
-        let series_group: Vec<usize> = input
-            .iter()
-            .map(|s| {
-                let g = group_labels(&s.labels, &a.grouping, a.without);
-                *gindex.entry(g.clone()).or_insert_with(|| {
-                    glabels.push(g);
-                    glabels.len() - 1
-                })
-            })
-            .collect();
+        let (series_group, glabels) =
+            group_series(input.iter().map(|s| &s.labels), &a.grouping, a.without);
 
         let mut c = Collector::new(n);
         let mut states: Vec<State> = (0..glabels.len()).map(|_| State::default()).collect();
@@ -547,6 +577,56 @@ mod heap_tests {
                     prop_assert!(strength(m.1) <= weakest, "left out {:?}, kept {:?}", m, kept);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::{group_labels, group_series};
+    use pharos_model::Labels;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Series share a group exactly when their group labels are equal,
+        /// groups are numbered in order of first appearance, and each
+        /// group's labels are those `group_labels` builds.
+        #[test]
+        fn group_series_matches_group_labels(
+            series in proptest::collection::vec(
+                proptest::collection::vec((0u8..4, 0u8..3), 0..5), 0..30),
+            grouping in proptest::collection::vec(0u8..5, 0..3),
+            without in any::<bool>(),
+        ) {
+            let names = ["__name__", "a", "b", "le", "zz"];
+            let labels: Vec<Labels> = series
+                .iter()
+                .map(|pairs| {
+                    let pairs: Vec<(&str, String)> = pairs
+                        .iter()
+                        .map(|&(n, v)| (names[usize::from(n)], format!("v{v}")))
+                        .collect();
+                    let refs: Vec<(&str, &str)> =
+                        pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                    Labels::from_pairs(&refs)
+                })
+                .collect();
+            let grouping: Vec<String> =
+                grouping.iter().map(|&g| names[usize::from(g)].to_string()).collect();
+            let (of, groups) = group_series(labels.iter(), &grouping, without);
+            let mut want: Vec<Labels> = Vec::new();
+            for (l, &g) in labels.iter().zip(&of) {
+                let gl = group_labels(l, &grouping, without);
+                let at = match want.iter().position(|w| *w == gl) {
+                    Some(at) => at,
+                    None => {
+                        want.push(gl);
+                        want.len() - 1
+                    }
+                };
+                prop_assert_eq!(g, at);
+            }
+            prop_assert_eq!(groups, want);
         }
     }
 }
