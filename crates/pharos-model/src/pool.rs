@@ -124,11 +124,6 @@ impl Pool {
         })
     }
 
-    /// Number of threads.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     /// Runs `f`, which may lend work to the pool through its [`Scope`], and
     /// returns once no helper is working for it any more. A panic of `f`
     /// itself is resumed after that; a helper's panic makes the result

@@ -578,12 +578,7 @@ impl Head {
         }
         for &r in refs {
             if let Some(s) = self.by_ref[ref_stripe(r)].read().get(&r) {
-                // The reference counts sit just before the value.
-                let counts = 2 * std::mem::size_of::<usize>();
-                crate::prefetch::lines(
-                    Arc::as_ptr(s).cast::<u8>().wrapping_sub(counts),
-                    std::mem::size_of::<MemSeries>() + counts,
-                );
+                crate::prefetch::arc_value(Arc::as_ptr(s).cast(), std::mem::size_of::<MemSeries>());
             }
         }
     }
@@ -601,9 +596,11 @@ impl Head {
     /// (its labels, the newest closed chunk entries, the open chunk).
     pub(crate) fn prefetch_series_data(&self, s: &MemSeries) {
         if let Some(l) = s.read_labels.get() {
-            let counts = 2 * std::mem::size_of::<usize>();
-            let p = l.as_slice().as_ptr().cast::<u8>().wrapping_sub(counts);
-            crate::prefetch::lines(p, counts + std::mem::size_of_val(l.as_slice()).min(256));
+            let pairs = l.as_slice();
+            crate::prefetch::arc_value(
+                pairs.as_ptr().cast(),
+                std::mem::size_of_val(pairs).min(256),
+            );
         }
         let d = s.data.lock();
         let tail = d.closed.len().saturating_sub(2);

@@ -141,20 +141,21 @@ impl Head {
             let open = d.open.as_ref().filter(
                 |c| matches!((c.min_time(), c.max_time()), (Some(a), Some(b)) if overlaps(a, b)),
             );
-            let closed = d.closed.iter().filter(|c| overlaps(c.min_t(), c.max_t()));
-            chunks.reserve_exact(closed.clone().count() + usize::from(open.is_some()));
             let last = d.closed.len().wrapping_sub(1);
-            for (i, c) in d.closed.iter().enumerate() {
-                if !overlaps(c.min_t(), c.max_t()) {
-                    continue;
-                }
+            let closed = d
+                .closed
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| overlaps(c.min_t(), c.max_t()));
+            chunks.reserve_exact(closed.clone().count() + usize::from(open.is_some()));
+            for (i, c) in closed {
                 let Ok(chunk) = Chunk::from_bytes_unchecked(c.data.to_vec(), c.min_t(), c.max_t())
                 else {
                     continue;
                 };
                 // The last closed chunk keeps its newest decoder states.
                 chunks.push(match d.tail_states.as_ref().filter(|_| i == last) {
-                    Some(st) => chunk.with_states(st.clone(), mint),
+                    Some(st) => chunk.with_states(st, mint),
                     None => chunk,
                 });
             }

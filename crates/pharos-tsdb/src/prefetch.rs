@@ -31,6 +31,14 @@ pub(crate) fn lines(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
+/// [`lines`] for `len` bytes of a value an `Arc` holds at `p`, with the
+/// reference counts stored just before it (cloning the `Arc` writes them).
+#[inline(always)]
+pub(crate) fn arc_value(p: *const u8, len: usize) {
+    let counts = 2 * std::mem::size_of::<usize>();
+    lines(p.wrapping_sub(counts), counts + len);
+}
+
 /// [`lines`] for the value `v` points to.
 #[inline(always)]
 pub(crate) fn value<T>(v: &T) {

@@ -88,11 +88,7 @@ impl Reader {
         let f = &f;
         let helped: Mutex<Vec<Done<T>>> = Mutex::new(Vec::new());
         let helper = || {
-            let mut buf = Vec::new();
-            let mut done = Vec::new();
-            while let Some((i, share)) = work.claim() {
-                done.push((i, self.run_share(share, &mut buf, f)));
-            }
+            let done = self.drain(work, f, || {});
             helped
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -100,10 +96,7 @@ impl Reader {
         };
         let mine = Pool::global().scope(|scope| {
             let mut asked = false;
-            let mut buf = Vec::new();
-            let mut done = Vec::new();
-            while let Some((i, share)) = work.claim() {
-                done.push((i, self.run_share(share, &mut buf, f)));
+            self.drain(work, f, || {
                 let left = batches.len().saturating_sub(cursor.load(Ordering::Relaxed));
                 if !asked
                     && self.threads > 1
@@ -113,8 +106,7 @@ impl Reader {
                     scope.help((self.threads - 1).min(left - 1), &helper);
                     asked = true;
                 }
-            }
-            done
+            })
         });
         let mut done = match mine {
             Ok(mine) => mine,
@@ -130,6 +122,23 @@ impl Reader {
             out.extend(r?);
         }
         Ok(out)
+    }
+
+    /// Claims batches of `work` until none is left, with one buffer, calling
+    /// `after_batch` after each; the results of the batches it ran.
+    fn drain<T>(
+        &self,
+        work: Work<'_>,
+        f: &(impl Fn(&dyn Series, &mut Vec<(i64, f64)>) -> Result<T, EvalError> + Sync),
+        mut after_batch: impl FnMut(),
+    ) -> Vec<Done<T>> {
+        let mut buf = Vec::new();
+        let mut done = Vec::new();
+        while let Some((i, share)) = work.claim() {
+            done.push((i, self.run_share(share, &mut buf, f)));
+            after_batch();
+        }
+        done
     }
 
     fn run_share<T>(

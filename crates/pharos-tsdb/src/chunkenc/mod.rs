@@ -420,19 +420,15 @@ impl Chunk {
     /// This chunk with the one state of `states` that [`Chunk::decode_from`]
     /// with `min_t` would start from. `states` must come from
     /// [`Chunk::tail_states`] of a chunk with these very bytes.
-    pub fn with_states(mut self, states: DecoderStates, min_t: i64) -> Chunk {
-        let mut marks = states.0.into_vec();
-        match marks
+    pub fn with_states(mut self, states: &DecoderStates, min_t: i64) -> Chunk {
+        self.marks = states
+            .0
             .iter()
-            .rposition(|m| m.last_t < min_t && m.idx < self.num)
-        {
-            Some(i) => {
-                marks.swap(0, i);
-                marks.truncate(1);
-            }
-            None => marks.clear(),
-        }
-        self.marks = marks;
+            .rev()
+            .find(|m| m.last_t < min_t && m.idx < self.num)
+            .cloned()
+            .into_iter()
+            .collect();
         self
     }
 

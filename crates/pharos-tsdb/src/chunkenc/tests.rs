@@ -621,7 +621,7 @@ fn tail_states_resume_a_closed_chunk_read_from_its_bytes() {
         let t = samples[from].0;
         let closed = Chunk::from_bytes_unchecked(c.bytes().to_vec(), lo, hi)
             .unwrap()
-            .with_states(states.clone(), t);
+            .with_states(&states, t);
         let mut part = Vec::new();
         closed.decode_from(t, &mut part).unwrap();
         // From the newest kept state whose samples are all older than `t`.
