@@ -108,6 +108,81 @@ def test_query_and_query_range(scraping_pharos):
     assert b["data"] == "sum by (job) (up)", b
 
 
+def _raw_exchange(port, requests_bytes, answers):
+    """Sends raw HTTP/1.1 bytes on one connection and reads `answers` whole
+    answers (Content-Length framed) back, in order."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(requests_bytes)
+    buf, out = b"", []
+    while len(out) < answers:
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, f"connection closed after {len(out)} answers: {buf!r}"
+            buf += chunk
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        hdrs = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        n = int(hdrs["content-length"])
+        while len(rest) < n:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed inside a body"
+            rest += chunk
+        out.append((int(lines[0].split()[1]), hdrs, rest[:n]))
+        buf = rest[n:]
+    s.close()
+    return out
+
+
+def test_query_endpoints_skip_the_router_and_answer_the_same(scraping_pharos):
+    """/api/v1/query and /api/v1/query_range (GET and form POST) are answered
+    without the router; every other request on the same connection still goes
+    through it, and both are counted under their route."""
+    import json
+    import re
+    import urllib.parse
+    p = scraping_pharos
+
+    def count(handler):
+        m = requests.get(p.url + "/metrics", timeout=10).text
+        return sum(float(v) for v in re.findall(
+            r'^pharos_http_requests_total\{handler="%s",code="\d+"\} (\S+)$' % re.escape(handler),
+            m, re.M))
+
+    before = count("/api/v1/query"), count("/api/v1/labels")
+    q = urllib.parse.urlencode({"query": "1+1", "time": "100"})
+    form = urllib.parse.urlencode({"query": "2*3", "time": "100"}).encode()
+    host = f"127.0.0.1:{p.http_port}"
+    raw = (
+        f"GET /api/v1/query?{q} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        + f"GET /api/v1/labels HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        + (f"POST /api/v1/query HTTP/1.1\r\nHost: {host}\r\n"
+           f"Content-Type: application/x-www-form-urlencoded\r\n"
+           f"Content-Length: {len(form)}\r\n\r\n").encode() + form
+        + f"GET /api/v1/query?query=up%7B HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    )
+    answers = _raw_exchange(p.http_port, raw, 4)
+    (c1, h1, b1), (c2, _, b2), (c3, _, b3), (c4, _, b4) = answers
+    assert c1 == 200 and h1["content-type"] == "application/json" and "date" in h1, h1
+    assert json.loads(b1)["data"] == {"resultType": "scalar", "result": [100, "2"]}, b1
+    assert c2 == 200 and "__name__" in json.loads(b2)["data"], b2
+    assert c3 == 200 and json.loads(b3)["data"]["result"] == [100, "6"], b3
+    e = json.loads(b4)
+    assert c4 == 400 and e["errorType"] == "bad_data" and "parse error" in e["error"], e
+    after = count("/api/v1/query"), count("/api/v1/labels")
+    assert after[0] - before[0] == 3 and after[1] - before[1] >= 1, (before, after)
+    # What the direct path leaves to the router, answered as axum's routes do.
+    r = requests.post(p.url + "/api/v1/query", data=b"query=1", timeout=10,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 415, (r.status_code, r.text)
+    r = requests.put(p.url + "/api/v1/query", params={"query": "1"}, timeout=10)
+    assert r.status_code == 405, (r.status_code, r.text)
+    r = requests.post(p.url + "/api/v1/query_range", timeout=10,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"},
+                      data=iter([b"query=1&start=0&end=10&step=1"]))  # chunked
+    assert r.status_code == 200 and len(r.json()["data"]["result"][0]["values"]) == 11, r.text
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="Debian promtool not installed")
 def test_promtool_query_instant_and_range(scraping_pharos):
     import time

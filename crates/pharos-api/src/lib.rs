@@ -24,6 +24,7 @@ mod params;
 pub mod prometheus;
 pub mod query;
 pub mod selector;
+pub mod server;
 pub mod sources;
 pub mod status;
 pub mod syslog;

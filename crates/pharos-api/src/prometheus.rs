@@ -285,7 +285,9 @@ pub(crate) fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
             }
             i += 1;
         }
-        String::from_utf8_lossy(&out).into_owned()
+        // Valid UTF-8 (nearly always) is kept as decoded, not copied again.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
     raw.split(|b| *b == b'&')
         .filter(|p| !p.is_empty())

@@ -191,7 +191,7 @@ enum Kind {
     Range(i64, i64, i64),
 }
 
-async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
+async fn run(s: &AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
     let svc = s
         .query
         .clone()
@@ -291,12 +291,12 @@ async fn run(s: AppState, m: Params, kind: Kind) -> Result<Response, ApiError> {
     }
 }
 
-async fn instant(s: AppState, m: Params) -> Result<Response, ApiError> {
+async fn instant(s: &AppState, m: Params) -> Result<Response, ApiError> {
     let t = time_param(&m, "time")?.unwrap_or_else(now_ms);
     run(s, m, Kind::Instant(t)).await
 }
 
-async fn range(s: AppState, m: Params) -> Result<Response, ApiError> {
+async fn range(s: &AppState, m: Params) -> Result<Response, ApiError> {
     let start = time_param(&m, "start")?.ok_or_else(|| {
         ApiError::bad_data("invalid parameter \"start\": cannot parse \"\" to a valid timestamp")
     })?;
@@ -333,27 +333,157 @@ async fn query_get(
     State(s): State<AppState>,
     QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
-    instant(s, collect(q, None)).await
+    instant(&s, collect(q, None)).await
 }
 async fn query_post(
     State(s): State<AppState>,
     QueryPairs(q): QueryPairs,
     RawForm(f): RawForm,
 ) -> Result<Response, ApiError> {
-    instant(s, collect(q, Some(&f))).await
+    instant(&s, collect(q, Some(&f))).await
 }
 async fn range_get(
     State(s): State<AppState>,
     QueryPairs(q): QueryPairs,
 ) -> Result<Response, ApiError> {
-    range(s, collect(q, None)).await
+    range(&s, collect(q, None)).await
 }
 async fn range_post(
     State(s): State<AppState>,
     QueryPairs(q): QueryPairs,
     RawForm(f): RawForm,
 ) -> Result<Response, ApiError> {
-    range(s, collect(q, Some(&f))).await
+    range(&s, collect(q, Some(&f))).await
+}
+
+/// The endpoints [`crate::server`] answers without the router: what the
+/// router's routes for them would do, with the same answers, errors and
+/// `pharos_http_requests_total` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direct {
+    Instant,
+    Range,
+}
+
+/// Largest form body read on the direct path: axum's default body limit,
+/// which the router's form extractor applies.
+const DIRECT_FORM_MAX: u64 = 2 << 20;
+
+impl Direct {
+    /// The direct endpoint for `req`, if it is one (see [`Direct::classify`]).
+    pub(crate) fn for_request<B>(req: &axum::http::Request<B>) -> Option<Direct> {
+        let h = req.headers();
+        let text = |k| {
+            h.get(k)
+                .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+        };
+        Direct::classify(
+            req.method().as_str(),
+            req.uri().path(),
+            text(header::CONTENT_TYPE),
+            text(header::CONTENT_LENGTH),
+            h.contains_key(header::TRANSFER_ENCODING),
+        )
+    }
+
+    /// The direct endpoint for a request, if it is one: a GET, or a form POST
+    /// with a `Content-Length` within [`DIRECT_FORM_MAX`], to one of the two
+    /// paths. Any other request to these paths (another method, another
+    /// body) is left to the router, which answers it as it always has.
+    pub(crate) fn classify(
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        content_length: Option<&str>,
+        transfer_encoding: bool,
+    ) -> Option<Direct> {
+        let d = match path {
+            "/api/v1/query" => Direct::Instant,
+            "/api/v1/query_range" => Direct::Range,
+            _ => return None,
+        };
+        match method {
+            "GET" => Some(d),
+            "POST" => {
+                // axum's test for a form: the content type starts with it.
+                let form = content_type
+                    .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+                let sized = content_length
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|n| n <= DIRECT_FORM_MAX);
+                (form && sized && !transfer_encoding).then_some(d)
+            }
+            _ => None,
+        }
+    }
+
+    /// The route's path, the `handler` label of its request counts.
+    fn path(self) -> &'static str {
+        match self {
+            Direct::Instant => "/api/v1/query",
+            Direct::Range => "/api/v1/query_range",
+        }
+    }
+}
+
+/// Answers a request [`Direct::for_request`] chose, as its route would.
+pub(crate) async fn direct(
+    s: &AppState,
+    d: Direct,
+    req: axum::http::Request<hyper::body::Incoming>,
+) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let form = if parts.method == axum::http::Method::POST {
+        let limit = DIRECT_FORM_MAX as usize;
+        match axum::body::to_bytes(axum::body::Body::new(body), limit).await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                // The router's form extractor answers a body that cannot be
+                // read so.
+                let r = (
+                    StatusCode::BAD_REQUEST,
+                    format!("Failed to buffer the request body: {e}"),
+                )
+                    .into_response();
+                s.telemetry.observe_http(
+                    d.path(),
+                    r.status().as_u16(),
+                    started.elapsed().as_secs_f64(),
+                );
+                return r;
+            }
+        }
+    } else {
+        None
+    };
+    answer(s, d, parts.uri.query(), form.as_deref(), started).await
+}
+
+/// Answers a direct request from its query string and form body (a POST's;
+/// `None` for a GET), counting it from `started`.
+async fn answer(
+    s: &AppState,
+    d: Direct,
+    query: Option<&str>,
+    form: Option<&[u8]>,
+    started: Instant,
+) -> Response {
+    let q = query
+        .map(|q| crate::prometheus::form_pairs(q.as_bytes()))
+        .unwrap_or_default();
+    let m = collect(q, form);
+    let r = match d {
+        Direct::Instant => instant(s, m).await,
+        Direct::Range => range(s, m).await,
+    }
+    .into_response();
+    s.telemetry.observe_http(
+        d.path(),
+        r.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    r
 }
 
 fn format(m: Params) -> Result<Response, ApiError> {
@@ -663,6 +793,53 @@ pub type SharedQueryService = Arc<QueryService>;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn direct_requests_are_gets_and_sized_form_posts() {
+        use super::Direct;
+        const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+        let c = Direct::classify;
+        assert_eq!(
+            c("GET", "/api/v1/query", None, None, false),
+            Some(Direct::Instant)
+        );
+        assert_eq!(
+            c("GET", "/api/v1/query_range", None, None, false),
+            Some(Direct::Range)
+        );
+        assert_eq!(
+            c(
+                "POST",
+                "/api/v1/query",
+                Some("application/x-www-form-urlencoded; charset=UTF-8"),
+                Some("12"),
+                false
+            ),
+            Some(Direct::Instant)
+        );
+        // Left to the router: other paths and methods, other bodies.
+        assert_eq!(c("GET", "/api/v1/query/", None, None, false), None);
+        assert_eq!(c("GET", "/api/v1/format_query", None, None, false), None);
+        assert_eq!(c("HEAD", "/api/v1/query", None, None, false), None);
+        assert_eq!(c("PUT", "/api/v1/query", FORM, Some("1"), false), None);
+        assert_eq!(c("POST", "/api/v1/query", FORM, None, false), None);
+        assert_eq!(c("POST", "/api/v1/query", FORM, Some("x"), false), None);
+        assert_eq!(c("POST", "/api/v1/query", FORM, Some("1"), true), None);
+        assert_eq!(
+            c("POST", "/api/v1/query", FORM, Some("3000000"), false),
+            None
+        );
+        assert_eq!(
+            c(
+                "POST",
+                "/api/v1/query",
+                Some("application/json"),
+                Some("1"),
+                false
+            ),
+            None
+        );
+    }
 
     #[test]
     fn cheap_shapes_are_remembered() {

@@ -102,10 +102,14 @@ impl IngestCounters {
     }
 }
 
+/// Requests and seconds spent by status code.
+type ByCode = BTreeMap<u16, (u64, f64)>;
+
 /// All counters kept by the API layer itself.
 #[derive(Default)]
 pub struct Telemetry {
-    http: Mutex<BTreeMap<(String, u16), (u64, f64)>>,
+    /// Requests and seconds by handler, then status code.
+    http: Mutex<BTreeMap<String, ByCode>>,
     pub remote_write: IngestCounters,
     pub otlp_metrics: IngestCounters,
 }
@@ -114,7 +118,12 @@ impl Telemetry {
     /// Records one finished HTTP request.
     pub fn observe_http(&self, handler: &str, code: u16, seconds: f64) {
         let mut m = self.http.lock();
-        let e = m.entry((handler.to_string(), code)).or_default();
+        // Looked up by the borrowed name: a handler seen before costs no allocation.
+        let codes = match m.get_mut(handler) {
+            Some(c) => c,
+            None => m.entry(handler.to_string()).or_default(),
+        };
+        let e = codes.entry(code).or_default();
         e.0 += 1;
         e.1 += seconds;
     }
@@ -129,27 +138,25 @@ impl MetricsSource for Telemetry {
                 "HTTP requests by handler and status code.",
                 Kind::Counter,
             );
-            for ((h, c), (n, _)) in m.iter() {
-                w.sample(
-                    "pharos_http_requests_total",
-                    &[("handler", h), ("code", &c.to_string())],
-                    *n as f64,
-                );
+            for (h, codes) in m.iter() {
+                for (c, (n, _)) in codes {
+                    w.sample(
+                        "pharos_http_requests_total",
+                        &[("handler", h), ("code", &c.to_string())],
+                        *n as f64,
+                    );
+                }
             }
             w.family(
                 "pharos_http_request_duration_seconds_total",
                 "Total time spent serving HTTP requests by handler.",
                 Kind::Counter,
             );
-            let mut by_handler: BTreeMap<&str, f64> = BTreeMap::new();
-            for ((h, _), (_, s)) in m.iter() {
-                *by_handler.entry(h).or_default() += s;
-            }
-            for (h, s) in by_handler {
+            for (h, codes) in m.iter() {
                 w.sample(
                     "pharos_http_request_duration_seconds_total",
                     &[("handler", h)],
-                    s,
+                    codes.values().map(|(_, s)| s).sum(),
                 );
             }
         }

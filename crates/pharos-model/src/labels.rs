@@ -157,10 +157,16 @@ impl Labels {
 
     /// Labels without the metric name.
     pub fn without_name(&self) -> Labels {
+        self.filtered(|l| l.name != METRIC_NAME)
+    }
+
+    /// The labels `keep` accepts, in one copy (a subset of a sorted set is
+    /// sorted).
+    pub fn filtered(&self, mut keep: impl FnMut(&Label) -> bool) -> Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| l.name != METRIC_NAME)
+                .filter(|l| keep(l))
                 .cloned()
                 .collect::<Vec<Label>>()
                 .into(),

@@ -506,35 +506,39 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    let mut serve_on =
-        |l: Option<tokio::net::TcpListener>, router: axum::Router, name: &'static str| {
-            if let Some(l) = l {
-                let mut rx = stop_rx.clone();
-                if let Ok(a) = l.local_addr() {
-                    tracing::info!(listener = name, addr = %a, "listening");
-                }
-                servers.spawn(async move {
-                    let shutdown = async move {
-                        let _ = rx.wait_for(|v| *v).await;
-                    };
-                    if let Err(e) = axum::serve(l, router)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                    {
-                        tracing::error!(listener = name, error = %e, "server failed");
-                    }
-                });
+    let mut serve_on = |l: Option<tokio::net::TcpListener>,
+                        router: axum::Router,
+                        direct: Option<pharos_api::AppState>,
+                        name: &'static str| {
+        if let Some(l) = l {
+            let mut rx = stop_rx.clone();
+            if let Ok(a) = l.local_addr() {
+                tracing::info!(listener = name, addr = %a, "listening");
             }
-        };
-    serve_on(http_l, pharos_api::http_router(state.clone()), "http");
+            servers.spawn(async move {
+                let shutdown = async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                };
+                pharos_api::server::serve(l, router, direct, shutdown).await;
+            });
+        }
+    };
+    serve_on(
+        http_l,
+        pharos_api::http_router(state.clone()),
+        Some(state.clone()),
+        "http",
+    );
     serve_on(
         otlp_http_l,
         pharos_api::otlp_http_router(state.clone()),
+        None,
         "otlp-http",
     );
     serve_on(
         grpc_l,
         pharos_api::otlp_grpc_service(state.clone()).into_axum_router(),
+        None,
         "otlp-grpc",
     );
 

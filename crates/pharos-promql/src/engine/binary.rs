@@ -134,17 +134,13 @@ pub(crate) fn elem_op(
 /// Labels without the metric name and the `__type__` / `__unit__` metadata
 /// labels, which Prometheus drops together with the name.
 pub(crate) fn drop_reserved(l: &Labels) -> Labels {
-    if !l
-        .iter()
-        .any(|lb| lb.name == METRIC_NAME || lb.name == "__type__" || lb.name == "__unit__")
-    {
+    let reserved = |lb: &pharos_model::Label| {
+        matches!(lb.name.as_str(), METRIC_NAME | "__type__" | "__unit__")
+    };
+    if !l.iter().any(reserved) {
         return l.clone();
     }
-    let mut b = l.builder();
-    b.del(METRIC_NAME);
-    b.del("__type__");
-    b.del("__unit__");
-    b.build()
+    l.filtered(|lb| !reserved(lb))
 }
 
 /// Whether the operator removes the metric name from its result
