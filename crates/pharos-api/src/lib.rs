@@ -8,8 +8,8 @@
 //! this crate never knows how the storage engine lays out its data.
 //!
 //! The main type is [`AppState`], shared by every handler; [`http_router`],
-//! [`otlp_http_router`] and [`otlp_grpc_service`] build the servers that the
-//! binary binds to its listeners.
+//! [`otlp_http_router`] and [`otlp_grpc_service`] build the routers, and
+//! [`server::serve`] serves one on each listener the binary binds.
 
 pub mod admin;
 pub mod admin_tsdb;
