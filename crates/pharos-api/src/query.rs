@@ -426,7 +426,8 @@ impl Direct {
     }
 }
 
-/// Answers a request [`Direct::for_request`] chose, as its route would.
+/// Answers a request [`Direct::for_request`] chose, as its route would, and
+/// counts it under the route.
 pub(crate) async fn direct(
     s: &AppState,
     d: Direct,
@@ -434,56 +435,49 @@ pub(crate) async fn direct(
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let form = if parts.method == axum::http::Method::POST {
-        let limit = DIRECT_FORM_MAX as usize;
-        match axum::body::to_bytes(axum::body::Body::new(body), limit).await {
-            Ok(b) => Some(b),
-            Err(e) => {
-                // The router's form extractor answers a body that cannot be
-                // read so.
-                let r = (
-                    StatusCode::BAD_REQUEST,
-                    format!("Failed to buffer the request body: {e}"),
-                )
-                    .into_response();
-                s.telemetry.observe_http(
-                    d.path(),
-                    r.status().as_u16(),
-                    started.elapsed().as_secs_f64(),
-                );
-                return r;
+    let r = match direct_form(&parts.method, body).await {
+        Ok(form) => {
+            let q = parts
+                .uri
+                .query()
+                .map(|q| crate::prometheus::form_pairs(q.as_bytes()))
+                .unwrap_or_default();
+            let m = collect(q, form.as_deref());
+            match d {
+                Direct::Instant => instant(s, m).await,
+                Direct::Range => range(s, m).await,
             }
+            .into_response()
         }
-    } else {
-        None
+        Err(r) => r,
     };
-    answer(s, d, parts.uri.query(), form.as_deref(), started).await
-}
-
-/// Answers a direct request from its query string and form body (a POST's;
-/// `None` for a GET), counting it from `started`.
-async fn answer(
-    s: &AppState,
-    d: Direct,
-    query: Option<&str>,
-    form: Option<&[u8]>,
-    started: Instant,
-) -> Response {
-    let q = query
-        .map(|q| crate::prometheus::form_pairs(q.as_bytes()))
-        .unwrap_or_default();
-    let m = collect(q, form);
-    let r = match d {
-        Direct::Instant => instant(s, m).await,
-        Direct::Range => range(s, m).await,
-    }
-    .into_response();
     s.telemetry.observe_http(
         d.path(),
         r.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
     r
+}
+
+/// A direct POST's form body (`None` for a GET); a body that cannot be read
+/// is answered as the router's form extractor answers it.
+async fn direct_form(
+    method: &axum::http::Method,
+    body: hyper::body::Incoming,
+) -> Result<Option<axum::body::Bytes>, Response> {
+    if method != axum::http::Method::POST {
+        return Ok(None);
+    }
+    axum::body::to_bytes(axum::body::Body::new(body), DIRECT_FORM_MAX as usize)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("Failed to buffer the request body: {e}"),
+            )
+                .into_response()
+        })
 }
 
 fn format(m: Params) -> Result<Response, ApiError> {
