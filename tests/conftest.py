@@ -70,7 +70,7 @@ class Pharos:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def start(self):
+    def _command(self):
         cmd = [
             pharos_bin(), "serve",
             "--data-dir", str(self.data),
@@ -82,15 +82,35 @@ class Pharos:
         ]
         if self.config_path:
             cmd += ["--config", str(self.config_path)]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
-        wait_until(self._ready, timeout=60, what="pharos /-/ready")
-        return self
+        return cmd
 
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"pharos exited with {self.proc.returncode}: {self.log_text()[-2000:]}")
-        return requests.get(self.url + "/-/ready", timeout=1).status_code == 200
+    def start(self, attempts=3):
+        """Starts pharos and waits until it is ready. A port picked free can be
+        taken by another process's outgoing connection before pharos binds it;
+        then pharos exits at once, and is started again on fresh ports."""
+        for attempt in range(attempts):
+            if self.log is None or self.log.closed:
+                self.log = open(self.log_path, "ab")
+            logged = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self.proc = subprocess.Popen(self._command(), stdout=self.log, stderr=self.log)
+            deadline = time.time() + 60
+            while True:
+                if self.proc.poll() is not None:
+                    text = self.log_text()
+                    if attempt + 1 < attempts and "Address already in use" in text[logged:]:
+                        self.http_port, self.grpc_port, self.otlp_http_port = (
+                            free_port(), free_port(), free_port())
+                        break
+                    raise RuntimeError(f"pharos exited with {self.proc.returncode}: {text[-2000:]}")
+                try:
+                    if requests.get(self.url + "/-/ready", timeout=1).status_code == 200:
+                        return self
+                except requests.RequestException:
+                    pass
+                if time.time() > deadline:
+                    raise AssertionError(f"timed out waiting for pharos /-/ready: {self.log_text()[-2000:]}")
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
