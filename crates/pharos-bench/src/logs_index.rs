@@ -906,7 +906,7 @@ fn token_variant(
                             let d = Instant::now();
                             let raw = zstd::stream::decode_all(&f.z[..])
                                 .context("decompressing a token index")?;
-                            *slot = Some(TokenIndex::decode(&raw)?);
+                            *slot = Some(TokenIndex::decode(&raw, f.min_len, f.max_len)?);
                             prep += d.elapsed();
                             read += f.z.len() as u64;
                         }

@@ -137,7 +137,7 @@ mod tests {
     fn ix(words: &str) -> Arc<TokenIndex> {
         let mut b = TokenIndexBuilder::default();
         b.add(words.as_bytes(), 0);
-        Arc::new(TokenIndex::decode(&b.encode()).expect("decodes"))
+        Arc::new(TokenIndex::decode(&b.encode(), 1, u32::MAX).expect("decodes"))
     }
 
     #[test]

@@ -38,10 +38,15 @@ use super::cache::{self, IndexCache};
 use super::codec::{put_ivarint, put_str, put_uvarint, CodecError, Reader};
 use super::head::Head;
 use super::linecodec;
-use super::tokens::{bucket_may_fit, pieces, Piece, Required, TokenIndex, TokenIndexBuilder};
+use super::tokens::{
+    bucket_may_fit, pieces, EncodedBucket, Piece, Required, TokenIndex, TokenIndexBuilder,
+};
 use crate::deadline::Deadline;
 
-const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG2";
+/// `index.bin` as written now: number tokens stored as values.
+const INDEX_MAGIC: &[u8; 8] = b"PHXLSEG3";
+/// `index.bin` before that: every token as text (still read).
+const INDEX_MAGIC_TEXT: &[u8; 8] = b"PHXLSEG2";
 const FOOTER_MAGIC: &[u8; 8] = b"PHXLEND1";
 const DATA_FILE: &str = "data.parquet";
 const INDEX_FILE: &str = "index.bin";
@@ -167,6 +172,8 @@ pub(crate) struct Segment {
     tokens_at: (u64, u64, u32),
     /// The token-length buckets of section 1.
     buckets: Vec<TokenBucket>,
+    /// Whether the buckets hold every token as text (`PHXLSEG2`).
+    text_tokens: bool,
     /// This segment's key in the process's token-index cache.
     uid: u64,
     /// The segments a compaction merged into this one (its `replaces` file).
@@ -511,67 +518,10 @@ impl Segment {
         drop(file);
 
         // The index.
-        let mut meta = Vec::new();
-        put_uvarint(&mut meta, u64::from(wal_last));
-        put_uvarint(&mut meta, streams.len() as u64);
-        for s in &streams {
-            put_uvarint(&mut meta, s.labels.len() as u64);
-            for l in s.labels.iter() {
-                put_str(&mut meta, &l.name);
-                put_str(&mut meta, &l.value);
-            }
-            put_uvarint(&mut meta, s.entries);
-            put_uvarint(&mut meta, s.bytes);
-            put_ivarint(&mut meta, s.min_ts);
-            put_ivarint(&mut meta, s.max_ts);
-        }
-        put_uvarint(&mut meta, groups.len() as u64);
-        for g in &groups {
-            put_uvarint(&mut meta, u64::from(g.rows));
-            put_uvarint(&mut meta, g.line_bytes);
-            put_uvarint(&mut meta, g.runs.len() as u64);
-            for r in &g.runs {
-                put_uvarint(&mut meta, u64::from(r.stream));
-                put_uvarint(&mut meta, u64::from(r.rows));
-                put_ivarint(&mut meta, r.min_ts);
-                put_ivarint(&mut meta, r.max_ts);
-            }
-        }
+        let meta = encode_tables(wal_last, &streams, &groups);
         let index_path = tmp.join(INDEX_FILE);
-        // Section 1: one zstd frame per token-length bucket; the directory
-        // goes at the end of section 0.
-        let mut token_section = Vec::new();
-        let buckets = tokens.encode_buckets();
-        put_uvarint(&mut meta, buckets.len() as u64);
-        let mut zc = zstd::bulk::Compressor::new(INDEX_ZSTD_LEVEL).map_err(io(&index_path))?;
-        for b in &buckets {
-            let z = zc.compress(&b.bytes).map_err(io(&index_path))?;
-            put_uvarint(&mut meta, u64::from(b.min_len));
-            put_uvarint(&mut meta, u64::from(b.max_len));
-            put_uvarint(&mut meta, token_section.len() as u64);
-            put_uvarint(&mut meta, z.len() as u64);
-            put_uvarint(&mut meta, u64::from(crc32c::crc32c(&z)));
-            token_section.extend_from_slice(&z);
-        }
-        drop(buckets);
-        let mut out = Vec::new();
-        out.extend_from_slice(INDEX_MAGIC);
-        let mut sections = Vec::new();
-        let z = zc.compress(&meta).map_err(io(&index_path))?;
-        sections.push((out.len() as u64, z.len() as u64, crc32c::crc32c(&z)));
-        out.extend_from_slice(&z);
-        sections.push((
-            out.len() as u64,
-            token_section.len() as u64,
-            crc32c::crc32c(&token_section),
-        ));
-        out.extend_from_slice(&token_section);
-        for &(off, len, crc) in &sections {
-            out.extend_from_slice(&off.to_le_bytes());
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(&crc.to_le_bytes());
-        }
-        out.extend_from_slice(FOOTER_MAGIC);
+        let out =
+            encode_index(meta, &tokens.encode_buckets(), INDEX_MAGIC).map_err(io(&index_path))?;
         let mut f = File::create(&index_path).map_err(io(&index_path))?;
         f.write_all(&out).map_err(io(&index_path))?;
         f.sync_all().map_err(io(&index_path))?;
@@ -608,6 +558,17 @@ impl Segment {
         if len < 8 + FOOTER {
             return Err(invalid(format!("{INDEX_FILE} is only {len} bytes")));
         }
+        let mut head = [0u8; 8];
+        f.read_exact(&mut head).map_err(io(&index_path))?;
+        let text_tokens = match &head {
+            h if h == INDEX_MAGIC => false,
+            h if h == INDEX_MAGIC_TEXT => true,
+            _ => {
+                return Err(invalid(format!(
+                    "{INDEX_FILE} does not start with PHXLSEG3"
+                )))
+            }
+        };
         let mut footer = [0u8; FOOTER as usize];
         f.seek(SeekFrom::Start(len - FOOTER))
             .map_err(io(&index_path))?;
@@ -736,6 +697,7 @@ impl Segment {
             groups,
             tokens_at,
             buckets,
+            text_tokens,
             uid: cache::next_uid(),
             replaces,
             remove_on_drop: AtomicBool::new(false),
@@ -767,11 +729,15 @@ impl Segment {
                     None => {
                         let bytes =
                             read_section(&path, (self.tokens_at.0 + b.offset, b.len, b.crc))?;
-                        let ix =
-                            TokenIndex::decode(&bytes).map_err(|source| SegmentError::Corrupt {
-                                path: path.clone(),
-                                source,
-                            })?;
+                        let ix = if self.text_tokens {
+                            TokenIndex::decode_text(&bytes)
+                        } else {
+                            TokenIndex::decode(&bytes, b.min_len, b.max_len)
+                        };
+                        let ix = ix.map_err(|source| SegmentError::Corrupt {
+                            path: path.clone(),
+                            source,
+                        })?;
                         let ix = Arc::new(ix);
                         cache.insert(self.uid, i as u32, ix.clone());
                         ix
@@ -1002,6 +968,78 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Section 0 of `index.bin` up to the bucket directory: the stream and
+/// row-group tables.
+fn encode_tables(wal_last: u32, streams: &[SegStream], groups: &[Group]) -> Vec<u8> {
+    let mut meta = Vec::new();
+    put_uvarint(&mut meta, u64::from(wal_last));
+    put_uvarint(&mut meta, streams.len() as u64);
+    for s in streams {
+        put_uvarint(&mut meta, s.labels.len() as u64);
+        for l in s.labels.iter() {
+            put_str(&mut meta, &l.name);
+            put_str(&mut meta, &l.value);
+        }
+        put_uvarint(&mut meta, s.entries);
+        put_uvarint(&mut meta, s.bytes);
+        put_ivarint(&mut meta, s.min_ts);
+        put_ivarint(&mut meta, s.max_ts);
+    }
+    put_uvarint(&mut meta, groups.len() as u64);
+    for g in groups {
+        put_uvarint(&mut meta, u64::from(g.rows));
+        put_uvarint(&mut meta, g.line_bytes);
+        put_uvarint(&mut meta, g.runs.len() as u64);
+        for r in &g.runs {
+            put_uvarint(&mut meta, u64::from(r.stream));
+            put_uvarint(&mut meta, u64::from(r.rows));
+            put_ivarint(&mut meta, r.min_ts);
+            put_ivarint(&mut meta, r.max_ts);
+        }
+    }
+    meta
+}
+
+/// The whole `index.bin`: `magic`, section 0 (`meta`, then the directory of
+/// `buckets`), section 1 (one zstd frame per bucket) and the footer.
+fn encode_index(
+    mut meta: Vec<u8>,
+    buckets: &[EncodedBucket],
+    magic: &[u8; 8],
+) -> std::io::Result<Vec<u8>> {
+    let mut token_section = Vec::new();
+    put_uvarint(&mut meta, buckets.len() as u64);
+    let mut zc = zstd::bulk::Compressor::new(INDEX_ZSTD_LEVEL)?;
+    for b in buckets {
+        let z = zc.compress(&b.bytes)?;
+        put_uvarint(&mut meta, u64::from(b.min_len));
+        put_uvarint(&mut meta, u64::from(b.max_len));
+        put_uvarint(&mut meta, token_section.len() as u64);
+        put_uvarint(&mut meta, z.len() as u64);
+        put_uvarint(&mut meta, u64::from(crc32c::crc32c(&z)));
+        token_section.extend_from_slice(&z);
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(magic);
+    let mut sections = Vec::new();
+    let z = zc.compress(&meta)?;
+    sections.push((out.len() as u64, z.len() as u64, crc32c::crc32c(&z)));
+    out.extend_from_slice(&z);
+    sections.push((
+        out.len() as u64,
+        token_section.len() as u64,
+        crc32c::crc32c(&token_section),
+    ));
+    out.extend_from_slice(&token_section);
+    for &(off, len, crc) in &sections {
+        out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+    out.extend_from_slice(FOOTER_MAGIC);
+    Ok(out)
 }
 
 /// Reads the zstd frame of `len` bytes at `off`, checking its crc32c.

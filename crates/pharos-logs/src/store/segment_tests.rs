@@ -150,6 +150,84 @@ fn tokens_skip_row_groups_without_the_literal() {
 }
 
 #[test]
+fn an_index_with_tokens_as_text_is_still_read() {
+    // A segment written now, its index then rewritten as segments were
+    // before number tokens were stored as values (PHXLSEG2): the same reads
+    // give the same entries, and still skip row groups.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entries: Vec<LogEntry> = (0..300)
+        .map(|i| {
+            entry(
+                i,
+                &format!("req {i:05} id {:016x} blk_{} ok", i * 7919, i * 104_729),
+            )
+        })
+        .collect();
+    let h = head(&[(&[("app", "x")], entries)]);
+    let opts = SegmentOptions {
+        group_bytes: 400,
+        ..SegmentOptions::default()
+    };
+    let seg = Segment::write(dir.path(), 1, &h, 0, &opts).expect("writes");
+    assert!(!seg.text_tokens);
+    let none = |_: &Labels| None;
+    let lits = [
+        " 00123 ",
+        "00123",
+        &format!(" {:016x} ", 77 * 7919),
+        &format!("{:x}", 77 * 7919),
+        &format!("blk_{} ", 200 * 104_729),
+        " 00999 ",
+        "req",
+    ];
+    let read = |seg: &Segment| -> Vec<Vec<i64>> {
+        lits.iter()
+            .map(|l| {
+                let contains = vec![vec![l.to_string()]];
+                read_all(seg, &plan(&[], &contains, &none))
+                    .iter()
+                    .map(|(_, e)| e.ts)
+                    .collect()
+            })
+            .collect()
+    };
+    let want = read(&seg);
+    assert_eq!(want[0], vec![123]);
+    assert_eq!(want[2], vec![77]);
+    assert_eq!(want[4], vec![200]);
+    assert!(want[5].is_empty());
+    assert_eq!(want[6].len(), 300);
+    let path = seg.dir.join(INDEX_FILE);
+    let buckets: Vec<EncodedBucket> = seg
+        .buckets
+        .iter()
+        .map(|b| {
+            let raw =
+                read_section(&path, (seg.tokens_at.0 + b.offset, b.len, b.crc)).expect("bucket");
+            let ix = TokenIndex::decode(&raw, b.min_len, b.max_len).expect("decodes");
+            EncodedBucket {
+                min_len: b.min_len,
+                max_len: b.max_len,
+                tokens: ix.len() as u32,
+                bytes: ix.encode_text_for_test(),
+            }
+        })
+        .collect();
+    let old = encode_index(
+        encode_tables(seg.wal_last, &seg.streams, &seg.groups),
+        &buckets,
+        INDEX_MAGIC_TEXT,
+    )
+    .expect("encodes");
+    let seg_dir = seg.dir.clone();
+    drop(seg);
+    std::fs::write(&path, old).expect("writes");
+    let reopened = Segment::open(&seg_dir).expect("opens");
+    assert!(reopened.text_tokens);
+    assert_eq!(read(&reopened), want);
+}
+
+#[test]
 fn damaged_index_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let h = head(&[(&[("app", "x")], vec![entry(1, "hello")])]);
@@ -336,4 +414,171 @@ fn column_sizes() {
             c, u
         );
     }
+}
+
+/// Prints what the token indexes of the segments under `$PHAROS_SEGMENTS`
+/// hold, by token class:
+/// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs index_sizes -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn index_sizes() {
+    let Ok(root) = std::env::var("PHAROS_SEGMENTS") else {
+        eprintln!("PHAROS_SEGMENTS is not set: nothing to measure");
+        return;
+    };
+    // class -> (tokens, text bytes, postings entries, single-group tokens)
+    let mut by: std::collections::BTreeMap<&str, (u64, u64, u64, u64)> = Default::default();
+    let (mut zsum, mut rawsum, mut postbytes) = (0u64, 0u64, 0u64);
+    for d in std::fs::read_dir(&root).expect("segments").flatten() {
+        let Ok(seg) = Segment::open(&d.path()) else {
+            continue;
+        };
+        let path = seg.dir.join(INDEX_FILE);
+        for b in &seg.buckets {
+            let raw =
+                read_section(&path, (seg.tokens_at.0 + b.offset, b.len, b.crc)).expect("bucket");
+            zsum += b.len;
+            rawsum += raw.len() as u64;
+            let ix = if seg.text_tokens {
+                TokenIndex::decode_text(&raw)
+            } else {
+                TokenIndex::decode(&raw, b.min_len, b.max_len)
+            }
+            .expect("decode");
+            for i in 0..ix.len() {
+                let t = ix.token_for_test(i);
+                let digits = t.iter().all(|c| c.is_ascii_digit());
+                let hex = !digits
+                    && t.len() >= 8
+                    && t.iter().all(|c| c.is_ascii_hexdigit())
+                    && t.iter().any(|c| c.is_ascii_digit());
+                let mixed = !digits && !hex && t.iter().any(|c| c.is_ascii_digit());
+                let class = if digits {
+                    "digits"
+                } else if hex {
+                    "hex"
+                } else if mixed {
+                    "mixed"
+                } else {
+                    "word"
+                };
+                let k = ix.postings_for_test(i);
+                let e = by.entry(class).or_default();
+                e.0 += 1;
+                e.1 += t.len() as u64 + 1;
+                e.2 += k as u64;
+                e.3 += u64::from(k == 1);
+            }
+            postbytes += ix.postings_len_for_test() as u64;
+        }
+    }
+    println!("buckets: {zsum} bytes stored, {rawsum} before zstd, postings {postbytes}");
+    for (c, (n, tb, p, one)) in by {
+        println!("{c:8} tokens {n:>10} text {tb:>11} postings {p:>10} in one group {one:>10}");
+    }
+}
+
+/// Estimates encodings of the timestamp column of the segments under
+/// `$PHAROS_SEGMENTS`, in bits per row: as stored, Parquet's
+/// DELTA_BINARY_PACKED as written, the same with each stream's run in a row
+/// group shifted to follow on from the previous row, and Rice codes of each
+/// run's differences divided by their greatest common divisor:
+/// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs timestamp_sizes -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timestamp_sizes() {
+    let Ok(root) = std::env::var("PHAROS_SEGMENTS") else {
+        eprintln!("PHAROS_SEGMENTS is not set: nothing to measure");
+        return;
+    };
+    fn dbp_bits(v: &[i64]) -> u64 {
+        let mut bits = 0u64;
+        let d: Vec<i64> = v.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+        for block in d.chunks(128) {
+            let min = *block.iter().min().unwrap_or(&0);
+            bits += 8 * (10 + 4);
+            for mb in block.chunks(32) {
+                let max = mb.iter().map(|&x| (x - min) as u64).max().unwrap_or(0);
+                let w = 64 - max.leading_zeros() as u64;
+                bits += w * 32;
+            }
+        }
+        bits
+    }
+    fn rice_bits(d: &[u64]) -> u64 {
+        if d.is_empty() {
+            return 0;
+        }
+        let g = d.iter().fold(0u64, |a, &b| gcd(a, b)).max(1);
+        let mean = d.iter().map(|&x| x / g).sum::<u64>() / d.len() as u64;
+        let k = 64 - mean.max(1).leading_zeros() as u64 - 1;
+        d.iter().map(|&x| ((x / g) >> k) + 1 + k).sum::<u64>() + 64
+    }
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let (mut rows, mut stored, mut raw_dbp, mut cont_dbp, mut rice) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    for d in std::fs::read_dir(&root).expect("segments").flatten() {
+        let Ok(seg) = Segment::open(&d.path()) else {
+            continue;
+        };
+        let file = File::open(seg.dir.join(DATA_FILE)).expect("data");
+        let r = SerializedFileReader::new(file).expect("parquet");
+        for (gi, g) in seg.groups.iter().enumerate() {
+            stored += r.metadata().row_group(gi).column(COL_TS).compressed_size() as u64;
+            let rg = r.get_row_group(gi).expect("rg");
+            let mut ts = Vec::new();
+            read_i64(rg.as_ref(), COL_TS, g.rows as usize, &mut ts).expect("ts");
+            rows += ts.len() as u64;
+            raw_dbp += dbp_bits(&ts);
+            // Continuous: each run starts one after the previous row's value.
+            let mut cont = Vec::with_capacity(ts.len());
+            let mut at = 0usize;
+            for run in &g.runs {
+                let n = run.rows as usize;
+                let off = match cont.last() {
+                    Some(&p) => ts[at] - (p + 1),
+                    None => 0,
+                };
+                for &t in &ts[at..at + n] {
+                    cont.push(t - off);
+                }
+                let d: Vec<u64> = ts[at..at + n]
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]) as u64)
+                    .collect();
+                rice += rice_bits(&d);
+                at += n;
+            }
+            cont_dbp += dbp_bits(&cont);
+        }
+    }
+    let per = |b: u64| b as f64 / rows as f64;
+    println!("{rows} rows; stored {:.1} bits/row; DBP raw {:.1}, DBP continuous {:.1}, Rice per run {:.1}",
+        per(stored * 8), per(raw_dbp), per(cont_dbp), per(rice));
+}
+
+#[test]
+#[ignore]
+fn dump_lines() {
+    let Ok(dir) = std::env::var("PHAROS_SEGMENT") else { return };
+    let seg = Segment::open(Path::new(&dir)).expect("open");
+    let file = File::open(seg.dir.join(DATA_FILE)).expect("data");
+    let r = SerializedFileReader::new(file).expect("parquet");
+    let mut out = Vec::new();
+    for (gi, g) in seg.groups.iter().enumerate() {
+        let rg = r.get_row_group(gi).expect("rg");
+        let mut v = Vec::new();
+        read_bytes(rg.as_ref(), 2, g.rows as usize, &mut v, None).expect("lines");
+        for l in v {
+            out.extend_from_slice(l.data());
+            out.push(b'\n');
+        }
+    }
+    std::fs::write("/tmp/lw/seglines.txt", out).expect("write");
 }

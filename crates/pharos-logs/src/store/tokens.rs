@@ -10,9 +10,13 @@
 //! token. [`TokenIndex::groups`] answers a piece exactly (never a group too
 //! few), so a row group without it is skipped without being read.
 //!
-//! On disk (inside the segment index, `docs/format/logs-segment.md`):
-//! the sorted tokens, each followed by a 0 byte, then per token its number of
-//! row groups and their indexes as deltas, all as varints.
+//! On disk (inside the segment index, `docs/format/logs-segment.md`), per
+//! token-length bucket: the numbers among the tokens (decimal, and
+//! lower-case hex) as sorted values, the others as sorted front-coded text,
+//! then per token its number of row groups and their indexes as deltas, all
+//! as varints. Decoded, a bucket is the tokens' text in three sorted runs.
+
+use std::ops::Range;
 
 use hashbrown::HashTable;
 use memchr::memmem;
@@ -420,10 +424,8 @@ impl<'a> TokenIndexBuilder<'a> {
     pub fn encode(self) -> Vec<u8> {
         let all = self.encode_buckets_by(|_| (1, u32::MAX));
         all.into_iter().next().map(|b| b.bytes).unwrap_or_else(|| {
-            let mut out = Vec::new();
-            put_uvarint(&mut out, 0);
-            put_uvarint(&mut out, 0);
-            out
+            // No token: the three counts, 0.
+            vec![0, 0, 0]
         })
     }
 
@@ -490,16 +492,43 @@ impl<'a> TokenIndexBuilder<'a> {
             while j < order.len() && bucket(tokens[order[j] as usize].len()) == b {
                 j += 1;
             }
-            let ids = &order[i..j];
-            let text_len: usize = ids.iter().map(|&id| tokens[id as usize].len() + 1).sum();
-            let mut bytes = Vec::with_capacity(text_len + ids.len() * 3 + 16);
-            put_uvarint(&mut bytes, ids.len() as u64);
-            put_uvarint(&mut bytes, text_len as u64);
-            for &id in ids {
-                bytes.extend_from_slice(tokens[id as usize]);
-                bytes.push(0);
+            // The bucket's tokens by class, each class in byte order.
+            let mut by_class: [Vec<u32>; 3] = Default::default();
+            for &id in &order[i..j] {
+                let c = Class::of(tokens[id as usize], b.0, b.1);
+                by_class[c as usize].push(id);
             }
-            for r in i..j {
+            let n = j - i;
+            let text_len: usize = by_class[Class::Text as usize]
+                .iter()
+                .map(|&id| tokens[id as usize].len() + 2)
+                .sum();
+            let mut bytes = Vec::with_capacity(text_len + n * 6 + 16);
+            put_uvarint(&mut bytes, n as u64);
+            put_uvarint(&mut bytes, by_class[Class::Digits as usize].len() as u64);
+            put_uvarint(&mut bytes, by_class[Class::Hex as usize].len() as u64);
+            for (c, value) in [
+                (Class::Digits, digits_value as fn(&[u8]) -> u64),
+                (Class::Hex, hex_value),
+            ] {
+                let mut prev = 0u64;
+                for &id in &by_class[c as usize] {
+                    let v = value(tokens[id as usize]);
+                    put_uvarint(&mut bytes, v - prev);
+                    prev = v;
+                }
+            }
+            let mut prev: &[u8] = &[];
+            for &id in &by_class[Class::Text as usize] {
+                let t = tokens[id as usize];
+                let common = prev.iter().zip(t).take_while(|(a, b)| a == b).count();
+                put_uvarint(&mut bytes, common as u64);
+                put_uvarint(&mut bytes, (t.len() - common) as u64);
+                bytes.extend_from_slice(&t[common..]);
+                prev = t;
+            }
+            for &id in by_class.iter().flatten() {
+                let r = rank[id as usize] as usize;
                 let groups = &postings[post_start[r] as usize..post_start[r + 1] as usize];
                 put_uvarint(&mut bytes, groups.len() as u64);
                 let mut prev = 0;
@@ -511,7 +540,7 @@ impl<'a> TokenIndexBuilder<'a> {
             out.push(EncodedBucket {
                 min_len: b.0,
                 max_len: b.1,
-                tokens: ids.len() as u32,
+                tokens: n as u32,
                 bytes,
             });
             i = j;
@@ -519,6 +548,60 @@ impl<'a> TokenIndexBuilder<'a> {
         out
     }
 }
+
+/// How a bucket stores a token: tokens of one length that are numbers in
+/// decimal or lower-case hex are stored as their values (sorted, as
+/// differences), which takes a fraction of their text; every other token as
+/// text, front-coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// 1–19 decimal digits.
+    Digits = 0,
+    /// 1–16 characters of `0-9a-f`, not all digits.
+    Hex = 1,
+    Text = 2,
+}
+
+impl Class {
+    /// The class of `t` in a bucket of tokens of `min_len..=max_len` bytes.
+    fn of(t: &[u8], min_len: u32, max_len: u32) -> Class {
+        if min_len != max_len {
+            return Class::Text;
+        }
+        if t.len() <= 19 && t.iter().all(u8::is_ascii_digit) {
+            Class::Digits
+        } else if t.len() <= 16 && t.iter().all(|&c| is_lower_hex(c)) {
+            Class::Hex
+        } else {
+            Class::Text
+        }
+    }
+}
+
+fn is_lower_hex(c: u8) -> bool {
+    c.is_ascii_digit() || (b'a'..=b'f').contains(&c)
+}
+
+/// The value of a token of decimal digits (at most 19).
+fn digits_value(t: &[u8]) -> u64 {
+    t.iter().fold(0, |v, &c| v * 10 + u64::from(c - b'0'))
+}
+
+/// The value of a token of lower-case hex digits (at most 16).
+fn hex_value(t: &[u8]) -> u64 {
+    t.iter().fold(0, |v, &c| {
+        let d = if c.is_ascii_digit() {
+            c - b'0'
+        } else {
+            c - b'a' + 10
+        };
+        (v << 4) | u64::from(d)
+    })
+}
+
+/// Decoded token text is bounded (a front-coded list can describe far more
+/// text than it takes): beyond this a bucket is refused as corrupt.
+const MAX_TOKEN_TEXT: usize = 1 << 30;
 
 /// The tokens whose length falls in `min_len..=max_len`, encoded as
 /// [`TokenIndex::decode`] reads them.
@@ -559,11 +642,103 @@ pub struct TokenIndex {
     /// Where each token's postings start in `postings`.
     post_starts: Vec<u32>,
     postings: Vec<u8>,
+    /// The tokens are sorted in runs, one per class: `0..sorted[0]`,
+    /// `sorted[0]..sorted[1]`, `sorted[1]..sorted[2]`.
+    sorted: [usize; 3],
 }
 
 impl TokenIndex {
-    /// Decodes `b` (as written by [`TokenIndexBuilder::encode`]).
-    pub fn decode(b: &[u8]) -> Result<TokenIndex, CodecError> {
+    /// Decodes the bucket `b` of tokens of `min_len..=max_len` bytes, as
+    /// [`TokenIndexBuilder::encode_buckets`] wrote it (an index from
+    /// [`TokenIndexBuilder::encode`] is one bucket of `1..=u32::MAX`).
+    pub fn decode(b: &[u8], min_len: u32, max_len: u32) -> Result<TokenIndex, CodecError> {
+        let mut r = Reader::new(b, "log segment token index");
+        let n = r.count()?;
+        let n_digits = r.count()?;
+        let n_hex = r.count()?;
+        let n_text = n
+            .checked_sub(n_digits)
+            .and_then(|x| x.checked_sub(n_hex))
+            .ok_or_else(|| r.err("class counts exceed the token count"))?;
+        let width = min_len as usize;
+        if (n_digits > 0 && (min_len != max_len || width == 0 || width > 19))
+            || (n_hex > 0 && (min_len != max_len || width == 0 || width > 16))
+        {
+            return Err(r.err("number tokens in a bucket of several lengths"));
+        }
+        let numbers_len = (n_digits + n_hex) * (width + 1);
+        if numbers_len >= MAX_TOKEN_TEXT {
+            return Err(r.err("token text over 1 GiB"));
+        }
+        let mut text = Vec::with_capacity(numbers_len);
+        let mut starts = Vec::with_capacity(n);
+        for (count, base, max) in [
+            (n_digits, 10u64, 10u64.checked_pow(width as u32)),
+            (n_hex, 16, 16u64.checked_pow(width as u32)),
+        ] {
+            let mut v = 0u64;
+            for k in 0..count {
+                let d = r.uvarint()?;
+                if k > 0 && d == 0 {
+                    return Err(r.err("number tokens out of order"));
+                }
+                v = v
+                    .checked_add(d)
+                    .ok_or_else(|| r.err("number token too large"))?;
+                if max.is_some_and(|m| v >= m) {
+                    return Err(r.err("number token too large"));
+                }
+                starts.push(text.len() as u32);
+                let at = text.len();
+                text.resize(at + width, b'0');
+                let mut x = v;
+                for c in text[at..].iter_mut().rev() {
+                    let d = (x % base) as u8;
+                    *c = if d < 10 { b'0' + d } else { b'a' + d - 10 };
+                    x /= base;
+                }
+                text.push(0);
+            }
+        }
+        let mut prev = 0..0;
+        for _ in 0..n_text {
+            let common = r.uvarint()?;
+            let suffix = r.bytes()?;
+            let common = match usize::try_from(common) {
+                Ok(c) if c <= prev.len() && !suffix.is_empty() => c,
+                _ => return Err(r.err("front-coded token does not follow the previous one")),
+            };
+            if suffix.contains(&0) {
+                return Err(r.err("token holds a 0 byte"));
+            }
+            if text.len() + common + suffix.len() >= MAX_TOKEN_TEXT {
+                return Err(r.err("token text over 1 GiB"));
+            }
+            let at = text.len();
+            text.extend_from_within(prev.start..prev.start + common);
+            text.extend_from_slice(suffix);
+            if !prev.is_empty() && text[at..] <= text[prev.clone()] {
+                return Err(r.err("tokens out of order"));
+            }
+            starts.push(at as u32);
+            prev = at..text.len();
+            text.push(0);
+        }
+        let postings = r.rest().to_vec();
+        let post_starts = Self::post_starts(&postings, n)?;
+        Ok(TokenIndex {
+            text,
+            starts,
+            post_starts,
+            postings,
+            sorted: [n_digits, n_digits + n_hex, n],
+        })
+    }
+
+    /// Decodes a bucket of an index written before number tokens were
+    /// stored as values (`PHXLSEG2`): the sorted tokens as text, each
+    /// followed by a 0 byte, then the postings.
+    pub fn decode_text(b: &[u8]) -> Result<TokenIndex, CodecError> {
         let mut r = Reader::new(b, "log segment token index");
         let n = r.count()?;
         let text_len = r.count()?;
@@ -578,8 +753,21 @@ impl TokenIndex {
             return Err(r.err("token count does not match the token text"));
         }
         let postings = r.rest().to_vec();
+        let post_starts = Self::post_starts(&postings, n)?;
+        Ok(TokenIndex {
+            text,
+            starts,
+            post_starts,
+            postings,
+            sorted: [0, 0, n],
+        })
+    }
+
+    /// Where each of the `n` tokens' postings start, checking that they
+    /// are whole and fill `postings`.
+    fn post_starts(postings: &[u8], n: usize) -> Result<Vec<u32>, CodecError> {
         let mut post_starts = Vec::with_capacity(n);
-        let mut pr = Reader::new(&postings, "log segment token postings");
+        let mut pr = Reader::new(postings, "log segment token postings");
         for _ in 0..n {
             post_starts.push(pr.pos as u32);
             let k = pr.count()?;
@@ -588,12 +776,7 @@ impl TokenIndex {
             }
         }
         pr.finish()?;
-        Ok(TokenIndex {
-            text,
-            starts,
-            post_starts,
-            postings,
-        })
+        Ok(post_starts)
     }
 
     /// Heap bytes held (for the cache's budget).
@@ -623,6 +806,52 @@ impl TokenIndex {
         &self.text[s..e]
     }
 
+    #[cfg(test)]
+    pub(crate) fn token_for_test(&self, i: usize) -> &[u8] {
+        self.token(i)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn postings_for_test(&self, i: usize) -> usize {
+        let mut r = Reader::new(&self.postings, "");
+        r.pos = self.post_starts[i] as usize;
+        r.count().unwrap_or(0)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn postings_len_for_test(&self) -> usize {
+        self.postings.len()
+    }
+
+    /// This index in the layout [`TokenIndex::decode_text`] reads.
+    #[cfg(test)]
+    pub(crate) fn encode_text_for_test(&self) -> Vec<u8> {
+        let mut all: Vec<(&[u8], &[u8])> = (0..self.len())
+            .map(|i| {
+                let end = self
+                    .post_starts
+                    .get(i + 1)
+                    .map_or(self.postings.len(), |&e| e as usize);
+                (
+                    self.token(i),
+                    &self.postings[self.post_starts[i] as usize..end],
+                )
+            })
+            .collect();
+        all.sort();
+        let mut out = Vec::new();
+        put_uvarint(&mut out, all.len() as u64);
+        put_uvarint(&mut out, all.iter().map(|(t, _)| t.len() as u64 + 1).sum());
+        for (t, _) in &all {
+            out.extend_from_slice(t);
+            out.push(0);
+        }
+        for (_, p) in &all {
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
     /// The index of the token containing byte `at` of `text`.
     fn token_at(&self, at: usize) -> usize {
         self.starts.partition_point(|&s| s as usize <= at) - 1
@@ -649,29 +878,39 @@ impl TokenIndex {
         groups
     }
 
+    /// Marks the groups of the tokens in `within` (a sorted run) that start
+    /// with `t` (for [`Fit::Whole`], that are `t`).
+    fn add_prefixed(&self, t: &[u8], fit: Fit, within: Range<usize>, groups: &mut [bool]) {
+        // First token not below `t`.
+        let (mut lo, mut hi) = (within.start, within.end);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.token(mid) < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        for i in lo..within.end {
+            let tok = self.token(i);
+            if !tok.starts_with(t) {
+                break;
+            }
+            if fit == Fit::Prefix || tok.len() == t.len() {
+                self.add_postings(i, groups);
+            }
+        }
+    }
+
     /// Marks in `groups` the row groups that hold a token fitting `p`.
     pub fn add_groups(&self, p: &Piece, groups: &mut [bool]) {
         let t = p.text.as_slice();
         match p.fit {
             Fit::Whole | Fit::Prefix => {
-                // First token not below `t`.
-                let (mut lo, mut hi) = (0, self.len());
-                while lo < hi {
-                    let mid = (lo + hi) / 2;
-                    if self.token(mid) < t {
-                        lo = mid + 1;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                for i in lo..self.len() {
-                    let tok = self.token(i);
-                    if !tok.starts_with(t) {
-                        break;
-                    }
-                    if p.fit == Fit::Prefix || tok.len() == t.len() {
-                        self.add_postings(i, groups);
-                    }
+                let mut from = 0;
+                for to in self.sorted {
+                    self.add_prefixed(t, p.fit, from..to, groups);
+                    from = to;
                 }
             }
             Fit::Suffix | Fit::Inside => {
@@ -706,7 +945,7 @@ mod tests {
             }
         }
         (
-            TokenIndex::decode(&b.encode()).expect("decodes"),
+            TokenIndex::decode(&b.encode(), 1, u32::MAX).expect("decodes"),
             lines_by_group.len(),
         )
     }
@@ -836,6 +1075,96 @@ mod tests {
         assert_eq!(hits(&ix, " aaaaaaaa "), vec![vec![1]]);
     }
 
+    #[test]
+    fn numbers_are_stored_as_values_and_read_back_as_text() {
+        let words = [
+            "0",
+            "7",
+            "007",
+            "1234",
+            "12ab",
+            "abcd",
+            "ABCD",
+            "9999999999999999999",
+            "00000000000000000000",
+            "deadbeef",
+            "ffffffffffffffff",
+            "0123456789abcdef0",
+            "blk_12",
+        ];
+        let line = words.join(" ");
+        let mut b = TokenIndexBuilder::default();
+        b.add(line.as_bytes(), 0);
+        let mut b2 = TokenIndexBuilder::default();
+        b2.add(line.as_bytes(), 1);
+        let mut got = Vec::new();
+        let mut classes = Vec::new();
+        for e in b.encode_buckets() {
+            let ix = TokenIndex::decode(&e.bytes, e.min_len, e.max_len).expect("decodes");
+            for i in 0..ix.len() {
+                got.push(String::from_utf8(ix.token(i).to_vec()).expect("utf-8"));
+                let c = ix.sorted.iter().position(|&end| i < end).expect("in a run");
+                classes.push((got[got.len() - 1].clone(), c));
+            }
+        }
+        got.sort();
+        let mut want: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        want.sort();
+        assert_eq!(got, want);
+        let class = |w: &str| classes.iter().find(|(t, _)| t == w).map(|x| x.1);
+        assert_eq!(class("007"), Some(Class::Digits as usize));
+        assert_eq!(class("9999999999999999999"), Some(Class::Digits as usize));
+        assert_eq!(class("00000000000000000000"), Some(Class::Text as usize));
+        assert_eq!(class("ffffffffffffffff"), Some(Class::Hex as usize));
+        assert_eq!(class("abcd"), Some(Class::Hex as usize));
+        assert_eq!(class("ABCD"), Some(Class::Text as usize));
+        assert_eq!(class("0123456789abcdef0"), Some(Class::Text as usize));
+        // Whole and prefix searches across the classes of one bucket.
+        let ix: Vec<(u32, u32, TokenIndex)> = b2
+            .encode_buckets()
+            .into_iter()
+            .map(|e| {
+                (
+                    e.min_len,
+                    e.max_len,
+                    TokenIndex::decode(&e.bytes, e.min_len, e.max_len).expect("decodes"),
+                )
+            })
+            .collect();
+        let find = |lit: &str| {
+            let mut g = vec![false; 2];
+            for p in pieces(lit) {
+                for (lo, hi, x) in &ix {
+                    if bucket_may_fit(&p, *lo, *hi) {
+                        x.add_groups(&p, &mut g);
+                    }
+                }
+            }
+            g
+        };
+        assert_eq!(find(" 1234 "), vec![false, true]);
+        assert_eq!(find(" 12"), vec![false, true]);
+        assert_eq!(find(" 1235 "), vec![false, false]);
+        assert_eq!(find(" 0000000000000000000 "), vec![false, false]);
+        assert_eq!(find("dbee"), vec![false, true]);
+    }
+
+    #[test]
+    fn damaged_number_lists_are_errors() {
+        // 2 tokens, both digits, of width 2: 5 then 5 again (not increasing).
+        assert!(TokenIndex::decode(&[2, 2, 0, 5, 0, 1, 0, 1, 0], 2, 2).is_err());
+        // A value of 3 digits in a bucket of 2.
+        assert!(TokenIndex::decode(&[1, 1, 0, 100, 1, 0], 2, 2).is_err());
+        // Digits in a bucket of several lengths.
+        assert!(TokenIndex::decode(&[1, 1, 0, 5, 1, 0], 25, 32).is_err());
+        // A front-coded token sharing more than the previous one has.
+        assert!(TokenIndex::decode(&[1, 0, 0, 3, 1, b'a', 1, 0], 1, 9).is_err());
+        // The same list, valid: 05 and 06.
+        let ix = TokenIndex::decode(&[2, 2, 0, 5, 1, 1, 0, 1, 1], 2, 2).expect("valid");
+        assert_eq!(ix.token(0), b"05");
+        assert_eq!(ix.token(1), b"06");
+    }
+
     /// The tokens of `line` one byte at a time: what the chunked scan must
     /// find.
     fn tokens_bytewise(line: &[u8]) -> Vec<&[u8]> {
@@ -898,7 +1227,7 @@ mod tests {
                     b.add(l.as_bytes(), g as u32);
                 }
             }
-            let ix = TokenIndex::decode(&b.encode()).expect("decodes");
+            let ix = TokenIndex::decode(&b.encode(), 1, u32::MAX).expect("decodes");
             let line = pick.get(&lines);
             let from = from.min(line.len());
             let lit = &line[from..(from + len).min(line.len())];
@@ -914,7 +1243,7 @@ mod tests {
 
         /// Searching only the buckets that may fit finds what one list finds.
         #[test]
-        fn buckets_find_what_one_list_finds(lines in proptest::collection::vec("[a-c _./-]{0,40}|[a-z]{20,70}", 1..20),
+        fn buckets_find_what_one_list_finds(lines in proptest::collection::vec("[a-c _./-]{0,40}|[a-z]{20,70}|[0-9a-f _]{0,40}|[0-9 ]{0,60}", 1..20),
                                             pick in any::<prop::sample::Index>(),
                                             from in 0usize..60, len in 1usize..40) {
             let build = || {
@@ -925,11 +1254,11 @@ mod tests {
                 b
             };
             let n = lines.len().div_ceil(3);
-            let one = TokenIndex::decode(&build().encode()).expect("decodes");
+            let one = TokenIndex::decode(&build().encode(), 1, u32::MAX).expect("decodes");
             let buckets: Vec<(u32, u32, TokenIndex)> = build()
                 .encode_buckets()
                 .into_iter()
-                .map(|b| (b.min_len, b.max_len, TokenIndex::decode(&b.bytes).expect("decodes")))
+                .map(|b| (b.min_len, b.max_len, TokenIndex::decode(&b.bytes, b.min_len, b.max_len).expect("decodes")))
                 .collect();
             let line = pick.get(&lines);
             let from = from.min(line.len());
@@ -948,7 +1277,14 @@ mod tests {
 
         #[test]
         fn decoding_arbitrary_bytes_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Ok(ix) = TokenIndex::decode(&b) {
+            for (lo, hi) in [(1, u32::MAX), (4, 4), (12, 12), (19, 19), (20, 20)] {
+                if let Ok(ix) = TokenIndex::decode(&b, lo, hi) {
+                    for p in pieces("ab cd") {
+                        let _ = ix.groups(&p, 4);
+                    }
+                }
+            }
+            if let Ok(ix) = TokenIndex::decode_text(&b) {
                 for p in pieces("ab cd") {
                     let _ = ix.groups(&p, 4);
                 }
