@@ -28,6 +28,7 @@ pub mod linecodec;
 mod record;
 mod segment;
 pub mod tokens;
+pub mod tscodec;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

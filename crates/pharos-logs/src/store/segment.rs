@@ -41,6 +41,7 @@ use super::linecodec;
 use super::tokens::{
     bucket_may_fit, pieces, EncodedBucket, Piece, Required, TokenIndex, TokenIndexBuilder,
 };
+use super::tscodec::{self, RunSpan};
 use crate::deadline::Deadline;
 
 /// `index.bin` as written now: number tokens stored as values.
@@ -55,24 +56,34 @@ const INDEX_ZSTD_LEVEL: i32 = 1;
 /// Written by a compaction: the ids of the segments this one replaces.
 const REPLACES_FILE: &str = "replaces";
 
-/// Format 1: one `line` column of text.
-const SCHEMA_TEXT: &str = "message pharos_log_entries {
-  required int32 stream;
-  required int64 timestamp (TIMESTAMP(NANOS,true));
-  required binary line (UTF8);
-  optional binary metadata (UTF8);
-  required binary labels (UTF8);
-}";
-/// Format 2 ([`SegmentOptions::split_lines`]): lines split by
-/// [`linecodec`] into `line_skeleton` and `line_vars`.
-const SCHEMA_SPLIT: &str = "message pharos_log_entries {
-  required int32 stream;
-  required int64 timestamp (TIMESTAMP(NANOS,true));
-  required binary line_skeleton;
-  required binary line_vars;
-  optional binary metadata (UTF8);
-  required binary labels (UTF8);
-}";
+/// The schema and `pharos.format` of a data file: timestamps packed by
+/// [`tscodec`] (formats 3 and 4) or plain (1 and 2); lines as text (1 and
+/// 3) or split by [`linecodec`] (2 and 4).
+fn schema(packed_ts: bool, split_lines: bool) -> (String, &'static str) {
+    let ts = if packed_ts {
+        "optional binary timestamps;"
+    } else {
+        "required int64 timestamp (TIMESTAMP(NANOS,true));"
+    };
+    let line = if split_lines {
+        "required binary line_skeleton;\n  required binary line_vars;"
+    } else {
+        "required binary line (UTF8);"
+    };
+    let format = match (packed_ts, split_lines) {
+        (false, false) => "logs-segment 1",
+        (false, true) => "logs-segment 2",
+        (true, false) => "logs-segment 3",
+        (true, true) => "logs-segment 4",
+    };
+    (
+        format!(
+            "message pharos_log_entries {{\n  required int32 stream;\n  {ts}\n  {line}\n  \
+             optional binary metadata (UTF8);\n  required binary labels (UTF8);\n}}"
+        ),
+        format,
+    )
+}
 
 /// Structured-metadata names whose values join the token index, so that
 /// "every entry of this trace" reads only the row groups holding it.
@@ -95,6 +106,10 @@ pub struct SegmentOptions {
     /// 2) instead of as text (format 1): on the benchmark corpus 16% less
     /// disk for about a third more ingest CPU, so off by default.
     pub split_lines: bool,
+    /// Store each row group's timestamps packed by [`tscodec`] (formats 3
+    /// and 4, the default) instead of as Parquet's delta-encoded INT64
+    /// column (formats 1 and 2, still read; written only to test that).
+    pub packed_timestamps: bool,
 }
 
 impl Default for SegmentOptions {
@@ -103,6 +118,7 @@ impl Default for SegmentOptions {
             group_bytes: 2 << 20,
             zstd_level: 1,
             split_lines: false,
+            packed_timestamps: true,
         }
     }
 }
@@ -357,12 +373,8 @@ impl Segment {
             })
             .collect();
 
-        let (schema, format) = if opts.split_lines {
-            (SCHEMA_SPLIT, "logs-segment 2")
-        } else {
-            (SCHEMA_TEXT, "logs-segment 1")
-        };
-        let schema = Arc::new(parse_message_type(schema).map_err(pq(&data_path))?);
+        let (schema, format) = schema(opts.packed_timestamps, opts.split_lines);
+        let schema = Arc::new(parse_message_type(&schema).map_err(pq(&data_path))?);
         let level = ZstdLevel::try_new(opts.zstd_level).map_err(pq(&data_path))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
@@ -371,6 +383,9 @@ impl Segment {
             .set_column_dictionary_enabled(ColumnPath::from("labels"), true)
             .set_column_dictionary_enabled(ColumnPath::from("metadata"), true)
             .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
+            // Rice codes: zstd finds nothing in them.
+            .set_column_compression(ColumnPath::from("timestamps"), Compression::UNCOMPRESSED)
+            .set_column_statistics_enabled(ColumnPath::from("timestamps"), EnabledStatistics::None)
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_column_statistics_enabled(ColumnPath::from("line"), EnabledStatistics::None)
             .set_column_dictionary_enabled(ColumnPath::from("line_skeleton"), true)
@@ -435,6 +450,27 @@ impl Segment {
             }
             let stream_col: Vec<i32> = rows.iter().map(|&(s, _)| s as i32).collect();
             let ts_col: Vec<i64> = rows.iter().map(|&(_, e)| e.ts).collect();
+            // Packed: the whole group's timestamps in its first row.
+            let packed = if opts.packed_timestamps {
+                let spans: Vec<RunSpan> = runs
+                    .iter()
+                    .map(|r| RunSpan {
+                        rows: r.rows,
+                        first: r.min_ts,
+                        last: r.max_ts,
+                    })
+                    .collect();
+                let mut b = Vec::with_capacity(rows.len() * 5);
+                tscodec::encode(&ts_col, &spans, &mut b).map_err(|what| SegmentError::Invalid {
+                    path: data_path.clone(),
+                    what: format!("row group {}: timestamps: {what}", groups.len()),
+                })?;
+                let mut def = vec![0i16; rows.len()];
+                def[0] = 1;
+                Some((ByteArray::from(b), def))
+            } else {
+                None
+            };
             // The line as text (format 1, the lines' own shared bytes, not
             // copied), or split (format 2).
             let line_cols: Vec<Vec<ByteArray>> = if opts.split_lines {
@@ -467,7 +503,14 @@ impl Segment {
             while let Some(mut c) = rg.next_column().map_err(pq(&data_path))? {
                 let r = match col {
                     0 => c.typed::<Int32Type>().write_batch(&stream_col, None, None),
-                    1 => c.typed::<Int64Type>().write_batch(&ts_col, None, None),
+                    1 => match &packed {
+                        Some((b, def)) => c.typed::<ByteArrayType>().write_batch(
+                            std::slice::from_ref(b),
+                            Some(def),
+                            None,
+                        ),
+                        None => c.typed::<Int64Type>().write_batch(&ts_col, None, None),
+                    },
                     k if k < 2 + n_line => {
                         c.typed::<ByteArrayType>()
                             .write_batch(&line_cols[k - 2], None, None)
@@ -871,6 +914,9 @@ impl Segment {
         })?;
         let required = Required::new(if plan.lines { plan.contains } else { &[] });
         let mut ts: Vec<i64> = Vec::new();
+        let mut ts_packed: Vec<ByteArray> = Vec::new();
+        let mut ts_def: Vec<i16> = Vec::new();
+        let mut spans: Vec<RunSpan> = Vec::new();
         let mut lines: Vec<ByteArray> = Vec::new();
         let mut vars: Vec<ByteArray> = Vec::new();
         let mut scratch: Vec<u8> = Vec::new();
@@ -885,7 +931,28 @@ impl Segment {
             }
             let rg = reader.get_row_group(gi).map_err(pq(&data_path))?;
             let n = g.rows as usize;
-            read_i64(&*rg, COL_TS, n, &mut ts).map_err(pq(&data_path))?;
+            if layout.packed_ts {
+                read_bytes(&*rg, COL_TS, n, &mut ts_packed, Some(&mut ts_def))
+                    .map_err(pq(&data_path))?;
+                let [b] = ts_packed.as_slice() else {
+                    return Err(SegmentError::Invalid {
+                        path: data_path,
+                        what: format!("row group {gi}: not one value of packed timestamps"),
+                    });
+                };
+                spans.clear();
+                spans.extend(g.runs.iter().map(|r| RunSpan {
+                    rows: r.rows,
+                    first: r.min_ts,
+                    last: r.max_ts,
+                }));
+                tscodec::decode(b.data(), &spans, &mut ts).map_err(|e| SegmentError::Invalid {
+                    path: data_path.clone(),
+                    what: format!("row group {gi}: timestamps: {e}"),
+                })?;
+            } else {
+                read_i64(&*rg, COL_TS, n, &mut ts).map_err(pq(&data_path))?;
+            }
             if plan.lines {
                 read_bytes(&*rg, layout.line, n, &mut lines, None).map_err(pq(&data_path))?;
                 if let Some(c) = layout.vars {
@@ -1112,6 +1179,8 @@ impl SplitLines {
 
 /// Where a data file keeps its lines and metadata (by format).
 struct Layout {
+    /// Column 1 is `timestamps` (formats 3 and 4), not `timestamp`.
+    packed_ts: bool,
     /// `line` (format 1) or `line_skeleton` (format 2).
     line: usize,
     /// `line_vars` (format 2).
@@ -1125,13 +1194,20 @@ impl Layout {
         let find =
             |name: &str| (0..schema.num_columns()).find(|&i| schema.column(i).name() == name);
         let meta = find("metadata").ok_or("no metadata column")?;
+        let packed_ts = match (find("timestamp"), find("timestamps")) {
+            (Some(COL_TS), None) => false,
+            (None, Some(COL_TS)) => true,
+            _ => return Err("no timestamp column in second place".into()),
+        };
         match (find("line"), find("line_skeleton"), find("line_vars")) {
             (Some(line), None, None) => Ok(Layout {
+                packed_ts,
                 line,
                 vars: None,
                 meta,
             }),
             (None, Some(line), Some(vars)) => Ok(Layout {
+                packed_ts,
                 line,
                 vars: Some(vars),
                 meta,

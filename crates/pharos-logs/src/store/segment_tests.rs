@@ -267,12 +267,15 @@ fn log_like_head() -> Head {
 }
 
 #[test]
-fn lines_round_trip_as_text_and_split() {
-    for split_lines in [false, true] {
+fn lines_round_trip_in_every_format() {
+    for (split_lines, packed_timestamps) in
+        [(false, true), (true, true), (false, false), (true, false)]
+    {
         let dir = tempfile::tempdir().expect("tempdir");
         let h = log_like_head();
         let opts = SegmentOptions {
             split_lines,
+            packed_timestamps,
             ..SegmentOptions::default()
         };
         let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
@@ -287,14 +290,25 @@ fn lines_round_trip_as_text_and_split() {
         let columns: Vec<String> = (0..meta.schema_descr().num_columns())
             .map(|i| meta.schema_descr().column(i).name().to_string())
             .collect();
+        let want_format = match (packed_timestamps, split_lines) {
+            (false, false) => "logs-segment 1",
+            (false, true) => "logs-segment 2",
+            (true, false) => "logs-segment 3",
+            (true, true) => "logs-segment 4",
+        };
+        assert_eq!(format.as_deref(), Some(want_format));
         if split_lines {
-            assert_eq!(format.as_deref(), Some("logs-segment 2"));
             assert!(columns.contains(&"line_skeleton".to_string()));
             assert!(columns.contains(&"line_vars".to_string()));
         } else {
-            assert_eq!(format.as_deref(), Some("logs-segment 1"));
             assert!(columns.contains(&"line".to_string()));
         }
+        let ts_column = if packed_timestamps {
+            "timestamps"
+        } else {
+            "timestamp"
+        };
+        assert_eq!(columns[COL_TS], ts_column);
 
         let none = |_: &Labels| None;
         let reopened = Segment::open(&seg.dir).expect("opens");
@@ -303,7 +317,7 @@ fn lines_round_trip_as_text_and_split() {
             .map(|(_, e)| e)
             .collect();
         let want: Vec<LogEntry> = h.streams.iter().flat_map(|s| s.entries.clone()).collect();
-        assert_eq!(got, want, "split_lines {split_lines}");
+        assert_eq!(got, want, "{want_format}");
         // A line filter sees the whole line, digits included.
         let needle = vec![vec!["blk_-1608999687919862906".to_string()]];
         let got = read_all(&reopened, &plan(&[], &needle, &none));
@@ -324,7 +338,7 @@ fn damaged_split_lines_are_an_error() {
     };
     let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
     // Rewrite the data file with variables that do not fit the skeleton.
-    let schema = Arc::new(parse_message_type(SCHEMA_SPLIT).expect("schema"));
+    let schema = Arc::new(parse_message_type(&schema(false, true).0).expect("schema"));
     let path = seg.dir.join(DATA_FILE);
     let file = File::create(&path).expect("create");
     let mut w =
@@ -372,6 +386,62 @@ fn damaged_split_lines_are_an_error() {
         msg.contains("row group 0 row 0") && msg.contains("more than 2 digits"),
         "{msg}"
     );
+}
+
+/// Damaged packed timestamps make the read fail with an error naming the
+/// row group, not a panic or wrong times.
+#[test]
+fn damaged_timestamps_are_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entries: Vec<LogEntry> = (0..40).map(|i| entry(1000 + i * i, "x")).collect();
+    let h = head(&[(&[("app", "a")], entries)]);
+    let seg = Segment::write(dir.path(), 1, &h, 1, &SegmentOptions::default()).expect("writes");
+    let none = |_: &Labels| None;
+    assert_eq!(read_all(&seg, &plan(&[], &[], &none)).len(), 40);
+    for blob in [vec![], vec![1, 3, 0xff], vec![0; 64]] {
+        let schema = Arc::new(parse_message_type(&schema(true, false).0).expect("schema"));
+        let file = File::create(seg.dir.join(DATA_FILE)).expect("create");
+        let mut w =
+            SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+                .expect("writer");
+        let mut rg = w.next_row_group().expect("row group");
+        let mut col = 0;
+        let mut def = vec![0i16; 40];
+        def[0] = 1;
+        while let Some(mut c) = rg.next_column().expect("column") {
+            match col {
+                0 => c.typed::<Int32Type>().write_batch(&[0; 40], None, None),
+                1 => c.typed::<ByteArrayType>().write_batch(
+                    &[ByteArray::from(blob.clone())],
+                    Some(&def),
+                    None,
+                ),
+                2 => c.typed::<ByteArrayType>().write_batch(
+                    &vec![ByteArray::from(b"x".to_vec()); 40],
+                    None,
+                    None,
+                ),
+                3 => c
+                    .typed::<ByteArrayType>()
+                    .write_batch(&[], Some(&[0; 40]), None),
+                _ => c.typed::<ByteArrayType>().write_batch(
+                    &vec![ByteArray::from(b"{app=\"a\"}".to_vec()); 40],
+                    None,
+                    None,
+                ),
+            }
+            .expect("write");
+            c.close().expect("close column");
+            col += 1;
+        }
+        rg.close().expect("close row group");
+        w.close().expect("close file");
+        let err = seg
+            .read(&plan(&[], &[], &none), &mut |_, _| {})
+            .expect_err("damaged");
+        let msg = err.to_string();
+        assert!(msg.contains("row group 0: timestamps: run 0"), "{msg}");
+    }
 }
 
 /// Prints the bytes per column of the data files of the segments under
@@ -566,7 +636,9 @@ fn timestamp_sizes() {
 #[test]
 #[ignore]
 fn dump_lines() {
-    let Ok(dir) = std::env::var("PHAROS_SEGMENT") else { return };
+    let Ok(dir) = std::env::var("PHAROS_SEGMENT") else {
+        return;
+    };
     let seg = Segment::open(Path::new(&dir)).expect("open");
     let file = File::open(seg.dir.join(DATA_FILE)).expect("data");
     let r = SerializedFileReader::new(file).expect("parquet");
