@@ -542,7 +542,7 @@ def test_segments_cut_during_ingest_survive_kill9_and_answer_queries(pharos_fact
 def test_split_line_segments_read_back_with_and_without_the_flag(pharos_factory):
     """Segments written with --logs.split-lines (format 4) hold the lines byte for byte,
     answer line filters on their numbers and ids, and read the same after a restart
-    without the flag, beside format 3 segments written then."""
+    without the flag, beside format 5 segments written then."""
     p = pharos_factory(args=("--logs.split-lines",)).start()
     now = time.time_ns()
     sent = [f"2026-11-22 10:{i % 60:02d}:07,{i:03d} INFO [pid 0{i}] req-{i * 7919:08x}Cafe "
@@ -562,7 +562,7 @@ def test_split_line_segments_read_back_with_and_without_the_flag(pharos_factory)
     assert got == [sent[123]], got
     p.stop()
 
-    # Without the flag: new segments are text (format 3), old ones still read.
+    # Without the flag: new segments hold joined text (format 5), old ones still read.
     p.args = []
     p.start()
     r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [

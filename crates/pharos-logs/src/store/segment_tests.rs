@@ -254,6 +254,9 @@ fn log_like_head() -> Head {
         "addr 0x7FFD12AB00 00000000000000000000000000000001 x1234abcd5678 ünï 7",
         "",
         "plain words only",
+        "multi\nline\n\nentry 42",
+        "\n",
+        "ends in a newline\n",
     ];
     let entries: Vec<LogEntry> = lines
         .iter()
@@ -268,14 +271,19 @@ fn log_like_head() -> Head {
 
 #[test]
 fn lines_round_trip_in_every_format() {
-    for (split_lines, packed_timestamps) in
-        [(false, true), (true, true), (false, false), (true, false)]
-    {
+    for (split_lines, packed_timestamps, join_lines) in [
+        (false, true, true),
+        (true, true, true),
+        (false, true, false),
+        (false, false, true),
+        (true, false, false),
+    ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let h = log_like_head();
         let opts = SegmentOptions {
             split_lines,
             packed_timestamps,
+            join_lines,
             ..SegmentOptions::default()
         };
         let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
@@ -290,19 +298,15 @@ fn lines_round_trip_in_every_format() {
         let columns: Vec<String> = (0..meta.schema_descr().num_columns())
             .map(|i| meta.schema_descr().column(i).name().to_string())
             .collect();
-        let want_format = match (packed_timestamps, split_lines) {
-            (false, false) => "logs-segment 1",
-            (false, true) => "logs-segment 2",
-            (true, false) => "logs-segment 3",
-            (true, true) => "logs-segment 4",
+        let (want_format, line_column) = match (packed_timestamps, split_lines, join_lines) {
+            (false, false, _) => ("logs-segment 1", "line"),
+            (false, true, _) => ("logs-segment 2", "line_skeleton"),
+            (true, false, false) => ("logs-segment 3", "line"),
+            (true, true, _) => ("logs-segment 4", "line_skeleton"),
+            (true, false, true) => ("logs-segment 5", "lines"),
         };
         assert_eq!(format.as_deref(), Some(want_format));
-        if split_lines {
-            assert!(columns.contains(&"line_skeleton".to_string()));
-            assert!(columns.contains(&"line_vars".to_string()));
-        } else {
-            assert!(columns.contains(&"line".to_string()));
-        }
+        assert_eq!(columns[2], line_column);
         let ts_column = if packed_timestamps {
             "timestamps"
         } else {
@@ -338,7 +342,7 @@ fn damaged_split_lines_are_an_error() {
     };
     let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
     // Rewrite the data file with variables that do not fit the skeleton.
-    let schema = Arc::new(parse_message_type(&schema(false, true).0).expect("schema"));
+    let schema = Arc::new(parse_message_type(&schema(false, LineLayout::Split).0).expect("schema"));
     let path = seg.dir.join(DATA_FILE);
     let file = File::create(&path).expect("create");
     let mut w =
@@ -388,59 +392,91 @@ fn damaged_split_lines_are_an_error() {
     );
 }
 
-/// Damaged packed timestamps make the read fail with an error naming the
-/// row group, not a panic or wrong times.
+/// Writes a data file of one row group of 40 rows of stream 0 (format 3, or
+/// 5 with `joined`) with these `timestamps` and line values.
+fn rewrite_data(seg: &Segment, ts_blob: &[u8], lines: &[ByteArray], joined: bool) {
+    let layout = if joined {
+        LineLayout::Joined
+    } else {
+        LineLayout::Rows
+    };
+    let schema = Arc::new(parse_message_type(&schema(true, layout).0).expect("schema"));
+    let file = File::create(seg.dir.join(DATA_FILE)).expect("create");
+    let mut w =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+            .expect("writer");
+    let mut rg = w.next_row_group().expect("row group");
+    let mut col = 0;
+    let mut first = vec![0i16; 40];
+    first[0] = 1;
+    while let Some(mut c) = rg.next_column().expect("column") {
+        match col {
+            0 => c.typed::<Int32Type>().write_batch(&[0; 40], None, None),
+            1 => c.typed::<ByteArrayType>().write_batch(
+                &[ByteArray::from(ts_blob.to_vec())],
+                Some(&first),
+                None,
+            ),
+            2 => c.typed::<ByteArrayType>().write_batch(
+                lines,
+                joined.then_some(first.as_slice()),
+                None,
+            ),
+            3 => c
+                .typed::<ByteArrayType>()
+                .write_batch(&[], Some(&[0; 40]), None),
+            _ => c.typed::<ByteArrayType>().write_batch(
+                &vec![ByteArray::from(b"{app=\"a\"}".to_vec()); 40],
+                None,
+                None,
+            ),
+        }
+        .expect("write");
+        c.close().expect("close column");
+        col += 1;
+    }
+    rg.close().expect("close row group");
+    w.close().expect("close file");
+}
+
+/// Damaged packed timestamps or joined lines make the read fail with an
+/// error naming the row group, not a panic or wrong entries.
 #[test]
-fn damaged_timestamps_are_an_error() {
+fn damaged_timestamps_and_joined_lines_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let entries: Vec<LogEntry> = (0..40).map(|i| entry(1000 + i * i, "x")).collect();
+    let ts: Vec<i64> = entries.iter().map(|e| e.ts).collect();
     let h = head(&[(&[("app", "a")], entries)]);
     let seg = Segment::write(dir.path(), 1, &h, 1, &SegmentOptions::default()).expect("writes");
     let none = |_: &Labels| None;
     assert_eq!(read_all(&seg, &plan(&[], &[], &none)).len(), 40);
+    let rows = vec![ByteArray::from(b"x".to_vec()); 40];
+    let read_err = || {
+        seg.read(&plan(&[], &[], &none), &mut |_, _| {})
+            .expect_err("damaged")
+            .to_string()
+    };
     for blob in [vec![], vec![1, 3, 0xff], vec![0; 64]] {
-        let schema = Arc::new(parse_message_type(&schema(true, false).0).expect("schema"));
-        let file = File::create(seg.dir.join(DATA_FILE)).expect("create");
-        let mut w =
-            SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
-                .expect("writer");
-        let mut rg = w.next_row_group().expect("row group");
-        let mut col = 0;
-        let mut def = vec![0i16; 40];
-        def[0] = 1;
-        while let Some(mut c) = rg.next_column().expect("column") {
-            match col {
-                0 => c.typed::<Int32Type>().write_batch(&[0; 40], None, None),
-                1 => c.typed::<ByteArrayType>().write_batch(
-                    &[ByteArray::from(blob.clone())],
-                    Some(&def),
-                    None,
-                ),
-                2 => c.typed::<ByteArrayType>().write_batch(
-                    &vec![ByteArray::from(b"x".to_vec()); 40],
-                    None,
-                    None,
-                ),
-                3 => c
-                    .typed::<ByteArrayType>()
-                    .write_batch(&[], Some(&[0; 40]), None),
-                _ => c.typed::<ByteArrayType>().write_batch(
-                    &vec![ByteArray::from(b"{app=\"a\"}".to_vec()); 40],
-                    None,
-                    None,
-                ),
-            }
-            .expect("write");
-            c.close().expect("close column");
-            col += 1;
-        }
-        rg.close().expect("close row group");
-        w.close().expect("close file");
-        let err = seg
-            .read(&plan(&[], &[], &none), &mut |_, _| {})
-            .expect_err("damaged");
-        let msg = err.to_string();
+        rewrite_data(&seg, &blob, &rows, false);
+        let msg = read_err();
         assert!(msg.contains("row group 0: timestamps: run 0"), "{msg}");
+    }
+    let mut good = Vec::new();
+    let span = tscodec::RunSpan {
+        rows: 40,
+        first: ts[0],
+        last: ts[39],
+    };
+    tscodec::encode(&ts, &[span], &mut good).expect("encodes");
+    rewrite_data(&seg, &good, &rows, false);
+    assert_eq!(read_all(&seg, &plan(&[], &[], &none)).len(), 40);
+    let joined = |n: usize| vec![ByteArray::from(vec!["x"; n].join("\n").into_bytes())];
+    rewrite_data(&seg, &good, &joined(40), true);
+    assert_eq!(read_all(&seg, &plan(&[], &[], &none)).len(), 40);
+    for n in [39, 41] {
+        rewrite_data(&seg, &good, &joined(n), true);
+        let msg = read_err();
+        assert!(msg.contains("row group 0 does not have the rows"), "{msg}");
     }
 }
 
