@@ -669,24 +669,25 @@ fn timestamp_sizes() {
         per(stored * 8), per(raw_dbp), per(cont_dbp), per(rice));
 }
 
+/// Writes the lines of the segment in `$PHAROS_SEGMENT`, in segment
+/// order, one per line, to `$PHAROS_LINES_OUT` (to try other compressors
+/// on them).
 #[test]
 #[ignore]
 fn dump_lines() {
-    let Ok(dir) = std::env::var("PHAROS_SEGMENT") else {
+    let (Ok(dir), Ok(out)) = (
+        std::env::var("PHAROS_SEGMENT"),
+        std::env::var("PHAROS_LINES_OUT"),
+    ) else {
+        eprintln!("PHAROS_SEGMENT or PHAROS_LINES_OUT is not set: nothing to dump");
         return;
     };
     let seg = Segment::open(Path::new(&dir)).expect("open");
-    let file = File::open(seg.dir.join(DATA_FILE)).expect("data");
-    let r = SerializedFileReader::new(file).expect("parquet");
-    let mut out = Vec::new();
-    for (gi, g) in seg.groups.iter().enumerate() {
-        let rg = r.get_row_group(gi).expect("rg");
-        let mut v = Vec::new();
-        read_bytes(rg.as_ref(), 2, g.rows as usize, &mut v, None).expect("lines");
-        for l in v {
-            out.extend_from_slice(l.data());
-            out.push(b'\n');
-        }
+    let none = |_: &Labels| None;
+    let mut text = Vec::new();
+    for (_, e) in read_all(&seg, &plan(&[], &[], &none)) {
+        text.extend_from_slice(e.line.as_bytes());
+        text.push(b'\n');
     }
-    std::fs::write("/tmp/lw/seglines.txt", out).expect("write");
+    std::fs::write(out, text).expect("write");
 }
