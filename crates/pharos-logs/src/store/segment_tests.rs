@@ -1,5 +1,6 @@
 use super::*;
 use crate::store::head::Head;
+use parquet::file::writer::SerializedColumnWriter;
 
 /// A stream's labels and entries.
 type Spec<'a> = (&'a [(&'a str, &'a str)], Vec<LogEntry>);
@@ -342,19 +343,13 @@ fn damaged_split_lines_are_an_error() {
     };
     let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
     // Rewrite the data file with variables that do not fit the skeleton.
-    let schema = Arc::new(parse_message_type(&schema(false, LineLayout::Split).0).expect("schema"));
-    let path = seg.dir.join(DATA_FILE);
-    let file = File::create(&path).expect("create");
-    let mut w =
-        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
-            .expect("writer");
     let mut skel = b"took ".to_vec();
     skel.extend_from_slice(&[linecodec::DIGITS, 2]);
     skel.extend_from_slice(b" ms");
-    let mut rg = w.next_row_group().expect("row group");
-    let mut col = 0;
-    while let Some(mut c) = rg.next_column().expect("column") {
-        match col {
+    rewrite_group(
+        &seg,
+        &schema(false, LineLayout::Split).0,
+        |col, c| match col {
             0 => c.typed::<Int32Type>().write_batch(&[0], None, None),
             1 => c.typed::<Int64Type>().write_batch(&[1], None, None),
             2 => {
@@ -374,13 +369,8 @@ fn damaged_split_lines_are_an_error() {
                 None,
                 None,
             ),
-        }
-        .expect("write");
-        c.close().expect("close column");
-        col += 1;
-    }
-    rg.close().expect("close row group");
-    w.close().expect("close file");
+        },
+    );
     let none = |_: &Labels| None;
     let err = seg
         .read(&plan(&[], &[], &none), &mut |_, _| {})
@@ -392,6 +382,29 @@ fn damaged_split_lines_are_an_error() {
     );
 }
 
+/// Writes `seg`'s data file anew: one row group with this schema, column
+/// `col` written by `write(col, writer)`.
+fn rewrite_group(
+    seg: &Segment,
+    schema: &str,
+    mut write: impl FnMut(usize, &mut SerializedColumnWriter<'_>) -> parquet::errors::Result<usize>,
+) {
+    let schema = Arc::new(parse_message_type(schema).expect("schema"));
+    let file = File::create(seg.dir.join(DATA_FILE)).expect("create");
+    let mut w =
+        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
+            .expect("writer");
+    let mut rg = w.next_row_group().expect("row group");
+    let mut col = 0;
+    while let Some(mut c) = rg.next_column().expect("column") {
+        write(col, &mut c).expect("write");
+        c.close().expect("close column");
+        col += 1;
+    }
+    rg.close().expect("close row group");
+    w.close().expect("close file");
+}
+
 /// Writes a data file of one row group of 40 rows of stream 0 (format 3, or
 /// 5 with `joined`) with these `timestamps` and line values.
 fn rewrite_data(seg: &Segment, ts_blob: &[u8], lines: &[ByteArray], joined: bool) {
@@ -400,43 +413,28 @@ fn rewrite_data(seg: &Segment, ts_blob: &[u8], lines: &[ByteArray], joined: bool
     } else {
         LineLayout::Rows
     };
-    let schema = Arc::new(parse_message_type(&schema(true, layout).0).expect("schema"));
-    let file = File::create(seg.dir.join(DATA_FILE)).expect("create");
-    let mut w =
-        SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build()))
-            .expect("writer");
-    let mut rg = w.next_row_group().expect("row group");
-    let mut col = 0;
     let mut first = vec![0i16; 40];
     first[0] = 1;
-    while let Some(mut c) = rg.next_column().expect("column") {
-        match col {
-            0 => c.typed::<Int32Type>().write_batch(&[0; 40], None, None),
-            1 => c.typed::<ByteArrayType>().write_batch(
-                &[ByteArray::from(ts_blob.to_vec())],
-                Some(&first),
-                None,
-            ),
-            2 => c.typed::<ByteArrayType>().write_batch(
-                lines,
-                joined.then_some(first.as_slice()),
-                None,
-            ),
-            3 => c
-                .typed::<ByteArrayType>()
-                .write_batch(&[], Some(&[0; 40]), None),
-            _ => c.typed::<ByteArrayType>().write_batch(
-                &vec![ByteArray::from(b"{app=\"a\"}".to_vec()); 40],
-                None,
-                None,
-            ),
+    rewrite_group(seg, &schema(true, layout).0, |col, c| match col {
+        0 => c.typed::<Int32Type>().write_batch(&[0; 40], None, None),
+        1 => c.typed::<ByteArrayType>().write_batch(
+            &[ByteArray::from(ts_blob.to_vec())],
+            Some(&first),
+            None,
+        ),
+        2 => {
+            c.typed::<ByteArrayType>()
+                .write_batch(lines, joined.then_some(first.as_slice()), None)
         }
-        .expect("write");
-        c.close().expect("close column");
-        col += 1;
-    }
-    rg.close().expect("close row group");
-    w.close().expect("close file");
+        3 => c
+            .typed::<ByteArrayType>()
+            .write_batch(&[], Some(&[0; 40]), None),
+        _ => c.typed::<ByteArrayType>().write_batch(
+            &vec![ByteArray::from(b"{app=\"a\"}".to_vec()); 40],
+            None,
+            None,
+        ),
+    });
 }
 
 /// Damaged packed timestamps or joined lines make the read fail with an

@@ -724,15 +724,7 @@ impl TokenIndex {
             prev = at..text.len();
             text.push(0);
         }
-        let postings = r.rest().to_vec();
-        let post_starts = Self::post_starts(&postings, n)?;
-        Ok(TokenIndex {
-            text,
-            starts,
-            post_starts,
-            postings,
-            sorted: [n_digits, n_digits + n_hex, n],
-        })
+        Self::with_postings(text, starts, r.rest(), [n_digits, n_digits + n_hex, n])
     }
 
     /// Decodes a bucket of an index written before number tokens were
@@ -752,20 +744,18 @@ impl TokenIndex {
         if starts.len() != n || at != text.len() {
             return Err(r.err("token count does not match the token text"));
         }
-        let postings = r.rest().to_vec();
-        let post_starts = Self::post_starts(&postings, n)?;
-        Ok(TokenIndex {
-            text,
-            starts,
-            post_starts,
-            postings,
-            sorted: [0, 0, n],
-        })
+        Self::with_postings(text, starts, r.rest(), [0, 0, n])
     }
 
-    /// Where each of the `n` tokens' postings start, checking that they
-    /// are whole and fill `postings`.
-    fn post_starts(postings: &[u8], n: usize) -> Result<Vec<u32>, CodecError> {
+    /// The index of these tokens and `postings`, one list per token, which
+    /// must be whole and fill it.
+    fn with_postings(
+        text: Vec<u8>,
+        starts: Vec<u32>,
+        postings: &[u8],
+        sorted: [usize; 3],
+    ) -> Result<TokenIndex, CodecError> {
+        let n = starts.len();
         let mut post_starts = Vec::with_capacity(n);
         let mut pr = Reader::new(postings, "log segment token postings");
         for _ in 0..n {
@@ -776,7 +766,13 @@ impl TokenIndex {
             }
         }
         pr.finish()?;
-        Ok(post_starts)
+        Ok(TokenIndex {
+            text,
+            starts,
+            post_starts,
+            postings: postings.to_vec(),
+            sorted,
+        })
     }
 
     /// Heap bytes held (for the cache's budget).
