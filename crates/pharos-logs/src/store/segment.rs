@@ -3,8 +3,9 @@
 //!
 //! A segment is a directory holding `data.parquet` — every entry, sorted by
 //! stream (in label order) then time, cut into row groups of about
-//! [`SegmentOptions::group_bytes`] of line text, compressed with zstd; lines
-//! as text, or split by [`linecodec`] with [`SegmentOptions::split_lines`] — and
+//! [`SegmentOptions::group_bytes`] of line text, compressed with zstd; a row
+//! group's timestamps packed by [`tscodec`] and its lines joined into one
+//! text, or split by [`linecodec`] with [`SegmentOptions::split_lines`] — and
 //! `index.bin`, pharos's index of it: the stream table, per row group the
 //! runs of rows of each stream with their time ranges, and the token index
 //! ([`super::tokens`]). A query reads `index.bin`'s tables (kept in memory
