@@ -68,6 +68,9 @@ enum LineLayout {
     /// `line_skeleton` and `line_vars` per row, by [`linecodec`] (formats 2
     /// and 4).
     Split,
+    /// `lines_split`: a row group's lines split by [`linecodec`], as one
+    /// block ([`linecodec::encode_block`]) in its first row (format 6).
+    SplitBlock,
 }
 
 /// A `\n` inside a line, in joined lines: a byte that never occurs in
@@ -87,6 +90,7 @@ fn schema(packed_ts: bool, lines: LineLayout) -> (String, &'static str) {
         LineLayout::Rows => "required binary line (UTF8);",
         LineLayout::Joined => "optional binary lines;",
         LineLayout::Split => "required binary line_skeleton;\n  required binary line_vars;",
+        LineLayout::SplitBlock => "optional binary lines_split;",
     };
     let format = match (packed_ts, lines) {
         (false, LineLayout::Rows) => "logs-segment 1",
@@ -94,6 +98,7 @@ fn schema(packed_ts: bool, lines: LineLayout) -> (String, &'static str) {
         (true, LineLayout::Rows) => "logs-segment 3",
         (true, LineLayout::Split) => "logs-segment 4",
         (_, LineLayout::Joined) => "logs-segment 5",
+        (_, LineLayout::SplitBlock) => "logs-segment 6",
     };
     (
         format!(
@@ -129,21 +134,22 @@ pub struct SegmentOptions {
     /// and 4, the default) instead of as Parquet's delta-encoded INT64
     /// column (formats 1 and 2, still read; written only to test that).
     pub packed_timestamps: bool,
-    /// Store a row group's lines as one text, joined by `\n` (format 5, the
-    /// default with packed timestamps) instead of one value per row: zstd
-    /// then sees a newline where Parquet wrote each line's 4-byte length,
-    /// which took 7% of the compressed lines on the benchmark corpus.
+    /// Store a row group's lines as one value (with packed timestamps, the
+    /// default): as text joined by `\n` (format 5), where one value per row
+    /// made Parquet write each line's 4-byte length (7% of the compressed
+    /// lines on the benchmark corpus), or split lines as one block with a
+    /// column per variable of each skeleton (format 6).
     pub join_lines: bool,
 }
 
 impl SegmentOptions {
     fn line_layout(&self) -> LineLayout {
-        if self.split_lines {
-            LineLayout::Split
-        } else if self.join_lines && self.packed_timestamps {
-            LineLayout::Joined
-        } else {
-            LineLayout::Rows
+        let one_value = self.join_lines && self.packed_timestamps;
+        match (self.split_lines, one_value) {
+            (true, true) => LineLayout::SplitBlock,
+            (true, false) => LineLayout::Split,
+            (false, true) => LineLayout::Joined,
+            (false, false) => LineLayout::Rows,
         }
     }
 }
@@ -517,6 +523,7 @@ impl Segment {
                         let (skel, vars) = split.take_columns();
                         vec![skel, vars]
                     }
+                    LineLayout::SplitBlock => vec![vec![ByteArray::from(split.take_block())]],
                     LineLayout::Joined => {
                         let len = rows.iter().map(|&(_, e)| e.line.len() + 1).sum();
                         let mut text = Vec::with_capacity(len);
@@ -544,7 +551,8 @@ impl Segment {
                         .map(|&(_, e)| ByteArray::from(e.line.bytes().clone()))
                         .collect()],
                 };
-            let line_def = (layout == LineLayout::Joined).then_some(first_row.as_slice());
+            let line_def = matches!(layout, LineLayout::Joined | LineLayout::SplitBlock)
+                .then_some(first_row.as_slice());
             let n_line = line_cols.len();
             let mut md_def: Vec<i16> = Vec::with_capacity(rows.len());
             let mut md_col: Vec<ByteArray> = Vec::new();
@@ -982,8 +990,10 @@ impl Segment {
         let mut spans: Vec<RunSpan> = Vec::new();
         let mut lines: Vec<ByteArray> = Vec::new();
         let mut lines_def: Vec<i16> = Vec::new();
-        // Joined lines: where each row's line ends in the text.
+        // Joined lines: where each row's line ends in the text (of a split
+        // block: in `block`, where it is decoded).
         let mut ends: Vec<usize> = Vec::new();
+        let mut block: Vec<u8> = Vec::new();
         let mut escaped = false;
         let mut vars: Vec<ByteArray> = Vec::new();
         let mut scratch: Vec<u8> = Vec::new();
@@ -1021,19 +1031,30 @@ impl Segment {
                 read_i64(&*rg, COL_TS, n, &mut ts).map_err(pq(&data_path))?;
             }
             if plan.lines {
-                let def = (layout.lines == LineLayout::Joined).then_some(&mut lines_def);
+                let one = matches!(layout.lines, LineLayout::Joined | LineLayout::SplitBlock);
+                let def = one.then_some(&mut lines_def);
                 read_bytes(&*rg, layout.line, n, &mut lines, def).map_err(pq(&data_path))?;
-                if layout.lines == LineLayout::Joined {
+                if one {
                     let [text] = lines.as_slice() else {
                         return Err(SegmentError::Invalid {
                             path: data_path,
-                            what: format!("row group {gi}: not one value of joined lines"),
+                            what: format!("row group {gi}: not one value of lines"),
                         });
                     };
                     ends.clear();
-                    ends.extend(memchr::memchr_iter(b'\n', text.data()));
-                    ends.push(text.len());
-                    escaped = memchr::memchr(NEWLINE_IN_LINE, text.data()).is_some();
+                    if layout.lines == LineLayout::Joined {
+                        ends.extend(memchr::memchr_iter(b'\n', text.data()));
+                        ends.push(text.len());
+                        escaped = memchr::memchr(NEWLINE_IN_LINE, text.data()).is_some();
+                    } else {
+                        block.clear();
+                        linecodec::decode_block(text.data(), n, &mut block, &mut ends).map_err(
+                            |e| SegmentError::Invalid {
+                                path: data_path.clone(),
+                                what: format!("row group {gi}: lines: {e}"),
+                            },
+                        )?;
+                    }
                 }
                 if let Some(c) = layout.vars {
                     read_bytes(&*rg, c, n, &mut vars, None).map_err(pq(&data_path))?;
@@ -1042,7 +1063,7 @@ impl Segment {
             read_bytes(&*rg, layout.meta, n, &mut md, Some(&mut md_def)).map_err(pq(&data_path))?;
             let short_vars = layout.vars.is_some() && vars.len() != n;
             let line_rows = match layout.lines {
-                LineLayout::Joined => ends.len(),
+                LineLayout::Joined | LineLayout::SplitBlock => ends.len(),
                 _ => lines.len(),
             };
             if ts.len() != n || md_def.len() != n || (plan.lines && (line_rows != n || short_vars))
@@ -1100,6 +1121,10 @@ impl Segment {
                                 } else {
                                     l
                                 }
+                            }
+                            LineLayout::SplitBlock => {
+                                let start = if i == 0 { 0 } else { ends[i - 1] };
+                                &block[start..ends[i]]
                             }
                             LineLayout::Split => {
                                 scratch.clear();
@@ -1251,6 +1276,23 @@ impl SplitLines {
         self.ends.push((self.skel.len(), self.vars.len()));
     }
 
+    /// The rows pushed since the last call as one block
+    /// ([`linecodec::encode_block`]); starts over empty.
+    fn take_block(&mut self) -> Vec<u8> {
+        let mut rows = Vec::with_capacity(self.ends.len());
+        let (mut s0, mut v0) = (0, 0);
+        for &(s1, v1) in &self.ends {
+            rows.push((&self.skel[s0..s1], &self.vars[v0..v1]));
+            (s0, v0) = (s1, v1);
+        }
+        let mut b = Vec::with_capacity(self.skel.len() / 2 + self.vars.len());
+        linecodec::encode_block(&rows, &mut b);
+        self.skel.clear();
+        self.vars.clear();
+        self.ends.clear();
+        b
+    }
+
     /// The `line_skeleton` and `line_vars` values of the rows pushed since
     /// the last call (slices of two shared buffers); starts over empty.
     fn take_columns(&mut self) -> (Vec<ByteArray>, Vec<ByteArray>) {
@@ -1304,29 +1346,39 @@ impl Layout {
             find("lines"),
             find("line_skeleton"),
             find("line_vars"),
+            find("lines_split"),
         ) {
-            (Some(line), None, None, None) => Ok(Layout {
+            (None, None, None, None, Some(line)) => Ok(Layout {
+                packed_ts,
+                lines: LineLayout::SplitBlock,
+                line,
+                vars: None,
+                meta,
+            }),
+            (Some(line), None, None, None, None) => Ok(Layout {
                 packed_ts,
                 lines: LineLayout::Rows,
                 line,
                 vars: None,
                 meta,
             }),
-            (None, Some(line), None, None) => Ok(Layout {
+            (None, Some(line), None, None, None) => Ok(Layout {
                 packed_ts,
                 lines: LineLayout::Joined,
                 line,
                 vars: None,
                 meta,
             }),
-            (None, None, Some(line), Some(vars)) => Ok(Layout {
+            (None, None, Some(line), Some(vars), None) => Ok(Layout {
                 packed_ts,
                 lines: LineLayout::Split,
                 line,
                 vars: Some(vars),
                 meta,
             }),
-            _ => Err("no line columns (line, lines, or line_skeleton and line_vars)".into()),
+            _ => Err(
+                "no line columns (line, lines, lines_split, or line_skeleton and line_vars)".into(),
+            ),
         }
     }
 }

@@ -276,6 +276,7 @@ fn lines_round_trip_in_every_format() {
         (false, true, true),
         (true, true, true),
         (false, true, false),
+        (true, true, false),
         (false, false, true),
         (true, false, false),
     ] {
@@ -303,8 +304,9 @@ fn lines_round_trip_in_every_format() {
             (false, false, _) => ("logs-segment 1", "line"),
             (false, true, _) => ("logs-segment 2", "line_skeleton"),
             (true, false, false) => ("logs-segment 3", "line"),
-            (true, true, _) => ("logs-segment 4", "line_skeleton"),
+            (true, true, false) => ("logs-segment 4", "line_skeleton"),
             (true, false, true) => ("logs-segment 5", "lines"),
+            (true, true, true) => ("logs-segment 6", "lines_split"),
         };
         assert_eq!(format.as_deref(), Some(want_format));
         assert_eq!(columns[2], line_column);
@@ -405,14 +407,10 @@ fn rewrite_group(
     w.close().expect("close file");
 }
 
-/// Writes a data file of one row group of 40 rows of stream 0 (format 3, or
-/// 5 with `joined`) with these `timestamps` and line values.
-fn rewrite_data(seg: &Segment, ts_blob: &[u8], lines: &[ByteArray], joined: bool) {
-    let layout = if joined {
-        LineLayout::Joined
-    } else {
-        LineLayout::Rows
-    };
+/// Writes a data file of one row group of 40 rows of stream 0 (format 3, 5
+/// or 6 by `layout`) with these `timestamps` and line values.
+fn rewrite_data(seg: &Segment, ts_blob: &[u8], lines: &[ByteArray], layout: LineLayout) {
+    let joined = layout != LineLayout::Rows;
     let mut first = vec![0i16; 40];
     first[0] = 1;
     rewrite_group(seg, &schema(true, layout).0, |col, c| match col {
@@ -455,7 +453,7 @@ fn damaged_timestamps_and_joined_lines_are_errors() {
             .to_string()
     };
     for blob in [vec![], vec![1, 3, 0xff], vec![0; 64]] {
-        rewrite_data(&seg, &blob, &rows, false);
+        rewrite_data(&seg, &blob, &rows, LineLayout::Rows);
         let msg = read_err();
         assert!(msg.contains("row group 0: timestamps: run 0"), "{msg}");
     }
@@ -466,16 +464,21 @@ fn damaged_timestamps_and_joined_lines_are_errors() {
         last: ts[39],
     };
     tscodec::encode(&ts, &[span], &mut good).expect("encodes");
-    rewrite_data(&seg, &good, &rows, false);
+    rewrite_data(&seg, &good, &rows, LineLayout::Rows);
     assert_eq!(read_all(&seg, &plan(&[], &[], &none)).len(), 40);
     let joined = |n: usize| vec![ByteArray::from(vec!["x"; n].join("\n").into_bytes())];
-    rewrite_data(&seg, &good, &joined(40), true);
+    rewrite_data(&seg, &good, &joined(40), LineLayout::Joined);
     assert_eq!(read_all(&seg, &plan(&[], &[], &none)).len(), 40);
     for n in [39, 41] {
-        rewrite_data(&seg, &good, &joined(n), true);
+        rewrite_data(&seg, &good, &joined(n), LineLayout::Joined);
         let msg = read_err();
         assert!(msg.contains("row group 0 does not have the rows"), "{msg}");
     }
+    // A block of split lines that is not one.
+    let block = vec![ByteArray::from(vec![1u8, 2, b'x', 7])];
+    rewrite_data(&seg, &good, &block, LineLayout::SplitBlock);
+    let msg = read_err();
+    assert!(msg.contains("row group 0: lines: byte"), "{msg}");
 }
 
 /// Prints the bytes per column of the data files of the segments under
@@ -688,4 +691,106 @@ fn dump_lines() {
         text.push(b'\n');
     }
     std::fs::write(out, text).expect("write");
+}
+
+/// Sizes of ways to store the lines of `$PHAROS_LINES` (one per line, in
+/// segment order) split by [`linecodec`], per 2 MiB group, zstd level 1.
+#[test]
+#[ignore]
+fn split_layouts() {
+    let Ok(path) = std::env::var("PHAROS_LINES") else {
+        eprintln!("PHAROS_LINES is not set");
+        return;
+    };
+    let text = std::fs::read(path).expect("lines");
+    let z = |b: &[u8]| zstd::bulk::compress(b, 1).expect("zstd").len();
+    let (mut raw, mut joined, mut rows_vars, mut joined_vars, mut slots) = (0, 0, 0, 0, 0);
+    let mut group: Vec<&[u8]> = Vec::new();
+    let mut flush = |group: &mut Vec<&[u8]>| {
+        if group.is_empty() {
+            return;
+        }
+        let mut skels: Vec<Vec<u8>> = Vec::new();
+        let mut ids = std::collections::HashMap::new();
+        let mut row_ids: Vec<u8> = Vec::new();
+        let mut vars_rows: Vec<u8> = Vec::new();
+        let mut vars_joined: Vec<u8> = Vec::new();
+        // (skeleton id, slot) -> column bytes, and the previous value.
+        let mut cols: std::collections::BTreeMap<(u32, u32), (Vec<u8>, u64)> = Default::default();
+        let mut jt = Vec::new();
+        for l in group.iter() {
+            jt.extend_from_slice(l);
+            jt.push(b'\n');
+            let (mut sk, mut va) = (Vec::new(), Vec::new());
+            linecodec::split(l, &mut sk, &mut va);
+            let n = ids.len() as u32;
+            let id = *ids.entry(sk.clone()).or_insert_with(|| {
+                skels.push(sk.clone());
+                n
+            });
+            put_uvarint(&mut row_ids, u64::from(id));
+            vars_rows.extend_from_slice(&(va.len() as u32).to_le_bytes());
+            vars_rows.extend_from_slice(&va);
+            vars_joined.extend_from_slice(&va);
+            // Walk the markers.
+            let (mut i, mut v, mut slot) = (0usize, 0usize, 0u32);
+            while i < sk.len() {
+                let m = sk[i];
+                if !(linecodec::DIGITS..=linecodec::HEX_UPPER).contains(&m) {
+                    i += 1;
+                    continue;
+                }
+                let w = usize::from(sk[i + 1]);
+                let col = cols.entry((id, slot)).or_default();
+                if m == linecodec::DIGITS {
+                    let mut r = Reader::new(&va[v..], "");
+                    let x = r.uvarint().expect("varint");
+                    v += r.pos;
+                    let d = x.wrapping_sub(col.1) as i64;
+                    put_uvarint(&mut col.0, ((d << 1) ^ (d >> 63)) as u64);
+                    col.1 = x;
+                } else {
+                    let b = w.div_ceil(2);
+                    col.0.extend_from_slice(&va[v..v + b]);
+                    v += b;
+                }
+                slot += 1;
+                i += 2;
+            }
+        }
+        let mut dict = Vec::new();
+        for s in &skels {
+            put_uvarint(&mut dict, s.len() as u64);
+            dict.extend_from_slice(s);
+        }
+        let mut all_cols = Vec::new();
+        for (c, _) in cols.values() {
+            all_cols.extend_from_slice(c);
+        }
+        let base = z(&dict) + z(&row_ids);
+        raw += group.iter().map(|l| l.len()).sum::<usize>();
+        joined += z(&jt);
+        rows_vars += base + z(&vars_rows);
+        joined_vars += base + z(&vars_joined);
+        slots += base + z(&all_cols);
+        group.clear();
+    };
+    let mut bytes = 0;
+    for l in text.split(|&c| c == b'\n') {
+        group.push(l);
+        bytes += l.len();
+        if bytes >= 2 << 20 {
+            flush(&mut group);
+            bytes = 0;
+        }
+    }
+    flush(&mut group);
+    let pct = |x: usize| 100.0 * x as f64 / raw as f64;
+    println!(
+        "joined text {:.2}%, split with vars per row {:.2}%, vars joined {:.2}%, vars by slot {:.2}%",
+        pct(joined),
+        pct(rows_vars),
+        pct(joined_vars),
+        pct(slots)
+    );
 }
