@@ -539,10 +539,11 @@ def test_segments_cut_during_ingest_survive_kill9_and_answer_queries(pharos_fact
     assert int(float(r.json()["data"]["result"][0]["value"][1])) == len(counts)
 
 
-def test_split_line_segments_read_back_with_and_without_the_flag(pharos_factory):
-    """Segments written with --logs.split-lines (format 4) hold the lines byte for byte,
-    answer line filters on their numbers and ids, and read the same after a restart
-    without the flag, beside format 5 segments written then."""
+def test_split_line_segments_read_back_with_either_line_encoding(pharos_factory):
+    """Segments written with split lines (format 6, the default; the old
+    --logs.split-lines flag still says so) hold the lines byte for byte, answer line
+    filters on their numbers and ids, and read the same after a restart with
+    --logs.line-encoding=text, beside the format 5 segments written then."""
     p = pharos_factory(args=("--logs.split-lines",)).start()
     now = time.time_ns()
     sent = [f"2026-11-22 10:{i % 60:02d}:07,{i:03d} INFO [pid 0{i}] req-{i * 7919:08x}Cafe "
@@ -554,7 +555,7 @@ def test_split_line_segments_read_back_with_and_without_the_flag(pharos_factory)
     assert r.status_code == 204, r.text
     assert requests.post(p.url + "/flush", timeout=60).status_code == 204
     segments = list((p.data / "logs" / "segments").glob("*/data.parquet"))
-    assert segments and all(b"logs-segment 4" in s.read_bytes() for s in segments)
+    assert segments and all(b"logs-segment 6" in s.read_bytes() for s in segments)
     got = lines(query_range(p, '{job="split"}', now - 10**9, now + 10**9, limit=5000))
     assert sorted(got) == sorted(sent)
     needle = f"id={123 * 104729:016x}"
@@ -562,14 +563,14 @@ def test_split_line_segments_read_back_with_and_without_the_flag(pharos_factory)
     assert got == [sent[123]], got
     p.stop()
 
-    # Without the flag: new segments hold joined text (format 5), old ones still read.
-    p.args = []
+    # As text: new segments hold joined text (format 5), old ones still read.
+    p.args = ["--logs.line-encoding=text"]
     p.start()
     r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [
         {"stream": {"job": "split"}, "values": [[str(now + 1000), "later 12345"]]}]}, timeout=10)
     assert r.status_code == 204, r.text
     assert requests.post(p.url + "/flush", timeout=60).status_code == 204
-    formats = [b"logs-segment 4" in s.read_bytes()
+    formats = [b"logs-segment 6" in s.read_bytes()
                for s in (p.data / "logs" / "segments").glob("*/data.parquet")]
     assert True in formats and False in formats, formats
     got = lines(query_range(p, '{job="split"}', now - 10**9, now + 10**9, limit=5000))

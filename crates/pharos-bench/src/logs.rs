@@ -123,7 +123,7 @@ pub struct LogsArgs {
     #[arg(long, default_value = "target/release/pharos", value_name = "PATH")]
     pub pharos_bin: PathBuf,
     /// One more argument for `pharos serve` (repeat for several), e.g.
-    /// `--pharos-arg=--logs.split-lines`.
+    /// `--pharos-arg=--logs.line-encoding=text`.
     #[arg(long = "pharos-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub pharos_args: Vec<String>,
     /// Shared directory holding the Loghub samples (`<DIR>/data/loghub/*.log`).

@@ -168,7 +168,13 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("query.lookback-delta", a.query_lookback_delta.clone()),
         ("logs.query-timeout", a.logs_query_timeout.clone()),
         ("logs.index-cache-size", a.logs_index_cache_size.clone()),
-        ("logs.split-lines", a.logs_split_lines.to_string()),
+        (
+            "logs.line-encoding",
+            match a.logs_line_encoding {
+                crate::cli::LineEncoding::Split => "split".to_string(),
+                crate::cli::LineEncoding::Text => "text".to_string(),
+            },
+        ),
         ("web.enable-admin-api", a.web_enable_admin_api.to_string()),
     ]
     .into_iter()
@@ -245,7 +251,8 @@ fn log_store_options(
             },
         },
         segment: pharos_logs::SegmentOptions {
-            split_lines: args.logs_split_lines,
+            split_lines: args.logs_split_lines
+                || args.logs_line_encoding == crate::cli::LineEncoding::Split,
             ..Default::default()
         },
         ..Default::default()
