@@ -426,10 +426,10 @@ pub fn decode_block(
     let mut at: Vec<usize> = Vec::with_capacity(slots.len());
     let mut pos = r.pos;
     for s in 0..n {
-        for c in first_col[s]..first_col[s + 1] {
+        for &slot in &slots[first_col[s]..first_col[s + 1]] {
             at.push(pos);
             for _ in 0..per_skel[s] {
-                pos += match slots[c] {
+                pos += match slot {
                     Slot::Digits => {
                         get_uvarint(&b[pos..])
                             .ok_or(BlockError::Corrupt {
