@@ -705,6 +705,8 @@ fn split_layouts() {
     let text = std::fs::read(path).expect("lines");
     let z = |b: &[u8]| zstd::bulk::compress(b, 1).expect("zstd").len();
     let (mut raw, mut joined, mut rows_vars, mut joined_vars, mut slots) = (0, 0, 0, 0, 0);
+    let mut best = 0;
+    let mut parts = (0, 0, 0);
     let mut group: Vec<&[u8]> = Vec::new();
     let mut flush = |group: &mut Vec<&[u8]>| {
         if group.is_empty() {
@@ -717,6 +719,7 @@ fn split_layouts() {
         let mut vars_joined: Vec<u8> = Vec::new();
         // (skeleton id, slot) -> column bytes, and the previous value.
         let mut cols: std::collections::BTreeMap<(u32, u32), (Vec<u8>, u64)> = Default::default();
+        let mut raw_cols: std::collections::BTreeMap<(u32, u32), Vec<u8>> = Default::default();
         let mut jt = Vec::new();
         for l in group.iter() {
             jt.extend_from_slice(l);
@@ -749,6 +752,7 @@ fn split_layouts() {
                     let d = x.wrapping_sub(col.1) as i64;
                     put_uvarint(&mut col.0, ((d << 1) ^ (d >> 63)) as u64);
                     col.1 = x;
+                    put_uvarint(raw_cols.entry((id, slot)).or_default(), x);
                 } else {
                     let b = w.div_ceil(2);
                     col.0.extend_from_slice(&va[v..v + b]);
@@ -764,9 +768,18 @@ fn split_layouts() {
             dict.extend_from_slice(s);
         }
         let mut all_cols = Vec::new();
-        for (c, _) in cols.values() {
+        let mut best_cols = Vec::new();
+        for (k, (c, _)) in &cols {
             all_cols.extend_from_slice(c);
+            match raw_cols.get(k) {
+                Some(r) if z(r) < z(c) => best_cols.extend_from_slice(r),
+                _ => best_cols.extend_from_slice(c),
+            }
         }
+        best += z(&dict) + z(&row_ids) + z(&best_cols);
+        parts.0 += z(&dict);
+        parts.1 += z(&row_ids);
+        parts.2 += z(&all_cols);
         let base = z(&dict) + z(&row_ids);
         raw += group.iter().map(|l| l.len()).sum::<usize>();
         joined += z(&jt);
@@ -787,10 +800,18 @@ fn split_layouts() {
     flush(&mut group);
     let pct = |x: usize| 100.0 * x as f64 / raw as f64;
     println!(
-        "joined text {:.2}%, split with vars per row {:.2}%, vars joined {:.2}%, vars by slot {:.2}%",
+        "joined text {:.2}%, split with vars per row {:.2}%, vars joined {:.2}%, vars by slot {:.2}%, \
+         by slot with each column's numbers raw or as differences, the smaller {:.2}%",
         pct(joined),
         pct(rows_vars),
         pct(joined_vars),
-        pct(slots)
+        pct(slots),
+        pct(best)
+    );
+    println!(
+        "by slot: skeletons {:.2}%, skeleton numbers {:.2}%, columns {:.2}%",
+        pct(parts.0),
+        pct(parts.1),
+        pct(parts.2)
     );
 }
