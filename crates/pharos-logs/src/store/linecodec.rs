@@ -348,7 +348,7 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
     let mut first_col: Vec<usize> = Vec::new();
     let mut slots: Vec<Slot> = Vec::new();
     let mut cols: Vec<(Vec<u8>, u64)> = Vec::new();
-    let mut row_ids = Vec::with_capacity(rows.len() * 2);
+    let mut row_ids: Vec<u32> = Vec::with_capacity(rows.len());
     for &(sk, va) in rows {
         let id = *ids.entry(sk).or_insert_with(|| {
             skels.push(sk);
@@ -357,7 +357,7 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
             cols.resize_with(slots.len(), Default::default);
             (skels.len() - 1) as u32
         });
-        put_uvarint(&mut row_ids, u64::from(id));
+        row_ids.push(id);
         let from = first_col[id as usize];
         let to = first_col
             .get(id as usize + 1)
@@ -381,14 +381,32 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
             }
         }
     }
+    // Skeletons in byte order, so that similar ones sit together for zstd
+    // (on the benchmark corpus a quarter fewer bytes for them, for a few
+    // more in the skeleton numbers); numbered in that order.
+    let mut order: Vec<u32> = (0..skels.len() as u32).collect();
+    order.sort_unstable_by_key(|&id| skels[id as usize]);
+    let mut number = vec![0u32; skels.len()];
+    for (n, &id) in order.iter().enumerate() {
+        number[id as usize] = n as u32;
+    }
     put_uvarint(out, skels.len() as u64);
-    for sk in &skels {
+    for &id in &order {
+        let sk = skels[id as usize];
         put_uvarint(out, sk.len() as u64);
         out.extend_from_slice(sk);
     }
-    out.extend_from_slice(&row_ids);
-    for (col, _) in &cols {
-        out.extend_from_slice(col);
+    for &id in &row_ids {
+        put_uvarint(out, u64::from(number[id as usize]));
+    }
+    for &id in &order {
+        let to = first_col
+            .get(id as usize + 1)
+            .copied()
+            .unwrap_or(slots.len());
+        for (col, _) in &cols[first_col[id as usize]..to] {
+            out.extend_from_slice(col);
+        }
     }
 }
 

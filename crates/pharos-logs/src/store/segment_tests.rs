@@ -706,7 +706,7 @@ fn split_layouts() {
     let z = |b: &[u8]| zstd::bulk::compress(b, 1).expect("zstd").len();
     let (mut raw, mut joined, mut rows_vars, mut joined_vars, mut slots) = (0, 0, 0, 0, 0);
     let mut best = 0;
-    let mut parts = (0, 0, 0);
+    let mut parts = (0, 0, 0, 0, 0);
     let mut group: Vec<&[u8]> = Vec::new();
     let mut flush = |group: &mut Vec<&[u8]>| {
         if group.is_empty() {
@@ -778,6 +778,23 @@ fn split_layouts() {
         }
         best += z(&dict) + z(&row_ids) + z(&best_cols);
         parts.0 += z(&dict);
+        let mut sorted: Vec<(&Vec<u8>, usize)> = skels.iter().zip(0..).collect();
+        sorted.sort();
+        let mut sdict = Vec::new();
+        let mut rank = vec![0u64; skels.len()];
+        for (r, (s, id)) in sorted.into_iter().enumerate() {
+            put_uvarint(&mut sdict, s.len() as u64);
+            sdict.extend_from_slice(s);
+            rank[id] = r as u64;
+        }
+        let mut rr = Vec::new();
+        let mut rd = Reader::new(&row_ids, "");
+        while rd.pos < row_ids.len() {
+            let id = rd.uvarint().expect("id") as usize;
+            put_uvarint(&mut rr, rank[id]);
+        }
+        parts.3 += z(&sdict);
+        parts.4 += z(&rr);
         parts.1 += z(&row_ids);
         parts.2 += z(&all_cols);
         let base = z(&dict) + z(&row_ids);
@@ -809,9 +826,11 @@ fn split_layouts() {
         pct(best)
     );
     println!(
-        "by slot: skeletons {:.2}%, skeleton numbers {:.2}%, columns {:.2}%",
+        "by slot: skeletons {:.2}% (sorted {:.2}%), skeleton numbers {:.2}% (by sorted skeletons {:.2}%), columns {:.2}%",
         pct(parts.0),
+        pct(parts.3),
         pct(parts.1),
+        pct(parts.4),
         pct(parts.2)
     );
 }
