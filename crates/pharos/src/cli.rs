@@ -225,7 +225,7 @@ pub struct ServeArgs {
     /// numbers and hex ids taken out, and those values in one column per
     /// value of each text; segment format 6) or `text` (a row group's lines
     /// as one text; format 5). On the benchmark corpus split lines took a
-    /// fifth less disk than text for 7% more ingest CPU. Segments of every
+    /// fifth less disk than text for about a tenth more ingest CPU. Segments of every
     /// format are read either way.
     #[arg(
         long = "logs.line-encoding",

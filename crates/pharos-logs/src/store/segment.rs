@@ -128,8 +128,8 @@ pub struct SegmentOptions {
     pub zstd_level: i32,
     /// Store lines split into skeleton and variables ([`linecodec`]; format
     /// 6, the default, or 2 and 4 as below) instead of as text (formats 5,
-    /// 3 and 1): on the benchmark corpus a fifth less disk than text for 7%
-    /// more ingest CPU.
+    /// 3 and 1): on the benchmark corpus a fifth less disk than text for
+    /// about a tenth more ingest CPU.
     pub split_lines: bool,
     /// Store each row group's timestamps packed by [`tscodec`] (formats 3
     /// and 4, the default) instead of as Parquet's delta-encoded INT64
