@@ -170,10 +170,7 @@ fn flag_map(a: &ServeArgs) -> std::collections::BTreeMap<String, String> {
         ("logs.index-cache-size", a.logs_index_cache_size.clone()),
         (
             "logs.line-encoding",
-            match a.logs_line_encoding {
-                crate::cli::LineEncoding::Split => "split".to_string(),
-                crate::cli::LineEncoding::Text => "text".to_string(),
-            },
+            format!("{:?}", a.logs_line_encoding).to_lowercase(),
         ),
         ("web.enable-admin-api", a.web_enable_admin_api.to_string()),
     ]

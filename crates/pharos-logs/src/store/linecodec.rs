@@ -344,27 +344,23 @@ fn slots_of(skel: &[u8], out: &mut Vec<Slot>) -> Option<()> {
 pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
     let mut ids: std::collections::HashMap<&[u8], u32> = std::collections::HashMap::new();
     let mut skels: Vec<&[u8]> = Vec::new();
-    // Per skeleton, its first column; per column, its slot, bytes and last value.
-    let mut first_col: Vec<usize> = Vec::new();
+    // Per skeleton, its columns; per column, its slot, bytes and last value.
+    let mut col_range: Vec<std::ops::Range<usize>> = Vec::new();
     let mut slots: Vec<Slot> = Vec::new();
     let mut cols: Vec<(Vec<u8>, u64)> = Vec::new();
     let mut row_ids: Vec<u32> = Vec::with_capacity(rows.len());
     for &(sk, va) in rows {
         let id = *ids.entry(sk).or_insert_with(|| {
             skels.push(sk);
-            first_col.push(slots.len());
+            let from = slots.len();
             slots_of(sk, &mut slots).expect("a split skeleton is well formed");
+            col_range.push(from..slots.len());
             cols.resize_with(slots.len(), Default::default);
             (skels.len() - 1) as u32
         });
         row_ids.push(id);
-        let from = first_col[id as usize];
-        let to = first_col
-            .get(id as usize + 1)
-            .copied()
-            .unwrap_or(slots.len());
         let mut v = 0;
-        for c in from..to {
+        for c in col_range[id as usize].clone() {
             let (col, last) = &mut cols[c];
             match slots[c] {
                 Slot::Digits => {
@@ -400,11 +396,7 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
         put_uvarint(out, u64::from(number[id as usize]));
     }
     for &id in &order {
-        let to = first_col
-            .get(id as usize + 1)
-            .copied()
-            .unwrap_or(slots.len());
-        for (col, _) in &cols[first_col[id as usize]..to] {
+        for (col, _) in &cols[col_range[id as usize].clone()] {
             out.extend_from_slice(col);
         }
     }

@@ -77,8 +77,37 @@ enum LineLayout {
 /// UTF-8, so the lines' own bytes need no other escape.
 const NEWLINE_IN_LINE: u8 = 0xFF;
 
+/// `lines` joined as [`LineLayout::Joined`] stores them.
+fn join_text<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Vec<u8> {
+    let mut text = Vec::with_capacity(lines.clone().map(|l| l.len() + 1).sum());
+    for (i, l) in lines.enumerate() {
+        if i > 0 {
+            text.push(b'\n');
+        }
+        if memchr::memchr(b'\n', l).is_some() {
+            text.extend(
+                l.iter()
+                    .map(|&c| if c == b'\n' { NEWLINE_IN_LINE } else { c }),
+            );
+        } else {
+            text.extend_from_slice(l);
+        }
+    }
+    text
+}
+
+/// Where each line of joined `text` ([`join_text`]) starts and ends.
+fn joined_bounds(text: &[u8], bounds: &mut Vec<(usize, usize)>) {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', text) {
+        bounds.push((start, nl));
+        start = nl + 1;
+    }
+    bounds.push((start, text.len()));
+}
+
 /// The schema and `pharos.format` of a data file: timestamps packed by
-/// [`tscodec`] (formats 3 to 5) or plain (1 and 2), and lines as
+/// [`tscodec`] (formats 3 to 6) or plain (1 and 2), and lines as
 /// [`LineLayout`] says.
 fn schema(packed_ts: bool, lines: LineLayout) -> (String, &'static str) {
     let ts = if packed_ts {
@@ -132,7 +161,7 @@ pub struct SegmentOptions {
     /// about a tenth more ingest CPU.
     pub split_lines: bool,
     /// Store each row group's timestamps packed by [`tscodec`] (formats 3
-    /// and 4, the default) instead of as Parquet's delta-encoded INT64
+    /// to 6, the default) instead of as Parquet's delta-encoded INT64
     /// column (formats 1 and 2, still read; written only to test that).
     pub packed_timestamps: bool,
     /// Store a row group's lines as one value (with packed timestamps, the
@@ -421,7 +450,7 @@ impl Segment {
         let (schema, format) = schema(opts.packed_timestamps, layout);
         let schema = Arc::new(parse_message_type(&schema).map_err(pq(&data_path))?);
         let level = ZstdLevel::try_new(opts.zstd_level).map_err(pq(&data_path))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_dictionary_enabled(false)
             .set_column_dictionary_enabled(ColumnPath::from("stream"), true)
@@ -430,16 +459,22 @@ impl Segment {
             .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
             // Rice codes: zstd finds nothing in them.
             .set_column_compression(ColumnPath::from("timestamps"), Compression::UNCOMPRESSED)
-            .set_column_statistics_enabled(ColumnPath::from("timestamps"), EnabledStatistics::None)
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .set_column_statistics_enabled(ColumnPath::from("line"), EnabledStatistics::None)
             .set_column_dictionary_enabled(ColumnPath::from("line_skeleton"), true)
-            .set_column_statistics_enabled(
-                ColumnPath::from("line_skeleton"),
-                EnabledStatistics::None,
-            )
-            .set_column_statistics_enabled(ColumnPath::from("line_vars"), EnabledStatistics::None)
-            .set_column_statistics_enabled(ColumnPath::from("metadata"), EnabledStatistics::None)
+            .set_statistics_enabled(EnabledStatistics::Chunk);
+        // No statistics where a minimum and maximum say nothing useful.
+        for c in [
+            "timestamps",
+            "line",
+            "lines",
+            "lines_split",
+            "line_skeleton",
+            "line_vars",
+            "metadata",
+        ] {
+            props =
+                props.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
+        }
+        let props = props
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "pharos.format".to_string(),
                 format.to_string(),
@@ -518,40 +553,20 @@ impl Segment {
             };
             // The lines: one text per row (the lines' own shared bytes, not
             // copied), joined, or split.
-            let line_cols: Vec<Vec<ByteArray>> =
-                match layout {
-                    LineLayout::Split => {
-                        let (skel, vars) = split.take_columns();
-                        vec![skel, vars]
-                    }
-                    LineLayout::SplitBlock => vec![vec![ByteArray::from(split.take_block())]],
-                    LineLayout::Joined => {
-                        let len = rows.iter().map(|&(_, e)| e.line.len() + 1).sum();
-                        let mut text = Vec::with_capacity(len);
-                        for (i, &(_, e)) in rows.iter().enumerate() {
-                            if i > 0 {
-                                text.push(b'\n');
-                            }
-                            let l = e.line.as_bytes();
-                            if memchr::memchr(b'\n', l).is_some() {
-                                text.extend(l.iter().map(|&c| {
-                                    if c == b'\n' {
-                                        NEWLINE_IN_LINE
-                                    } else {
-                                        c
-                                    }
-                                }));
-                            } else {
-                                text.extend_from_slice(l);
-                            }
-                        }
-                        vec![vec![ByteArray::from(text)]]
-                    }
-                    LineLayout::Rows => vec![rows
-                        .iter()
-                        .map(|&(_, e)| ByteArray::from(e.line.bytes().clone()))
-                        .collect()],
-                };
+            let line_cols: Vec<Vec<ByteArray>> = match layout {
+                LineLayout::Split => {
+                    let (skel, vars) = split.take_columns();
+                    vec![skel, vars]
+                }
+                LineLayout::SplitBlock => vec![vec![ByteArray::from(split.take_block())]],
+                LineLayout::Joined => vec![vec![ByteArray::from(join_text(
+                    rows.iter().map(|&(_, e)| e.line.as_bytes()),
+                ))]],
+                LineLayout::Rows => vec![rows
+                    .iter()
+                    .map(|&(_, e)| ByteArray::from(e.line.bytes().clone()))
+                    .collect()],
+            };
             let line_def = matches!(layout, LineLayout::Joined | LineLayout::SplitBlock)
                 .then_some(first_row.as_slice());
             let n_line = line_cols.len();
@@ -991,11 +1006,13 @@ impl Segment {
         let mut spans: Vec<RunSpan> = Vec::new();
         let mut lines: Vec<ByteArray> = Vec::new();
         let mut lines_def: Vec<i16> = Vec::new();
-        // Joined lines: where each row's line ends in the text (of a split
-        // block: in `block`, where it is decoded).
+        // Lines stored as one value per row group: where each row's line lies
+        // in the value (joined text without escapes) or in `block` (decoded
+        // or unescaped), as `in_block` says.
+        let mut bounds: Vec<(usize, usize)> = Vec::new();
         let mut ends: Vec<usize> = Vec::new();
         let mut block: Vec<u8> = Vec::new();
-        let mut escaped = false;
+        let mut in_block = false;
         let mut vars: Vec<ByteArray> = Vec::new();
         let mut scratch: Vec<u8> = Vec::new();
         let mut md: Vec<ByteArray> = Vec::new();
@@ -1042,19 +1059,35 @@ impl Segment {
                             what: format!("row group {gi}: not one value of lines"),
                         });
                     };
-                    ends.clear();
+                    bounds.clear();
+                    block.clear();
                     if layout.lines == LineLayout::Joined {
-                        ends.extend(memchr::memchr_iter(b'\n', text.data()));
-                        ends.push(text.len());
-                        escaped = memchr::memchr(NEWLINE_IN_LINE, text.data()).is_some();
+                        joined_bounds(text.data(), &mut bounds);
+                        // A line held a newline: the text unescaped, once.
+                        in_block = memchr::memchr(NEWLINE_IN_LINE, text.data()).is_some();
+                        if in_block {
+                            block.extend(text.data().iter().map(|&c| {
+                                if c == NEWLINE_IN_LINE {
+                                    b'\n'
+                                } else {
+                                    c
+                                }
+                            }));
+                        }
                     } else {
-                        block.clear();
+                        ends.clear();
                         linecodec::decode_block(text.data(), n, &mut block, &mut ends).map_err(
                             |e| SegmentError::Invalid {
                                 path: data_path.clone(),
                                 what: format!("row group {gi}: lines: {e}"),
                             },
                         )?;
+                        bounds.extend(ends.iter().scan(0, |start, &end| {
+                            let b = (*start, end);
+                            *start = end;
+                            Some(b)
+                        }));
+                        in_block = true;
                     }
                 }
                 if let Some(c) = layout.vars {
@@ -1064,7 +1097,7 @@ impl Segment {
             read_bytes(&*rg, layout.meta, n, &mut md, Some(&mut md_def)).map_err(pq(&data_path))?;
             let short_vars = layout.vars.is_some() && vars.len() != n;
             let line_rows = match layout.lines {
-                LineLayout::Joined | LineLayout::SplitBlock => ends.len(),
+                LineLayout::Joined | LineLayout::SplitBlock => bounds.len(),
                 _ => lines.len(),
             };
             if ts.len() != n || md_def.len() != n || (plan.lines && (line_rows != n || short_vars))
@@ -1106,26 +1139,10 @@ impl Segment {
                     if plan.lines {
                         let line = match layout.lines {
                             LineLayout::Rows => lines[i].data(),
-                            LineLayout::Joined => {
-                                let start = if i == 0 { 0 } else { ends[i - 1] + 1 };
-                                let l = &lines[0].data()[start..ends[i]];
-                                if escaped && memchr::memchr(NEWLINE_IN_LINE, l).is_some() {
-                                    scratch.clear();
-                                    scratch.extend(l.iter().map(|&c| {
-                                        if c == NEWLINE_IN_LINE {
-                                            b'\n'
-                                        } else {
-                                            c
-                                        }
-                                    }));
-                                    &scratch
-                                } else {
-                                    l
-                                }
-                            }
-                            LineLayout::SplitBlock => {
-                                let start = if i == 0 { 0 } else { ends[i - 1] };
-                                &block[start..ends[i]]
+                            LineLayout::Joined | LineLayout::SplitBlock => {
+                                let (start, end) = bounds[i];
+                                let text = if in_block { &block } else { lines[0].data() };
+                                &text[start..end]
                             }
                             LineLayout::Split => {
                                 scratch.clear();
@@ -1321,7 +1338,7 @@ impl SplitLines {
 
 /// Where a data file keeps its lines and metadata (by format).
 struct Layout {
-    /// Column 1 is `timestamps` (formats 3 to 5), not `timestamp`.
+    /// Column 1 is `timestamps` (formats 3 to 6), not `timestamp`.
     packed_ts: bool,
     lines: LineLayout,
     /// `line`, `lines` or `line_skeleton`.
@@ -1342,45 +1359,30 @@ impl Layout {
             (None, Some(COL_TS)) => true,
             _ => return Err("no timestamp column in second place".into()),
         };
-        match (
-            find("line"),
-            find("lines"),
-            find("line_skeleton"),
-            find("line_vars"),
-            find("lines_split"),
-        ) {
-            (None, None, None, None, Some(line)) => Ok(Layout {
-                packed_ts,
-                lines: LineLayout::SplitBlock,
-                line,
-                vars: None,
-                meta,
-            }),
-            (Some(line), None, None, None, None) => Ok(Layout {
-                packed_ts,
-                lines: LineLayout::Rows,
-                line,
-                vars: None,
-                meta,
-            }),
-            (None, Some(line), None, None, None) => Ok(Layout {
-                packed_ts,
-                lines: LineLayout::Joined,
-                line,
-                vars: None,
-                meta,
-            }),
-            (None, None, Some(line), Some(vars), None) => Ok(Layout {
-                packed_ts,
-                lines: LineLayout::Split,
-                line,
-                vars: Some(vars),
-                meta,
-            }),
-            _ => Err(
-                "no line columns (line, lines, lines_split, or line_skeleton and line_vars)".into(),
-            ),
-        }
+        let (lines, line, vars) =
+            match (
+                find("line"),
+                find("lines"),
+                find("line_skeleton"),
+                find("line_vars"),
+                find("lines_split"),
+            ) {
+                (Some(c), None, None, None, None) => (LineLayout::Rows, c, None),
+                (None, Some(c), None, None, None) => (LineLayout::Joined, c, None),
+                (None, None, Some(c), Some(v), None) => (LineLayout::Split, c, Some(v)),
+                (None, None, None, None, Some(c)) => (LineLayout::SplitBlock, c, None),
+                _ => return Err(
+                    "no line columns (line, lines, lines_split, or line_skeleton and line_vars)"
+                        .into(),
+                ),
+            };
+        Ok(Layout {
+            packed_ts,
+            lines,
+            line,
+            vars,
+            meta,
+        })
     }
 }
 

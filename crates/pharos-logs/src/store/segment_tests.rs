@@ -310,6 +310,10 @@ fn lines_round_trip_in_every_format() {
         };
         assert_eq!(format.as_deref(), Some(want_format));
         assert_eq!(columns[2], line_column);
+        // Lines carry no min/max statistics (nor do packed timestamps).
+        let rg = r.metadata().row_group(0);
+        assert!(rg.column(2).statistics().is_none(), "{want_format}");
+        assert_eq!(rg.column(COL_TS).statistics().is_none(), packed_timestamps);
         let ts_column = if packed_timestamps {
             "timestamps"
         } else {
