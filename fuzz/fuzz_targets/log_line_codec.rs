@@ -12,6 +12,9 @@
 //!   byte.
 //! - 3 modulo 4: the rest is a damaged block of as many rows as the second
 //!   byte says: `decode_block` returns lines or an error, never panics.
+//!
+//! In modes 2 and 3, bit 2 of the first byte makes the block timed: the
+//! rows' timestamps start at the next 8 bytes and step by the 8 after.
 
 #![no_main]
 
@@ -21,6 +24,23 @@ use pharos_logs::store::linecodec::{decode_block, encode_block, join, split, Joi
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
+    };
+    let mut timed = None;
+    let mut rest = rest;
+    if mode % 4 >= 2 && mode & 4 != 0 {
+        if rest.len() < 16 {
+            return;
+        }
+        let word = |b: &[u8]| i64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        timed = Some((word(&rest[..8]), word(&rest[8..16])));
+        rest = &rest[16..];
+    }
+    let times = |rows: usize| -> Option<Vec<i64>> {
+        timed.map(|(t0, step)| {
+            (0..rows as i64)
+                .map(|i| t0.wrapping_add(i.wrapping_mul(step)))
+                .collect()
+        })
     };
     if mode % 4 == 2 {
         let text = String::from_utf8_lossy(rest);
@@ -35,10 +55,12 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         let rows: Vec<(&[u8], &[u8])> =
             split_lines.iter().map(|(s, v)| (&s[..], &v[..])).collect();
+        let ts = times(rows.len());
         let mut b = Vec::new();
-        encode_block(&rows, &mut b);
+        encode_block(&rows, ts.as_deref(), &mut b);
         let (mut out, mut ends) = (Vec::new(), Vec::new());
-        decode_block(&b, lines.len(), &mut out, &mut ends).expect("an encoded block decodes");
+        decode_block(&b, lines.len(), ts.as_deref(), &mut out, &mut ends)
+            .expect("an encoded block decodes");
         let mut from = 0;
         for (l, &e) in lines.iter().zip(&ends) {
             assert_eq!(&out[from..e], l.as_bytes());
@@ -49,7 +71,8 @@ fuzz_target!(|data: &[u8]| {
     if mode % 4 == 3 {
         if let Some((&rows, rest)) = rest.split_first() {
             let (mut out, mut ends) = (Vec::new(), Vec::new());
-            let _ = decode_block(rest, usize::from(rows), &mut out, &mut ends);
+            let ts = times(usize::from(rows));
+            let _ = decode_block(rest, usize::from(rows), ts.as_deref(), &mut out, &mut ends);
         }
         return;
     }

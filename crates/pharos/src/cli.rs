@@ -43,7 +43,8 @@ pub enum WalFsync {
 pub enum LineEncoding {
     /// Each line split into its text with the numbers and hex ids taken out
     /// and those values, stored per row group as the distinct texts and one
-    /// column per value (segment format 6).
+    /// column per value, numbers written against their previous value or the
+    /// entry's timestamp (segment format 7).
     Split,
     /// A row group's lines as one text (segment format 5).
     Text,
@@ -223,10 +224,11 @@ pub struct ServeArgs {
     pub logs_index_cache_size: String,
     /// How log segments store lines: `split` (each line's text with the
     /// numbers and hex ids taken out, and those values in one column per
-    /// value of each text; segment format 6) or `text` (a row group's lines
-    /// as one text; format 5). On the benchmark corpus split lines took a
-    /// fifth less disk than text for about a tenth more ingest CPU. Segments of every
-    /// format are read either way.
+    /// value of each text, a line's own date and time written as differences
+    /// from its entry's timestamp; segment format 7) or `text` (a row group's
+    /// lines as one text; format 5). On the benchmark corpus split lines took
+    /// a third less disk than text for about a fifth more ingest CPU.
+    /// Segments of every format are read either way.
     #[arg(
         long = "logs.line-encoding",
         value_enum,

@@ -304,9 +304,9 @@ pub enum BlockError {
 /// What one variable of a skeleton takes in the block's columns.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
-    /// A digits variable: a zigzag varint of its difference from the
-    /// previous value of the column.
-    Digits,
+    /// A digits variable of this width: one value per row, coded by its
+    /// column's [predictor](PREDICTORS).
+    Digits(u8),
     /// A hex id: its bytes as in the variables.
     Hex(usize),
 }
@@ -318,7 +318,7 @@ fn slots_of(skel: &[u8], out: &mut Vec<Slot>) -> Option<()> {
     while i < skel.len() {
         let w = *skel.get(i + 1)?;
         match skel[i] {
-            DIGITS if (1..=MAX_DIGITS as u8).contains(&w) => out.push(Slot::Digits),
+            DIGITS if (1..=MAX_DIGITS as u8).contains(&w) => out.push(Slot::Digits(w)),
             HEX_LOWER | HEX_UPPER if usize::from(w) >= MIN_HEX => {
                 out.push(Slot::Hex(usize::from(w).div_ceil(2)))
             }
@@ -329,51 +329,245 @@ fn slots_of(skel: &[u8], out: &mut Vec<Slot>) -> Option<()> {
     Some(())
 }
 
+/// Predictor 0: a digits value is written as the zigzag varint of its
+/// difference from the previous value of its column (0 before the first).
+/// The only predictor of a block without timestamps.
+pub const PREDICT_PREVIOUS: u8 = 0;
+/// Predictor 1: the value itself, as a varint.
+pub const PREDICT_NOTHING: u8 = 1;
+/// Predictors `2 + k`: the zigzag varint of the value's difference from field
+/// `k` of its row's timestamp (UTC), from [`TIME_FIELDS`].
+const FIRST_TIME_FIELD: u8 = 2;
+
+/// Fields of a row's timestamp that a number in its line may repeat (the
+/// line's own timestamp, printed by the program that logged it): name and
+/// printed width. A column is only compared with the fields of its width.
+pub const TIME_FIELDS: [(&str, u8); 19] = [
+    ("year", 4),
+    ("year % 100", 2),
+    ("month", 2),
+    ("day", 2),
+    ("hour", 2),
+    ("minute", 2),
+    ("second", 2),
+    ("centiseconds", 2),
+    ("milliseconds", 3),
+    ("microseconds", 6),
+    ("nanoseconds", 9),
+    ("yymmdd", 6),
+    ("hhmmss", 6),
+    ("yyyymmdd", 8),
+    ("hhmm", 4),
+    ("Unix seconds", 10),
+    ("Unix milliseconds", 13),
+    ("Unix microseconds", 16),
+    ("Unix nanoseconds", 19),
+];
+
+/// Every predictor: previous, nothing, then the time fields.
+const PREDICTORS: usize = FIRST_TIME_FIELD as usize + TIME_FIELDS.len();
+
+/// A timestamp's fields, in [`TIME_FIELDS`] order.
+fn time_fields(ts: i64, cache: &mut (i64, [u64; 4])) -> [u64; TIME_FIELDS.len()] {
+    let secs = ts.div_euclid(1_000_000_000);
+    let ns = ts.rem_euclid(1_000_000_000) as u64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u64;
+    if cache.0 != days || cache.1[3] == 0 {
+        // Days to a civil date (Howard Hinnant's `civil_from_days`).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
+        let y = (yoe + era * 400 + i64::from(m <= 2)) as u64;
+        *cache = (days, [y, m, d, 1]);
+    }
+    let [y, m, d, _] = cache.1;
+    let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
+    let us = (secs as u64)
+        .wrapping_mul(1_000_000)
+        .wrapping_add(ns / 1000);
+    [
+        y,
+        y % 100,
+        m,
+        d,
+        h,
+        mi,
+        s,
+        ns / 10_000_000,
+        ns / 1_000_000,
+        ns / 1000,
+        ns,
+        (y % 100) * 10_000 + m * 100 + d,
+        h * 10_000 + mi * 100 + s,
+        y.wrapping_mul(10_000).wrapping_add(m * 100 + d),
+        h * 100 + mi,
+        secs as u64,
+        (secs as u64)
+            .wrapping_mul(1000)
+            .wrapping_add(ns / 1_000_000),
+        us,
+        ts as u64,
+    ]
+}
+
+#[inline]
+fn zigzag(d: u64) -> u64 {
+    let d = d as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(z: u64) -> u64 {
+    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
+}
+
+/// Bits of a value, as a cost: a varint's size in bits, roughly.
+#[inline]
+fn cost(v: u64) -> u64 {
+    u64::from(65 - v.leading_zeros())
+}
+
 /// Appends a row group's split lines, as a *block*, to `out`: its distinct
 /// skeletons, each row's skeleton number, then one column per variable of
-/// each skeleton holding that variable of every row with that skeleton
-/// (numbers as differences from the column's previous value). A row group's
-/// lines repeat a few hundred skeletons, and a variable's values side by side
-/// (a counter, a per-host id, the seconds of a timestamp) compress far better
-/// than each line's values side by side.
+/// each skeleton holding that variable of every row with that skeleton. A
+/// row group's lines repeat a few hundred skeletons, and a variable's values
+/// side by side (a counter, a per-host id, the seconds of a timestamp)
+/// compress far better than each line's values side by side.
+///
+/// With `ts` (the rows' timestamps), each digits column is written against
+/// the predictor that costs it least: its previous value, nothing, or a field
+/// of the row's timestamp, so a line's own timestamp, which mostly repeats
+/// the entry's, takes next to nothing; the block then holds a predictor byte
+/// per digits column. Without, every digits column is differences from its
+/// previous value (format 6).
 ///
 /// `rows` are (skeleton, variables) pairs as [`split`] made them.
 ///
 /// # Panics
-/// If a row's variables do not fit its skeleton, which [`split`]'s never do.
-pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
-    let mut ids: std::collections::HashMap<&[u8], u32> = std::collections::HashMap::new();
-    let mut skels: Vec<&[u8]> = Vec::new();
-    // Per skeleton, its columns; per column, its slot, bytes and last value.
-    let mut col_range: Vec<std::ops::Range<usize>> = Vec::new();
+/// If a row's variables do not fit its skeleton, which [`split`]'s never do,
+/// or `ts` is not one per row.
+pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u8>) {
+    if let Some(ts) = ts {
+        assert_eq!(ts.len(), rows.len(), "one timestamp per row");
+    }
+    // The skeletons, their slots (columns) and how many rows each has.
+    let mut table: hashbrown::HashTable<u32> = hashbrown::HashTable::with_capacity(1024);
+    let mut skels: Vec<(&[u8], u64)> = Vec::new();
+    let mut first_col: Vec<usize> = Vec::new();
     let mut slots: Vec<Slot> = Vec::new();
-    let mut cols: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut per_skel: Vec<usize> = Vec::new();
     let mut row_ids: Vec<u32> = Vec::with_capacity(rows.len());
-    for &(sk, va) in rows {
-        let id = *ids.entry(sk).or_insert_with(|| {
-            skels.push(sk);
-            let from = slots.len();
-            slots_of(sk, &mut slots).expect("a split skeleton is well formed");
-            col_range.push(from..slots.len());
-            cols.resize_with(slots.len(), Default::default);
-            (skels.len() - 1) as u32
-        });
+    for &(sk, _) in rows {
+        let h = xxhash_rust::xxh3::xxh3_64(sk);
+        let id = match table.find(h, |&id| skels[id as usize].0 == sk) {
+            Some(&id) => id,
+            None => {
+                let id = skels.len() as u32;
+                skels.push((sk, h));
+                first_col.push(slots.len());
+                slots_of(sk, &mut slots).expect("a split skeleton is well formed");
+                per_skel.push(0);
+                table.insert_unique(h, id, |&id| skels[id as usize].1);
+                id
+            }
+        };
+        per_skel[id as usize] += 1;
         row_ids.push(id);
-        let mut v = 0;
-        for c in col_range[id as usize].clone() {
-            let (col, last) = &mut cols[c];
+    }
+    first_col.push(slots.len());
+    let cols = |s: usize| first_col[s]..first_col[s + 1];
+    // Where each skeleton's rows and each column's values lie in flat
+    // arrays: digits values in `values`, hex bytes in `hex`.
+    let mut skel_at = Vec::with_capacity(skels.len());
+    let mut col_at = vec![0usize; slots.len()];
+    let (mut n_rows, mut n_values, mut n_hex) = (0, 0, 0);
+    for (s, &n) in per_skel.iter().enumerate() {
+        skel_at.push(n_rows);
+        n_rows += n;
+        for c in cols(s) {
             match slots[c] {
-                Slot::Digits => {
-                    let (x, used) = get_uvarint(&va[v..]).expect("split variables fit");
-                    v += used;
-                    let d = x.wrapping_sub(*last) as i64;
-                    put_uvarint(col, ((d << 1) ^ (d >> 63)) as u64);
-                    *last = x;
+                Slot::Digits(_) => {
+                    col_at[c] = n_values;
+                    n_values += n;
                 }
                 Slot::Hex(b) => {
-                    col.extend_from_slice(&va[v..v + b]);
+                    col_at[c] = n_hex;
+                    n_hex += n * b;
+                }
+            }
+        }
+    }
+    let mut skel_rows = vec![0u32; rows.len()];
+    let mut values = vec![0u64; n_values];
+    let mut hex = vec![0u8; n_hex];
+    let mut seen = vec![0usize; skels.len()];
+    for (row, (&(_, va), &id)) in rows.iter().zip(&row_ids).enumerate() {
+        let s = id as usize;
+        let k = seen[s];
+        seen[s] += 1;
+        skel_rows[skel_at[s] + k] = row as u32;
+        let mut v = 0;
+        for c in cols(s) {
+            match slots[c] {
+                Slot::Digits(_) => {
+                    let (x, used) = get_uvarint(&va[v..]).expect("split variables fit");
+                    values[col_at[c] + k] = x;
+                    v += used;
+                }
+                Slot::Hex(b) => {
+                    hex[col_at[c] + k * b..][..b].copy_from_slice(&va[v..v + b]);
                     v += b;
                 }
+            }
+        }
+    }
+    // Each digits column's predictor.
+    let mut predictor = vec![PREDICT_PREVIOUS; slots.len()];
+    let mut fields: Vec<[u64; TIME_FIELDS.len()]> = Vec::new();
+    if let Some(ts) = ts {
+        let mut cache = (0, [0; 4]);
+        fields.extend(ts.iter().map(|&t| time_fields(t, &mut cache)));
+        let mut candidates: Vec<u8> = Vec::with_capacity(PREDICTORS);
+        for s in 0..skels.len() {
+            let n = per_skel[s];
+            let skel_rows = &skel_rows[skel_at[s]..][..n];
+            for c in cols(s) {
+                let Slot::Digits(width) = slots[c] else {
+                    continue;
+                };
+                let col = &values[col_at[c]..][..n];
+                candidates.clear();
+                candidates.extend(
+                    (0..TIME_FIELDS.len() as u8)
+                        .filter(|&k| TIME_FIELDS[usize::from(k)].1 == width),
+                );
+                let mut costs = [0u64; PREDICTORS];
+                let mut last = 0u64;
+                for (&x, &row) in col.iter().zip(skel_rows) {
+                    costs[usize::from(PREDICT_PREVIOUS)] += cost(zigzag(x.wrapping_sub(last)));
+                    costs[usize::from(PREDICT_NOTHING)] += cost(x);
+                    last = x;
+                    let f = &fields[row as usize];
+                    for &k in &candidates {
+                        costs[usize::from(FIRST_TIME_FIELD + k)] +=
+                            cost(zigzag(x.wrapping_sub(f[usize::from(k)])));
+                    }
+                }
+                let mut best = PREDICT_PREVIOUS;
+                for p in std::iter::once(PREDICT_NOTHING)
+                    .chain(candidates.iter().map(|&k| FIRST_TIME_FIELD + k))
+                {
+                    if costs[usize::from(p)] < costs[usize::from(best)] {
+                        best = p;
+                    }
+                }
+                predictor[c] = best;
             }
         }
     }
@@ -381,37 +575,76 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], out: &mut Vec<u8>) {
     // (on the benchmark corpus a quarter fewer bytes for them, for a few
     // more in the skeleton numbers); numbered in that order.
     let mut order: Vec<u32> = (0..skels.len() as u32).collect();
-    order.sort_unstable_by_key(|&id| skels[id as usize]);
+    order.sort_unstable_by_key(|&id| skels[id as usize].0);
     let mut number = vec![0u32; skels.len()];
     for (n, &id) in order.iter().enumerate() {
         number[id as usize] = n as u32;
     }
     put_uvarint(out, skels.len() as u64);
     for &id in &order {
-        let sk = skels[id as usize];
+        let sk = skels[id as usize].0;
         put_uvarint(out, sk.len() as u64);
         out.extend_from_slice(sk);
     }
     for &id in &row_ids {
         put_uvarint(out, u64::from(number[id as usize]));
     }
+    if ts.is_some() {
+        for &id in &order {
+            for c in cols(id as usize) {
+                if let Slot::Digits(_) = slots[c] {
+                    out.push(predictor[c]);
+                }
+            }
+        }
+    }
     for &id in &order {
-        for (col, _) in &cols[col_range[id as usize].clone()] {
-            out.extend_from_slice(col);
+        let s = id as usize;
+        let n = per_skel[s];
+        let skel_rows = &skel_rows[skel_at[s]..][..n];
+        for c in cols(s) {
+            match slots[c] {
+                Slot::Hex(b) => out.extend_from_slice(&hex[col_at[c]..][..n * b]),
+                Slot::Digits(_) => {
+                    let col = &values[col_at[c]..][..n];
+                    match predictor[c] {
+                        PREDICT_PREVIOUS => {
+                            let mut last = 0u64;
+                            for &x in col {
+                                put_uvarint(out, zigzag(x.wrapping_sub(last)));
+                                last = x;
+                            }
+                        }
+                        PREDICT_NOTHING => col.iter().for_each(|&x| put_uvarint(out, x)),
+                        p => {
+                            let k = usize::from(p - FIRST_TIME_FIELD);
+                            for (&x, &row) in col.iter().zip(skel_rows) {
+                                let f = fields[row as usize][k];
+                                put_uvarint(out, zigzag(x.wrapping_sub(f)));
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
 
-/// Decodes a block of `rows` lines ([`encode_block`]), appending the lines
-/// back to back to `text` and where each ends to `ends`.
+/// Decodes a block of `rows` lines ([`encode_block`]; `ts` as it was
+/// encoded with), appending the lines back to back to `text` and where each
+/// ends to `ends`.
 pub fn decode_block(
     b: &[u8],
     rows: usize,
+    ts: Option<&[i64]>,
     text: &mut Vec<u8>,
     ends: &mut Vec<usize>,
 ) -> Result<(), BlockError> {
     let mut r = super::codec::Reader::new(b, "split lines");
     let corrupt = |r: &super::codec::Reader, what| BlockError::Corrupt { at: r.pos, what };
+    if ts.is_some_and(|t| t.len() != rows) {
+        return Err(corrupt(&r, "not one timestamp per row"));
+    }
     let n = r.count().map_err(|_| corrupt(&r, "skeleton count"))?;
     let mut skels: Vec<&[u8]> = Vec::with_capacity(n);
     let mut first_col: Vec<usize> = Vec::with_capacity(n + 1);
@@ -432,6 +665,21 @@ pub fn decode_block(
             .ok_or_else(|| corrupt(&r, "row names an unknown skeleton"))? += 1;
         row_ids.push(id);
     }
+    let mut predictor = vec![PREDICT_PREVIOUS; slots.len()];
+    if ts.is_some() {
+        for (c, slot) in slots.iter().enumerate() {
+            if let Slot::Digits(_) = slot {
+                let p = r.byte().map_err(|_| corrupt(&r, "truncated predictors"))?;
+                if usize::from(p) >= PREDICTORS {
+                    return Err(BlockError::Corrupt {
+                        at: r.pos - 1,
+                        what: "unknown predictor",
+                    });
+                }
+                predictor[c] = p;
+            }
+        }
+    }
     // Where each column starts, found by walking it.
     let mut at: Vec<usize> = Vec::with_capacity(slots.len());
     let mut pos = r.pos;
@@ -440,7 +688,7 @@ pub fn decode_block(
             at.push(pos);
             for _ in 0..per_skel[s] {
                 pos += match slot {
-                    Slot::Digits => {
+                    Slot::Digits(_) => {
                         get_uvarint(&b[pos..])
                             .ok_or(BlockError::Corrupt {
                                 at: pos,
@@ -467,17 +715,26 @@ pub fn decode_block(
     }
     let mut last = vec![0u64; slots.len()];
     let mut va = Vec::new();
+    let mut cache = (0, [0; 4]);
     for (row, &id) in row_ids.iter().enumerate() {
         let s = id as usize;
         va.clear();
+        let mut fields = None;
         for c in first_col[s]..first_col[s + 1] {
             match slots[c] {
-                Slot::Digits => {
+                Slot::Digits(_) => {
                     // Checked above.
                     let (z, used) = get_uvarint(&b[at[c]..]).unwrap_or((0, 1));
                     at[c] += used;
-                    let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
-                    last[c] = last[c].wrapping_add(d as u64);
+                    last[c] = match predictor[c] {
+                        PREDICT_PREVIOUS => last[c].wrapping_add(unzigzag(z)),
+                        PREDICT_NOTHING => z,
+                        p => {
+                            let t = ts.map_or(0, |t| t[row]);
+                            let f = fields.get_or_insert_with(|| time_fields(t, &mut cache));
+                            f[usize::from(p - FIRST_TIME_FIELD)].wrapping_add(unzigzag(z))
+                        }
+                    };
                     put_uvarint(&mut va, last[c]);
                 }
                 Slot::Hex(k) => {
@@ -557,7 +814,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn block_round_trip(lines: &[&str]) -> Vec<u8> {
+    /// Encodes `lines` as a block (with `ts`, timed), checks that it decodes
+    /// to them, and returns it.
+    fn block_round_trip_at(lines: &[&str], ts: Option<&[i64]>) -> Vec<u8> {
         let split: Vec<(Vec<u8>, Vec<u8>)> = lines
             .iter()
             .map(|l| {
@@ -568,9 +827,9 @@ mod tests {
             .collect();
         let rows: Vec<(&[u8], &[u8])> = split.iter().map(|(s, v)| (&s[..], &v[..])).collect();
         let mut b = Vec::new();
-        encode_block(&rows, &mut b);
+        encode_block(&rows, ts, &mut b);
         let (mut text, mut ends) = (Vec::new(), Vec::new());
-        decode_block(&b, lines.len(), &mut text, &mut ends).expect("decodes");
+        decode_block(&b, lines.len(), ts, &mut text, &mut ends).expect("decodes");
         let mut from = 0;
         for (l, &e) in lines.iter().zip(&ends) {
             assert_eq!(&text[from..e], l.as_bytes());
@@ -578,6 +837,10 @@ mod tests {
         }
         assert_eq!(ends.len(), lines.len());
         b
+    }
+
+    fn block_round_trip(lines: &[&str]) -> Vec<u8> {
+        block_round_trip_at(lines, None)
     }
 
     #[test]
@@ -590,18 +853,135 @@ mod tests {
             "no numbers",
             "081109 203617 150 INFO blk_-1608999687919862905 terminating",
         ];
-        let b = block_round_trip(&lines);
-        let (mut text, mut ends) = (Vec::new(), Vec::new());
-        for cut in 0..b.len() {
-            text.clear();
-            ends.clear();
-            assert!(
-                decode_block(&b[..cut], lines.len(), &mut text, &mut ends).is_err(),
-                "cut at {cut}"
-            );
+        let ts: Vec<i64> = (0..lines.len() as i64).map(|i| i * 1_000_000_007).collect();
+        for ts in [None, Some(&ts[..])] {
+            let b = block_round_trip_at(&lines, ts);
+            let (mut text, mut ends) = (Vec::new(), Vec::new());
+            for cut in 0..b.len() {
+                text.clear();
+                ends.clear();
+                assert!(
+                    decode_block(&b[..cut], lines.len(), ts, &mut text, &mut ends).is_err(),
+                    "cut at {cut}"
+                );
+            }
+            assert!(decode_block(&b, lines.len() + 1, ts, &mut text, &mut ends).is_err());
         }
-        assert!(decode_block(&b, lines.len() + 1, &mut text, &mut ends).is_err());
         block_round_trip(&[]);
+        block_round_trip_at(&[], Some(&[]));
+    }
+
+    /// 2008-11-09 20:36:15.148123456 UTC, in nanoseconds.
+    const HDFS_TS: i64 = 1_226_262_975_148_123_456;
+
+    #[test]
+    fn time_fields_of_a_timestamp() {
+        let mut cache = (0, [0; 4]);
+        let f = time_fields(HDFS_TS, &mut cache);
+        let want: [u64; TIME_FIELDS.len()] = [
+            2008,
+            8,
+            11,
+            9,
+            20,
+            36,
+            15,
+            14,
+            148,
+            148_123,
+            148_123_456,
+            81_109,
+            203_615,
+            20_081_109,
+            2036,
+            1_226_262_975,
+            1_226_262_975_148,
+            1_226_262_975_148_123,
+            1_226_262_975_148_123_456,
+        ];
+        assert_eq!(f, want);
+        // The day is cached, and a new day is worked out anew.
+        assert_eq!(time_fields(HDFS_TS + 86_400_000_000_000, &mut cache)[3], 10);
+        assert_eq!(time_fields(HDFS_TS, &mut cache)[3], 9);
+        // Before 1970 and leap days.
+        assert_eq!(
+            time_fields(-1, &mut cache)[..8],
+            [1969, 69, 12, 31, 23, 59, 59, 99]
+        );
+        let leap = 951_782_400_000_000_000; // 2000-02-29
+        assert_eq!(time_fields(leap, &mut cache)[..4], [2000, 0, 2, 29]);
+    }
+
+    #[test]
+    fn numbers_that_repeat_the_timestamp_take_next_to_nothing() {
+        // Lines at irregular times whose text holds their own time, and a
+        // counter.
+        let mut t = HDFS_TS;
+        let ts: Vec<i64> = (0..400i64)
+            .map(|i| {
+                t += (i * 7_919_000_003 + 12_345) % 3_000_000_000;
+                t
+            })
+            .collect();
+        let lines: Vec<String> = ts
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let mut c = (0, [0; 4]);
+                let f = time_fields(t, &mut c);
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03} {} INFO served {} bytes",
+                    f[0],
+                    f[2],
+                    f[3],
+                    f[4],
+                    f[5],
+                    f[6],
+                    f[8],
+                    f[15],
+                    1000 + i * 7
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let timed = block_round_trip_at(&refs, Some(&ts));
+        let plain = block_round_trip(&refs);
+        let z = |b: &[u8]| zstd::bulk::compress(b, 1).expect("zstd").len();
+        assert!(
+            z(&timed) * 3 < z(&plain),
+            "timed {} bytes, plain {}",
+            z(&timed),
+            z(&plain)
+        );
+        // Timestamps that do not match still round-trip.
+        let other: Vec<i64> = ts.iter().map(|t| t ^ 0x5555_5555_5555).collect();
+        block_round_trip_at(&refs, Some(&other));
+        let (mut text, mut ends) = (Vec::new(), Vec::new());
+        // Decoded against other timestamps, the time fields come out wrong
+        // (or too wide): never the same lines.
+        if decode_block(&timed, refs.len(), Some(&other), &mut text, &mut ends).is_ok() {
+            assert_ne!(text, lines.concat().into_bytes());
+        }
+    }
+
+    #[test]
+    fn unknown_predictors_are_errors() {
+        let lines = ["at 12:34", "at 12:35"];
+        let ts = [0, 60_000_000_000];
+        let mut b = block_round_trip_at(&lines, Some(&ts));
+        // One skeleton (count, length, bytes), two rows, two predictors.
+        let at = 1 + 1 + b[1] as usize + 2;
+        b[at] = PREDICTORS as u8;
+        let (mut text, mut ends) = (Vec::new(), Vec::new());
+        let err = decode_block(&b, 2, Some(&ts), &mut text, &mut ends).expect_err("bad");
+        assert_eq!(
+            err,
+            BlockError::Corrupt {
+                at,
+                what: "unknown predictor"
+            }
+        );
+        assert!(decode_block(&b, 2, Some(&ts[..1]), &mut text, &mut ends).is_err());
     }
 
     /// The definition, byte by byte: what [`split`] must produce.
@@ -788,9 +1168,22 @@ mod tests {
         }
 
         #[test]
-        fn decoding_an_arbitrary_block_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200), rows in 0usize..20) {
+        fn decoding_an_arbitrary_block_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200), rows in 0usize..20, t0 in any::<i64>()) {
             let (mut text, mut ends) = (Vec::new(), Vec::new());
-            let _ = decode_block(&b, rows, &mut text, &mut ends);
+            let _ = decode_block(&b, rows, None, &mut text, &mut ends);
+            let ts: Vec<i64> = (0..rows as i64).map(|i| t0.wrapping_add(i)).collect();
+            let _ = decode_block(&b, rows, Some(&ts), &mut text, &mut ends);
+        }
+
+        #[test]
+        fn any_lines_round_trip_as_a_timed_block(
+            lines in proptest::collection::vec("[0-9a-fA-Fx .:_-]{0,40}|[a-z ]{0,10}", 0..30),
+            t0 in any::<i64>(),
+            step in 0i64..1_000_000_000_000,
+        ) {
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let ts: Vec<i64> = (0..lines.len() as i64).map(|i| t0.wrapping_add(i.wrapping_mul(step))).collect();
+            block_round_trip_at(&lines, Some(&ts));
         }
 
 

@@ -71,6 +71,20 @@ enum LineLayout {
     /// `lines_split`: a row group's lines split by [`linecodec`], as one
     /// block ([`linecodec::encode_block`]) in its first row (format 6).
     SplitBlock,
+    /// `lines_block`: as `lines_split`, with each number column written
+    /// against a predictor (its previous value, or a field of the rows'
+    /// timestamps: [`linecodec::encode_block`] with timestamps; format 7).
+    TimedBlock,
+}
+
+impl LineLayout {
+    /// A row group's lines are one value, in its first row.
+    fn one_value(self) -> bool {
+        matches!(
+            self,
+            LineLayout::Joined | LineLayout::SplitBlock | LineLayout::TimedBlock
+        )
+    }
 }
 
 /// A `\n` inside a line, in joined lines: a byte that never occurs in
@@ -120,6 +134,7 @@ fn schema(packed_ts: bool, lines: LineLayout) -> (String, &'static str) {
         LineLayout::Joined => "optional binary lines;",
         LineLayout::Split => "required binary line_skeleton;\n  required binary line_vars;",
         LineLayout::SplitBlock => "optional binary lines_split;",
+        LineLayout::TimedBlock => "optional binary lines_block;",
     };
     let format = match (packed_ts, lines) {
         (false, LineLayout::Rows) => "logs-segment 1",
@@ -128,6 +143,7 @@ fn schema(packed_ts: bool, lines: LineLayout) -> (String, &'static str) {
         (true, LineLayout::Split) => "logs-segment 4",
         (_, LineLayout::Joined) => "logs-segment 5",
         (_, LineLayout::SplitBlock) => "logs-segment 6",
+        (_, LineLayout::TimedBlock) => "logs-segment 7",
     };
     (
         format!(
@@ -170,12 +186,19 @@ pub struct SegmentOptions {
     /// lines on the benchmark corpus), or split lines as one block with a
     /// column per variable of each skeleton (format 6).
     pub join_lines: bool,
+    /// Write each number column of a block of split lines against the
+    /// predictor that costs it least, among its previous value and the fields
+    /// of the rows' timestamps (format 7, the default), instead of always
+    /// its previous value (format 6): a line's own timestamp mostly repeats
+    /// its entry's, and then takes next to nothing.
+    pub time_predictors: bool,
 }
 
 impl SegmentOptions {
     fn line_layout(&self) -> LineLayout {
         let one_value = self.join_lines && self.packed_timestamps;
         match (self.split_lines, one_value) {
+            (true, true) if self.time_predictors => LineLayout::TimedBlock,
             (true, true) => LineLayout::SplitBlock,
             (true, false) => LineLayout::Split,
             (false, true) => LineLayout::Joined,
@@ -192,6 +215,7 @@ impl Default for SegmentOptions {
             split_lines: true,
             packed_timestamps: true,
             join_lines: true,
+            time_predictors: true,
         }
     }
 }
@@ -467,6 +491,7 @@ impl Segment {
             "line",
             "lines",
             "lines_split",
+            "lines_block",
             "line_skeleton",
             "line_vars",
             "metadata",
@@ -558,7 +583,10 @@ impl Segment {
                     let (skel, vars) = split.take_columns();
                     vec![skel, vars]
                 }
-                LineLayout::SplitBlock => vec![vec![ByteArray::from(split.take_block())]],
+                LineLayout::SplitBlock => vec![vec![ByteArray::from(split.take_block(None))]],
+                LineLayout::TimedBlock => {
+                    vec![vec![ByteArray::from(split.take_block(Some(&ts_col)))]]
+                }
                 LineLayout::Joined => vec![vec![ByteArray::from(join_text(
                     rows.iter().map(|&(_, e)| e.line.as_bytes()),
                 ))]],
@@ -567,8 +595,7 @@ impl Segment {
                     .map(|&(_, e)| ByteArray::from(e.line.bytes().clone()))
                     .collect()],
             };
-            let line_def = matches!(layout, LineLayout::Joined | LineLayout::SplitBlock)
-                .then_some(first_row.as_slice());
+            let line_def = layout.one_value().then_some(first_row.as_slice());
             let n_line = line_cols.len();
             let mut md_def: Vec<i16> = Vec::with_capacity(rows.len());
             let mut md_col: Vec<ByteArray> = Vec::new();
@@ -1049,7 +1076,7 @@ impl Segment {
                 read_i64(&*rg, COL_TS, n, &mut ts).map_err(pq(&data_path))?;
             }
             if plan.lines {
-                let one = matches!(layout.lines, LineLayout::Joined | LineLayout::SplitBlock);
+                let one = layout.lines.one_value();
                 let def = one.then_some(&mut lines_def);
                 read_bytes(&*rg, layout.line, n, &mut lines, def).map_err(pq(&data_path))?;
                 if one {
@@ -1076,12 +1103,12 @@ impl Segment {
                         }
                     } else {
                         ends.clear();
-                        linecodec::decode_block(text.data(), n, &mut block, &mut ends).map_err(
-                            |e| SegmentError::Invalid {
+                        let timed = (layout.lines == LineLayout::TimedBlock).then_some(&ts[..]);
+                        linecodec::decode_block(text.data(), n, timed, &mut block, &mut ends)
+                            .map_err(|e| SegmentError::Invalid {
                                 path: data_path.clone(),
                                 what: format!("row group {gi}: lines: {e}"),
-                            },
-                        )?;
+                            })?;
                         bounds.extend(ends.iter().scan(0, |start, &end| {
                             let b = (*start, end);
                             *start = end;
@@ -1097,7 +1124,9 @@ impl Segment {
             read_bytes(&*rg, layout.meta, n, &mut md, Some(&mut md_def)).map_err(pq(&data_path))?;
             let short_vars = layout.vars.is_some() && vars.len() != n;
             let line_rows = match layout.lines {
-                LineLayout::Joined | LineLayout::SplitBlock => bounds.len(),
+                LineLayout::Joined | LineLayout::SplitBlock | LineLayout::TimedBlock => {
+                    bounds.len()
+                }
                 _ => lines.len(),
             };
             if ts.len() != n || md_def.len() != n || (plan.lines && (line_rows != n || short_vars))
@@ -1139,7 +1168,9 @@ impl Segment {
                     if plan.lines {
                         let line = match layout.lines {
                             LineLayout::Rows => lines[i].data(),
-                            LineLayout::Joined | LineLayout::SplitBlock => {
+                            LineLayout::Joined
+                            | LineLayout::SplitBlock
+                            | LineLayout::TimedBlock => {
                                 let (start, end) = bounds[i];
                                 let text = if in_block { &block } else { lines[0].data() };
                                 &text[start..end]
@@ -1296,7 +1327,7 @@ impl SplitLines {
 
     /// The rows pushed since the last call as one block
     /// ([`linecodec::encode_block`]); starts over empty.
-    fn take_block(&mut self) -> Vec<u8> {
+    fn take_block(&mut self, ts: Option<&[i64]>) -> Vec<u8> {
         let mut rows = Vec::with_capacity(self.ends.len());
         let (mut s0, mut v0) = (0, 0);
         for &(s1, v1) in &self.ends {
@@ -1304,7 +1335,7 @@ impl SplitLines {
             (s0, v0) = (s1, v1);
         }
         let mut b = Vec::with_capacity(self.skel.len() / 2 + self.vars.len());
-        linecodec::encode_block(&rows, &mut b);
+        linecodec::encode_block(&rows, ts, &mut b);
         self.skel.clear();
         self.vars.clear();
         self.ends.clear();
@@ -1359,23 +1390,27 @@ impl Layout {
             (None, Some(COL_TS)) => true,
             _ => return Err("no timestamp column in second place".into()),
         };
-        let (lines, line, vars) =
-            match (
-                find("line"),
-                find("lines"),
-                find("line_skeleton"),
-                find("line_vars"),
-                find("lines_split"),
-            ) {
-                (Some(c), None, None, None, None) => (LineLayout::Rows, c, None),
-                (None, Some(c), None, None, None) => (LineLayout::Joined, c, None),
-                (None, None, Some(c), Some(v), None) => (LineLayout::Split, c, Some(v)),
-                (None, None, None, None, Some(c)) => (LineLayout::SplitBlock, c, None),
-                _ => return Err(
-                    "no line columns (line, lines, lines_split, or line_skeleton and line_vars)"
+        let (lines, line, vars) = match (
+            find("line"),
+            find("lines"),
+            find("line_skeleton"),
+            find("line_vars"),
+            find("lines_split"),
+            find("lines_block"),
+        ) {
+            (Some(c), None, None, None, None, None) => (LineLayout::Rows, c, None),
+            (None, Some(c), None, None, None, None) => (LineLayout::Joined, c, None),
+            (None, None, Some(c), Some(v), None, None) => (LineLayout::Split, c, Some(v)),
+            (None, None, None, None, Some(c), None) => (LineLayout::SplitBlock, c, None),
+            (None, None, None, None, None, Some(c)) => (LineLayout::TimedBlock, c, None),
+            _ => {
+                return Err(
+                    "no line columns (line, lines, lines_split, lines_block, or line_skeleton \
+                     and line_vars)"
                         .into(),
-                ),
-            };
+                )
+            }
+        };
         Ok(Layout {
             packed_ts,
             lines,

@@ -262,7 +262,8 @@ fn log_like_head() -> Head {
     let entries: Vec<LogEntry> = lines
         .iter()
         .enumerate()
-        .map(|(i, l)| entry(i as i64 + 1, l))
+        // The first line's own time (2008-11-09 20:36:15.148 UTC), and on.
+        .map(|(i, l)| entry(1_226_262_975_148_000_000 + i as i64, l))
         .collect();
     head(&[
         (&[("app", "hdfs")], entries[..3].to_vec()),
@@ -272,13 +273,14 @@ fn log_like_head() -> Head {
 
 #[test]
 fn lines_round_trip_in_every_format() {
-    for (split_lines, packed_timestamps, join_lines) in [
-        (false, true, true),
-        (true, true, true),
-        (false, true, false),
-        (true, true, false),
-        (false, false, true),
-        (true, false, false),
+    for (split_lines, packed_timestamps, join_lines, time_predictors) in [
+        (false, true, true, true),
+        (true, true, true, true),
+        (true, true, true, false),
+        (false, true, false, true),
+        (true, true, false, true),
+        (false, false, true, true),
+        (true, false, false, true),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let h = log_like_head();
@@ -286,6 +288,7 @@ fn lines_round_trip_in_every_format() {
             split_lines,
             packed_timestamps,
             join_lines,
+            time_predictors,
             ..SegmentOptions::default()
         };
         let seg = Segment::write(dir.path(), 1, &h, 1, &opts).expect("writes");
@@ -300,14 +303,16 @@ fn lines_round_trip_in_every_format() {
         let columns: Vec<String> = (0..meta.schema_descr().num_columns())
             .map(|i| meta.schema_descr().column(i).name().to_string())
             .collect();
-        let (want_format, line_column) = match (packed_timestamps, split_lines, join_lines) {
-            (false, false, _) => ("logs-segment 1", "line"),
-            (false, true, _) => ("logs-segment 2", "line_skeleton"),
-            (true, false, false) => ("logs-segment 3", "line"),
-            (true, true, false) => ("logs-segment 4", "line_skeleton"),
-            (true, false, true) => ("logs-segment 5", "lines"),
-            (true, true, true) => ("logs-segment 6", "lines_split"),
-        };
+        let (want_format, line_column) =
+            match (packed_timestamps, split_lines, join_lines, time_predictors) {
+                (false, false, _, _) => ("logs-segment 1", "line"),
+                (false, true, _, _) => ("logs-segment 2", "line_skeleton"),
+                (true, false, false, _) => ("logs-segment 3", "line"),
+                (true, true, false, _) => ("logs-segment 4", "line_skeleton"),
+                (true, false, true, _) => ("logs-segment 5", "lines"),
+                (true, true, true, false) => ("logs-segment 6", "lines_split"),
+                (true, true, true, true) => ("logs-segment 7", "lines_block"),
+            };
         assert_eq!(format.as_deref(), Some(want_format));
         assert_eq!(columns[2], line_column);
         // Lines carry no min/max statistics (nor do packed timestamps).
@@ -480,9 +485,11 @@ fn damaged_timestamps_and_joined_lines_are_errors() {
     }
     // A block of split lines that is not one.
     let block = vec![ByteArray::from(vec![1u8, 2, b'x', 7])];
-    rewrite_data(&seg, &good, &block, LineLayout::SplitBlock);
-    let msg = read_err();
-    assert!(msg.contains("row group 0: lines: byte"), "{msg}");
+    for layout in [LineLayout::SplitBlock, LineLayout::TimedBlock] {
+        rewrite_data(&seg, &good, &block, layout);
+        let msg = read_err();
+        assert!(msg.contains("row group 0: lines: byte"), "{msg}");
+    }
 }
 
 /// Prints the bytes per column of the data files of the segments under
@@ -837,4 +844,352 @@ fn split_layouts() {
         pct(parts.4),
         pct(parts.2)
     );
+}
+
+/// Experiments on how to store split lines: per 2 MiB group of the segments
+/// under `$PHAROS_SEGMENTS`, the block as written today and with each digits
+/// column coded against its best predictor (its previous value, nothing, or a
+/// field of the entry's timestamp).
+#[test]
+#[ignore]
+fn line_experiments() {
+    let Ok(root) = std::env::var("PHAROS_SEGMENTS") else {
+        eprintln!("PHAROS_SEGMENTS is not set");
+        return;
+    };
+    let z = |b: &[u8]| zstd::bulk::compress(b, 1).expect("zstd").len();
+    const NAMES: [&str; 18] = [
+        "delta", "raw", "year", "yy", "month", "day", "hour", "minute", "second", "milli", "micro",
+        "epoch_s", "epoch_ms", "yymmdd", "hhmmss", "nanos", "yyyymmdd", "hhmm",
+    ];
+    fn fields(t: i64) -> [u64; 18] {
+        let secs = t.div_euclid(1_000_000_000);
+        let ns = t.rem_euclid(1_000_000_000) as u64;
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400) as u64;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
+        let y = (yoe + era * 400 + i64::from(m <= 2)) as u64;
+        let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
+        [
+            0,
+            0,
+            y,
+            y % 100,
+            m,
+            d,
+            h,
+            mi,
+            s,
+            ns / 1_000_000,
+            ns / 1000,
+            secs as u64,
+            (t / 1_000_000) as u64,
+            (y % 100) * 10000 + m * 100 + d,
+            h * 10000 + mi * 100 + s,
+            ns,
+            y * 10000 + m * 100 + d,
+            h * 100 + mi,
+        ]
+    }
+    let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
+    let bits = |x: u64| 65 - x.leading_zeros() as u64;
+    let (mut raw, mut now, mut new) = (0usize, 0usize, 0usize);
+    let (mut packed_bits, mut packed_vals) = (0usize, 0usize);
+    let (mut plain_time, mut timed_time, mut timed) =
+        (std::time::Duration::ZERO, std::time::Duration::ZERO, 0usize);
+    let (mut seg_dict, mut seg_ids, mut seg_skels) = (0usize, 0usize, 0usize);
+    let mut by_pred = [(0usize, 0usize, 0usize, 0u64); 18]; // columns, values, zstd bytes
+    let (mut dict_z, mut ids_z, mut hex_z, mut preds_z) = (0, 0, 0, 0);
+    let mut group: Vec<(i64, Vec<u8>)> = Vec::new();
+    let mut flush = |group: &mut Vec<(i64, Vec<u8>)>| {
+        if group.is_empty() {
+            return;
+        }
+        let split: Vec<(Vec<u8>, Vec<u8>)> = group
+            .iter()
+            .map(|(_, l)| {
+                let (mut s, mut v) = (Vec::new(), Vec::new());
+                linecodec::split(l, &mut s, &mut v);
+                (s, v)
+            })
+            .collect();
+        let rows: Vec<(&[u8], &[u8])> = split.iter().map(|(s, v)| (&s[..], &v[..])).collect();
+        let mut b = Vec::new();
+        let t0 = std::time::Instant::now();
+        linecodec::encode_block(&rows, None, &mut b);
+        plain_time += t0.elapsed();
+        now += z(&b);
+        let ts: Vec<i64> = group.iter().map(|(t, _)| *t).collect();
+        let mut b2 = Vec::new();
+        let t0 = std::time::Instant::now();
+        linecodec::encode_block(&rows, Some(&ts), &mut b2);
+        timed_time += t0.elapsed();
+        timed += z(&b2);
+        raw += group.iter().map(|(_, l)| l.len()).sum::<usize>();
+        // Columns: (skeleton, slot) -> values with ts, or hex bytes.
+        let mut ids: std::collections::BTreeMap<&[u8], u32> = Default::default();
+        for (s, _) in &split {
+            let n = ids.len() as u32;
+            ids.entry(&s[..]).or_insert(n);
+        }
+        let mut dict = Vec::new();
+        for s in ids.keys() {
+            put_uvarint(&mut dict, s.len() as u64);
+            dict.extend_from_slice(s);
+        }
+        let mut row_ids = Vec::new();
+        let mut digits: std::collections::BTreeMap<(u32, u32), Vec<(u64, i64)>> =
+            Default::default();
+        let mut hex: std::collections::BTreeMap<(u32, u32), Vec<u8>> = Default::default();
+        for ((s, va), (t, _)) in split.iter().zip(group.iter()) {
+            let id = ids[&s[..]];
+            put_uvarint(&mut row_ids, u64::from(id));
+            let (mut i, mut v, mut slot) = (0usize, 0usize, 0u32);
+            while i < s.len() {
+                let m = s[i];
+                if !(linecodec::DIGITS..=linecodec::HEX_UPPER).contains(&m) {
+                    i += 1;
+                    continue;
+                }
+                let w = usize::from(s[i + 1]);
+                if m == linecodec::DIGITS {
+                    let mut r = Reader::new(&va[v..], "");
+                    let x = r.uvarint().expect("varint");
+                    v += r.pos;
+                    digits.entry((id, slot)).or_default().push((x, *t));
+                } else {
+                    let b = w.div_ceil(2);
+                    hex.entry((id, slot))
+                        .or_default()
+                        .extend_from_slice(&va[v..v + b]);
+                    v += b;
+                }
+                slot += 1;
+                i += 2;
+            }
+        }
+        let mut cols: Vec<u8> = Vec::new();
+        let mut preds: Vec<u8> = Vec::new();
+        let mut per: Vec<Vec<u8>> = vec![Vec::new(); 18];
+        for vals in digits.values() {
+            // Cost of each predictor in bits.
+            let mut cost = [0u64; 18];
+            let mut last = 0u64;
+            for (n, &(x, t)) in vals.iter().enumerate() {
+                let f = fields(t);
+                cost[0] += if n == 0 {
+                    bits(x)
+                } else {
+                    bits(zz(x.wrapping_sub(last) as i64))
+                };
+                cost[1] += bits(x);
+                for k in 2..18 {
+                    cost[k] += bits(zz(x.wrapping_sub(f[k]) as i64));
+                }
+                last = x;
+            }
+            let best = (0..18).min_by_key(|&k| (cost[k], k)).unwrap_or(0);
+            let mut last = 0u64;
+            let mut col = Vec::new();
+            for (i, &(x, t)) in vals.iter().enumerate() {
+                let p = match best {
+                    0 if i == 0 => {
+                        put_uvarint(&mut col, x);
+                        last = x;
+                        continue;
+                    }
+                    0 => last,
+                    1 => 0,
+                    k => fields(t)[k],
+                };
+                put_uvarint(&mut col, zz(x.wrapping_sub(p) as i64));
+                last = x;
+            }
+            preds.push(best as u8);
+            by_pred[best].3 += cost[best];
+            by_pred[best].0 += 1;
+            by_pred[best].1 += vals.len();
+            // Bit-packed instead: values minus their minimum, or deltas.
+            let xs: Vec<u64> = vals.iter().map(|&(x, _)| x).collect();
+            let mut distinct = xs.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let lo = xs.iter().min().copied().unwrap_or(0);
+            let hi = xs.iter().max().copied().unwrap_or(0);
+            let w = 64 - (hi - lo).leading_zeros() as usize;
+            if best <= 1 && xs.len() >= 4 && distinct.len() * 10 >= xs.len() * 9 {
+                packed_bits += xs.len() * w + 16;
+                packed_vals += xs.len();
+                preds.push(0xFF);
+                continue;
+            }
+            per[best].extend_from_slice(&col);
+            cols.extend_from_slice(&col);
+        }
+        for (k, p) in per.iter().enumerate() {
+            if !p.is_empty() {
+                by_pred[k].2 += z(p);
+            }
+        }
+        let hx: Vec<u8> = hex.values().flatten().copied().collect();
+        hex_z += z(&hx);
+        dict_z += z(&dict);
+        ids_z += z(&row_ids);
+        cols.extend_from_slice(&hx);
+        let mut all = dict.clone();
+        all.extend_from_slice(&row_ids);
+        all.extend_from_slice(&preds);
+        preds_z += z(&preds);
+        all.extend_from_slice(&cols);
+        new += z(&all);
+        group.clear();
+    };
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("segments")
+        .flatten()
+        .collect();
+    dirs.sort_by_key(|d| d.path());
+    for d in dirs {
+        let Ok(seg) = Segment::open(&d.path()) else {
+            continue;
+        };
+        let none = |_: &Labels| None;
+        let mut bytes = 0;
+        let all_rows = read_all(&seg, &plan(&[], &[], &none));
+        {
+            // One dictionary per segment: its skeletons, and the numbers of
+            // each group's rows in it.
+            let mut sk_all: Vec<Vec<u8>> = all_rows
+                .iter()
+                .map(|(_, e)| {
+                    let (mut s, mut v) = (Vec::new(), Vec::new());
+                    linecodec::split(e.line.as_bytes(), &mut s, &mut v);
+                    s
+                })
+                .collect();
+            let row_sk = sk_all.clone();
+            sk_all.sort();
+            sk_all.dedup();
+            let mut d = Vec::new();
+            for s in &sk_all {
+                put_uvarint(&mut d, s.len() as u64);
+                d.extend_from_slice(s);
+            }
+            seg_dict += zstd::bulk::compress(&d, 3).expect("zstd").len();
+            let mut ids = Vec::new();
+            let mut b = 0;
+            for ((_, e), s) in all_rows.iter().zip(&row_sk) {
+                let n = sk_all.binary_search(s).unwrap_or(0);
+                put_uvarint(&mut ids, n as u64);
+                b += e.line.len();
+                if b >= 2 << 20 {
+                    seg_ids += z(&ids);
+                    ids.clear();
+                    b = 0;
+                }
+            }
+            seg_ids += z(&ids);
+            seg_skels += sk_all.len();
+        }
+        for (_, e) in all_rows {
+            bytes += e.line.len();
+            group.push((e.ts, e.line.as_bytes().to_vec()));
+            if bytes >= 2 << 20 {
+                flush(&mut group);
+                bytes = 0;
+            }
+        }
+        flush(&mut group);
+    }
+    let pct = |x: usize| 100.0 * x as f64 / raw as f64;
+    println!(
+        "raw {raw}: block today {:.2}%, predicted {:.2}% + packed {:.2}% ({packed_vals} values)",
+        pct(now),
+        pct(new),
+        pct(packed_bits / 8)
+    );
+    println!(
+        "encode_block: plain {plain_time:?}, timed {timed_time:?} ({:.2}%)",
+        pct(timed)
+    );
+    println!(
+        "  per segment: {seg_skels} skeletons {:.2}%, numbers {:.2}%",
+        pct(seg_dict),
+        pct(seg_ids)
+    );
+    println!(
+        "  parts alone: skeletons {:.2}%, numbers {:.2}%, predictors {:.2}%, hex {:.2}%",
+        pct(dict_z),
+        pct(preds_z),
+        pct(ids_z),
+        pct(hex_z)
+    );
+    for (k, (c, v, b, bits)) in by_pred.iter().enumerate() {
+        if *c > 0 {
+            println!(
+                "  {:9} {c:8} columns {v:9} values {:.2}% (bits {:.2}%)",
+                NAMES[k],
+                pct(*b),
+                pct(*bits as usize / 8)
+            );
+        }
+    }
+}
+
+/// Times [`linecodec::encode_block`] with and without timestamps on the
+/// 2 MiB groups of the segments under `$PHAROS_SEGMENTS` (for a profiler).
+#[test]
+#[ignore]
+fn encode_block_speed() {
+    let Ok(root) = std::env::var("PHAROS_SEGMENTS") else {
+        eprintln!("PHAROS_SEGMENTS is not set");
+        return;
+    };
+    type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+    let mut groups: Vec<(Rows, Vec<i64>)> = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("segments")
+        .flatten()
+        .collect();
+    dirs.sort_by_key(|d| d.path());
+    let (mut rows, mut ts, mut bytes) = (Vec::new(), Vec::new(), 0);
+    for d in dirs.iter().take(4) {
+        let Ok(seg) = Segment::open(&d.path()) else {
+            continue;
+        };
+        let none = |_: &Labels| None;
+        for (_, e) in read_all(&seg, &plan(&[], &[], &none)) {
+            let (mut s, mut v) = (Vec::new(), Vec::new());
+            linecodec::split(e.line.as_bytes(), &mut s, &mut v);
+            rows.push((s, v));
+            ts.push(e.ts);
+            bytes += e.line.len();
+            if bytes >= 2 << 20 {
+                groups.push((std::mem::take(&mut rows), std::mem::take(&mut ts)));
+                bytes = 0;
+            }
+        }
+    }
+    for timed in [false, true, false, true] {
+        let t0 = std::time::Instant::now();
+        let mut out = 0;
+        for (rows, ts) in &groups {
+            let r: Vec<(&[u8], &[u8])> = rows.iter().map(|(s, v)| (&s[..], &v[..])).collect();
+            let mut b = Vec::new();
+            linecodec::encode_block(&r, timed.then_some(&ts[..]), &mut b);
+            out += b.len();
+        }
+        println!(
+            "timed {timed}: {:?} for {} groups, {out} bytes",
+            t0.elapsed(),
+            groups.len()
+        );
+    }
 }
