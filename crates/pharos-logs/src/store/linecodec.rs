@@ -364,56 +364,93 @@ pub const TIME_FIELDS: [(&str, u8); 19] = [
     ("Unix nanoseconds", 19),
 ];
 
+/// How many of a column's first values choose its predictor.
+const CHOOSE_BY: usize = 16;
+
 /// Every predictor: previous, nothing, then the time fields.
 const PREDICTORS: usize = FIRST_TIME_FIELD as usize + TIME_FIELDS.len();
 
-/// A timestamp's fields, in [`TIME_FIELDS`] order.
-fn time_fields(ts: i64, cache: &mut (i64, [u64; 4])) -> [u64; TIME_FIELDS.len()] {
-    let secs = ts.div_euclid(1_000_000_000);
-    let ns = ts.rem_euclid(1_000_000_000) as u64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400) as u64;
-    if cache.0 != days || cache.1[3] == 0 {
-        // Days to a civil date (Howard Hinnant's `civil_from_days`).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
-        let y = (yoe + era * 400 + i64::from(m <= 2)) as u64;
-        *cache = (days, [y, m, d, 1]);
+/// A timestamp split for [`TimeParts::field`]: Unix seconds, nanoseconds of
+/// the second, seconds of the day and the UTC date.
+#[derive(Debug, Clone, Copy, Default)]
+struct TimeParts {
+    secs: i64,
+    ns: u32,
+    sod: u32,
+    year: u32,
+    month: u8,
+    day: u8,
+}
+
+/// The last day whose date [`TimeParts::of`] worked out: (days since 1970,
+/// year, month, day).
+type DayCache = Option<(i64, u32, u8, u8)>;
+
+impl TimeParts {
+    /// The parts of `ts` (Unix nanoseconds).
+    fn of(ts: i64, cache: &mut DayCache) -> TimeParts {
+        let secs = ts.div_euclid(1_000_000_000);
+        let days = secs.div_euclid(86_400);
+        let (year, month, day) = match *cache {
+            Some((d, y, m, dd)) if d == days => (y, m, dd),
+            _ => {
+                // Days to a civil date (Howard Hinnant's `civil_from_days`).
+                let z = days + 719_468;
+                let era = z.div_euclid(146_097);
+                let doe = z - era * 146_097;
+                let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+                let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+                let mp = (5 * doy + 2) / 153;
+                let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+                let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+                let y = (yoe + era * 400 + i64::from(m <= 2)) as u32;
+                *cache = Some((days, y, m, d));
+                (y, m, d)
+            }
+        };
+        TimeParts {
+            secs,
+            ns: ts.rem_euclid(1_000_000_000) as u32,
+            sod: secs.rem_euclid(86_400) as u32,
+            year,
+            month,
+            day,
+        }
     }
-    let [y, m, d, _] = cache.1;
-    let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
-    let us = (secs as u64)
-        .wrapping_mul(1_000_000)
-        .wrapping_add(ns / 1000);
-    [
-        y,
-        y % 100,
-        m,
-        d,
-        h,
-        mi,
-        s,
-        ns / 10_000_000,
-        ns / 1_000_000,
-        ns / 1000,
-        ns,
-        (y % 100) * 10_000 + m * 100 + d,
-        h * 10_000 + mi * 100 + s,
-        y.wrapping_mul(10_000).wrapping_add(m * 100 + d),
-        h * 100 + mi,
-        secs as u64,
-        (secs as u64)
-            .wrapping_mul(1000)
-            .wrapping_add(ns / 1_000_000),
-        us,
-        ts as u64,
-    ]
+
+    /// Field `k` of [`TIME_FIELDS`].
+    #[inline]
+    fn field(&self, k: usize) -> u64 {
+        let (y, m, d) = (
+            u64::from(self.year),
+            u64::from(self.month),
+            u64::from(self.day),
+        );
+        let (sod, ns) = (u64::from(self.sod), u64::from(self.ns));
+        let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
+        let secs = self.secs as u64;
+        match k {
+            0 => y,
+            1 => y % 100,
+            2 => m,
+            3 => d,
+            4 => h,
+            5 => mi,
+            6 => s,
+            7 => ns / 10_000_000,
+            8 => ns / 1_000_000,
+            9 => ns / 1000,
+            10 => ns,
+            11 => (y % 100) * 10_000 + m * 100 + d,
+            12 => h * 10_000 + mi * 100 + s,
+            13 => y * 10_000 + m * 100 + d,
+            14 => h * 100 + mi,
+            15 => secs,
+            16 => secs.wrapping_mul(1000).wrapping_add(ns / 1_000_000),
+            17 => secs.wrapping_mul(1_000_000).wrapping_add(ns / 1000),
+            _ => secs.wrapping_mul(1_000_000_000).wrapping_add(ns),
+        }
+    }
 }
 
 #[inline]
@@ -529,10 +566,10 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
     }
     // Each digits column's predictor.
     let mut predictor = vec![PREDICT_PREVIOUS; slots.len()];
-    let mut fields: Vec<[u64; TIME_FIELDS.len()]> = Vec::new();
+    let mut times: Vec<TimeParts> = Vec::new();
     if let Some(ts) = ts {
-        let mut cache = (0, [0; 4]);
-        fields.extend(ts.iter().map(|&t| time_fields(t, &mut cache)));
+        let mut cache = None;
+        times.extend(ts.iter().map(|&t| TimeParts::of(t, &mut cache)));
         let mut candidates: Vec<u8> = Vec::with_capacity(PREDICTORS);
         for s in 0..skels.len() {
             let n = per_skel[s];
@@ -549,14 +586,15 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
                 );
                 let mut costs = [0u64; PREDICTORS];
                 let mut last = 0u64;
-                for (&x, &row) in col.iter().zip(skel_rows) {
+                // The first values decide: a column's values are alike.
+                for (&x, &row) in col.iter().zip(skel_rows).take(CHOOSE_BY) {
                     costs[usize::from(PREDICT_PREVIOUS)] += cost(zigzag(x.wrapping_sub(last)));
                     costs[usize::from(PREDICT_NOTHING)] += cost(x);
                     last = x;
-                    let f = &fields[row as usize];
+                    let t = &times[row as usize];
                     for &k in &candidates {
-                        costs[usize::from(FIRST_TIME_FIELD + k)] +=
-                            cost(zigzag(x.wrapping_sub(f[usize::from(k)])));
+                        let f = t.field(usize::from(k));
+                        costs[usize::from(FIRST_TIME_FIELD + k)] += cost(zigzag(x.wrapping_sub(f)));
                     }
                 }
                 let mut best = PREDICT_PREVIOUS;
@@ -619,7 +657,7 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
                         p => {
                             let k = usize::from(p - FIRST_TIME_FIELD);
                             for (&x, &row) in col.iter().zip(skel_rows) {
-                                let f = fields[row as usize][k];
+                                let f = times[row as usize].field(k);
                                 put_uvarint(out, zigzag(x.wrapping_sub(f)));
                             }
                         }
@@ -715,11 +753,11 @@ pub fn decode_block(
     }
     let mut last = vec![0u64; slots.len()];
     let mut va = Vec::new();
-    let mut cache = (0, [0; 4]);
+    let mut cache = None;
     for (row, &id) in row_ids.iter().enumerate() {
         let s = id as usize;
         va.clear();
-        let mut fields = None;
+        let mut time = None;
         for c in first_col[s]..first_col[s + 1] {
             match slots[c] {
                 Slot::Digits(_) => {
@@ -731,8 +769,9 @@ pub fn decode_block(
                         PREDICT_NOTHING => z,
                         p => {
                             let t = ts.map_or(0, |t| t[row]);
-                            let f = fields.get_or_insert_with(|| time_fields(t, &mut cache));
-                            f[usize::from(p - FIRST_TIME_FIELD)].wrapping_add(unzigzag(z))
+                            let t = time.get_or_insert_with(|| TimeParts::of(t, &mut cache));
+                            t.field(usize::from(p - FIRST_TIME_FIELD))
+                                .wrapping_add(unzigzag(z))
                         }
                     };
                     put_uvarint(&mut va, last[c]);
@@ -874,9 +913,14 @@ mod tests {
     /// 2008-11-09 20:36:15.148123456 UTC, in nanoseconds.
     const HDFS_TS: i64 = 1_226_262_975_148_123_456;
 
+    fn time_fields(ts: i64, cache: &mut DayCache) -> [u64; TIME_FIELDS.len()] {
+        let t = TimeParts::of(ts, cache);
+        std::array::from_fn(|k| t.field(k))
+    }
+
     #[test]
     fn time_fields_of_a_timestamp() {
-        let mut cache = (0, [0; 4]);
+        let mut cache = None;
         let f = time_fields(HDFS_TS, &mut cache);
         let want: [u64; TIME_FIELDS.len()] = [
             2008,
@@ -927,8 +971,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &t)| {
-                let mut c = (0, [0; 4]);
-                let f = time_fields(t, &mut c);
+                let f = time_fields(t, &mut None);
                 format!(
                     "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03} {} INFO served {} bytes",
                     f[0],

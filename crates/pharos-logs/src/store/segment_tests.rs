@@ -581,6 +581,9 @@ fn index_sizes() {
                     "word"
                 };
                 let k = ix.postings_for_test(i);
+                if class == "mixed" && i % 20011 == 0 && std::env::var_os("PHAROS_SHOW").is_some() {
+                    println!("mixed: {} ({k} groups)", String::from_utf8_lossy(t));
+                }
                 let e = by.entry(class).or_default();
                 e.0 += 1;
                 e.1 += t.len() as u64 + 1;
@@ -1176,6 +1179,23 @@ fn encode_block_speed() {
                 bytes = 0;
             }
         }
+    }
+    let blocks: Vec<Vec<u8>> = groups
+        .iter()
+        .map(|(rows, ts)| {
+            let r: Vec<(&[u8], &[u8])> = rows.iter().map(|(s, v)| (&s[..], &v[..])).collect();
+            let mut b = Vec::new();
+            linecodec::encode_block(&r, Some(ts), &mut b);
+            b
+        })
+        .collect();
+    for level in [1, 2, 3, 4, 5] {
+        let t0 = std::time::Instant::now();
+        let z: usize = blocks
+            .iter()
+            .map(|b| zstd::bulk::compress(b, level).expect("zstd").len())
+            .sum();
+        println!("zstd level {level}: {z} bytes in {:?}", t0.elapsed());
     }
     for timed in [false, true, false, true] {
         let t0 = std::time::Instant::now();
