@@ -364,6 +364,13 @@ pub const TIME_FIELDS: [(&str, u8); 19] = [
     ("Unix nanoseconds", 19),
 ];
 
+/// Bytes of a skeleton number in a timed block of `skeletons` skeletons:
+/// enough for the largest, at least 1.
+fn number_width(skeletons: usize) -> usize {
+    let largest = skeletons.saturating_sub(1) as u64;
+    (64 - largest.leading_zeros() as usize).div_ceil(8).max(1)
+}
+
 /// How many of a column's first values choose its predictor.
 const CHOOSE_BY: usize = 16;
 
@@ -481,8 +488,9 @@ fn cost(v: u64) -> u64 {
 /// the predictor that costs it least: its previous value, nothing, or a field
 /// of the row's timestamp, so a line's own timestamp, which mostly repeats
 /// the entry's, takes next to nothing; the block then holds a predictor byte
-/// per digits column. Without, every digits column is differences from its
-/// previous value (format 6).
+/// per digits column, and the skeleton numbers are fixed-width byte planes.
+/// Without, every digits column is differences from its previous value and
+/// the numbers are varints (format 6).
 ///
 /// `rows` are (skeleton, variables) pairs as [`split`] made them.
 ///
@@ -624,8 +632,21 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
         put_uvarint(out, sk.len() as u64);
         out.extend_from_slice(sk);
     }
-    for &id in &row_ids {
-        put_uvarint(out, u64::from(number[id as usize]));
+    if ts.is_some() {
+        // Fixed-width numbers, most significant byte planes first: zstd
+        // codes each plane's bytes with their own statistics.
+        let width = number_width(skels.len());
+        for plane in (0..width).rev() {
+            out.extend(
+                row_ids
+                    .iter()
+                    .map(|&id| (number[id as usize] >> (8 * plane)) as u8),
+            );
+        }
+    } else {
+        for &id in &row_ids {
+            put_uvarint(out, u64::from(number[id as usize]));
+        }
     }
     if ts.is_some() {
         for &id in &order {
@@ -695,13 +716,27 @@ pub fn decode_block(
     }
     first_col.push(slots.len());
     let mut row_ids: Vec<u32> = Vec::with_capacity(rows);
+    if ts.is_some() {
+        let width = number_width(n);
+        let planes = r
+            .take(rows * width)
+            .map_err(|_| corrupt(&r, "truncated rows"))?;
+        row_ids.resize(rows, 0);
+        for plane in planes.chunks_exact(rows.max(1)) {
+            for (id, &b) in row_ids.iter_mut().zip(plane) {
+                *id = *id << 8 | u32::from(b);
+            }
+        }
+    } else {
+        for _ in 0..rows {
+            row_ids.push(r.id().map_err(|_| corrupt(&r, "truncated row"))?);
+        }
+    }
     let mut per_skel = vec![0usize; n];
-    for _ in 0..rows {
-        let id = r.id().map_err(|_| corrupt(&r, "truncated row"))?;
+    for &id in &row_ids {
         *per_skel
             .get_mut(id as usize)
             .ok_or_else(|| corrupt(&r, "row names an unknown skeleton"))? += 1;
-        row_ids.push(id);
     }
     let mut predictor = vec![PREDICT_PREVIOUS; slots.len()];
     if ts.is_some() {
@@ -1005,6 +1040,18 @@ mod tests {
         if decode_block(&timed, refs.len(), Some(&other), &mut text, &mut ends).is_ok() {
             assert_ne!(text, lines.concat().into_bytes());
         }
+    }
+
+    #[test]
+    fn skeleton_numbers_take_the_bytes_the_largest_needs() {
+        for (skeletons, width) in [(0, 1), (1, 1), (256, 1), (257, 2), (65_536, 2), (65_537, 3)] {
+            assert_eq!(number_width(skeletons), width, "{skeletons}");
+        }
+        // 300 skeletons: two byte planes.
+        let lines: Vec<String> = (0..600).map(|i| format!("w{} x 12", i % 300)).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let ts: Vec<i64> = (0..600).collect();
+        block_round_trip_at(&refs, Some(&ts));
     }
 
     #[test]

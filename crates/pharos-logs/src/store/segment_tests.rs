@@ -547,6 +547,7 @@ fn index_sizes() {
     // class -> (tokens, text bytes, postings entries, single-group tokens)
     let mut by: std::collections::BTreeMap<&str, (u64, u64, u64, u64)> = Default::default();
     let (mut zsum, mut rawsum, mut postbytes) = (0u64, 0u64, 0u64);
+    let mut levels = [0u64; 4];
     for d in std::fs::read_dir(&root).expect("segments").flatten() {
         let Ok(seg) = Segment::open(&d.path()) else {
             continue;
@@ -557,6 +558,9 @@ fn index_sizes() {
                 read_section(&path, (seg.tokens_at.0 + b.offset, b.len, b.crc)).expect("bucket");
             zsum += b.len;
             rawsum += raw.len() as u64;
+            for (i, l) in [2, 3, 5, 9].iter().enumerate() {
+                levels[i] += zstd::bulk::compress(&raw, *l).expect("zstd").len() as u64;
+            }
             let ix = if seg.text_tokens {
                 TokenIndex::decode_text(&raw)
             } else {
@@ -594,6 +598,7 @@ fn index_sizes() {
         }
     }
     println!("buckets: {zsum} bytes stored, {rawsum} before zstd, postings {postbytes}");
+    println!("zstd levels 2, 3, 5, 9: {levels:?}");
     for (c, (n, tb, p, one)) in by {
         println!("{c:8} tokens {n:>10} text {tb:>11} postings {p:>10} in one group {one:>10}");
     }
@@ -910,6 +915,7 @@ fn line_experiments() {
     let (mut seg_dict, mut seg_ids, mut seg_skels) = (0usize, 0usize, 0usize);
     let mut by_pred = [(0usize, 0usize, 0usize, 0u64); 18]; // columns, values, zstd bytes
     let (mut dict_z, mut ids_z, mut hex_z, mut preds_z) = (0, 0, 0, 0);
+    let mut alt_ids = (0, 0);
     let mut group: Vec<(i64, Vec<u8>)> = Vec::new();
     let mut flush = |group: &mut Vec<(i64, Vec<u8>)>| {
         if group.is_empty() {
@@ -1045,6 +1051,33 @@ fn line_experiments() {
         hex_z += z(&hx);
         dict_z += z(&dict);
         ids_z += z(&row_ids);
+        {
+            let mut r = Reader::new(&row_ids, "");
+            let mut nums = Vec::new();
+            while r.pos < row_ids.len() {
+                nums.push(r.uvarint().expect("id"));
+            }
+            let mut planes = Vec::new();
+            planes.extend(nums.iter().map(|&n| (n >> 8) as u8));
+            planes.extend(nums.iter().map(|&n| n as u8));
+            alt_ids.0 += z(&planes);
+            let mut mtf: Vec<u64> = Vec::new();
+            let mut m = Vec::new();
+            for &n in &nums {
+                let p = mtf.iter().position(|&x| x == n);
+                match p {
+                    Some(p) => {
+                        put_uvarint(&mut m, p as u64);
+                        mtf.remove(p);
+                    }
+                    None => {
+                        put_uvarint(&mut m, mtf.len() as u64 + n);
+                    }
+                }
+                mtf.insert(0, n);
+            }
+            alt_ids.1 += z(&m);
+        }
         cols.extend_from_slice(&hx);
         let mut all = dict.clone();
         all.extend_from_slice(&row_ids);
@@ -1121,6 +1154,12 @@ fn line_experiments() {
     println!(
         "encode_block: plain {plain_time:?}, timed {timed_time:?} ({:.2}%)",
         pct(timed)
+    );
+    println!(
+        "  skeleton numbers: varints {:.2}%, byte planes {:.2}%, move to front {:.2}%",
+        pct(ids_z),
+        pct(alt_ids.0),
+        pct(alt_ids.1)
     );
     println!(
         "  per segment: {seg_skels} skeletons {:.2}%, numbers {:.2}%",
