@@ -374,6 +374,12 @@ fn number_width(skeletons: usize) -> usize {
 /// How many of a column's first values choose its predictor.
 const CHOOSE_BY: usize = 16;
 
+/// Set in a predictor byte: every row of the column has the same value
+/// (predictor 1) or the same difference from its time field (2 + k), which
+/// the column holds once.
+const ONCE: u8 = 0x80;
+const ONCE_NOTHING: u8 = PREDICT_NOTHING | ONCE;
+
 /// Every predictor: previous, nothing, then the time fields.
 const PREDICTORS: usize = FIRST_TIME_FIELD as usize + TIME_FIELDS.len();
 
@@ -593,27 +599,66 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
                         .filter(|&k| TIME_FIELDS[usize::from(k)].1 == width),
                 );
                 let mut costs = [0u64; PREDICTORS];
+                // Per predictor but the previous value: the first difference,
+                // and whether every one so far was the same.
+                let mut first = [0u64; PREDICTORS];
+                let mut same = [true; PREDICTORS];
+                let mut note = |p: u8, d: u64, i: usize| {
+                    // Written as it is (nothing) or as a signed difference.
+                    costs[usize::from(p)] += cost(if p == PREDICT_NOTHING { d } else { zigzag(d) });
+                    let p = usize::from(p);
+                    if i == 0 {
+                        first[p] = d;
+                    } else {
+                        same[p] &= d == first[p];
+                    }
+                };
                 let mut last = 0u64;
                 // The first values decide: a column's values are alike.
-                for (&x, &row) in col.iter().zip(skel_rows).take(CHOOSE_BY) {
-                    costs[usize::from(PREDICT_PREVIOUS)] += cost(zigzag(x.wrapping_sub(last)));
-                    costs[usize::from(PREDICT_NOTHING)] += cost(x);
+                for (i, (&x, &row)) in col.iter().zip(skel_rows).take(CHOOSE_BY).enumerate() {
+                    note(PREDICT_PREVIOUS, x.wrapping_sub(last), i);
+                    note(PREDICT_NOTHING, x, i);
                     last = x;
                     let t = &times[row as usize];
                     for &k in &candidates {
-                        let f = t.field(usize::from(k));
-                        costs[usize::from(FIRST_TIME_FIELD + k)] += cost(zigzag(x.wrapping_sub(f)));
+                        note(
+                            FIRST_TIME_FIELD + k,
+                            x.wrapping_sub(t.field(usize::from(k))),
+                            i,
+                        );
                     }
                 }
-                let mut best = PREDICT_PREVIOUS;
-                for p in std::iter::once(PREDICT_NOTHING)
-                    .chain(candidates.iter().map(|&k| FIRST_TIME_FIELD + k))
-                {
-                    if costs[usize::from(p)] < costs[usize::from(best)] {
-                        best = p;
-                    }
-                }
-                predictor[c] = best;
+                let others = std::iter::once(PREDICT_NOTHING)
+                    .chain(candidates.iter().map(|&k| FIRST_TIME_FIELD + k));
+                // Cheapest: one difference for every row, held once (the
+                // smallest such), else the fewest bits.
+                let once = others
+                    .clone()
+                    .filter(|&p| n >= 2 && same[usize::from(p)])
+                    .min_by_key(|&p| cost(zigzag(first[usize::from(p)])))
+                    .filter(|&p| {
+                        let d = |x: u64, row: u32| match p {
+                            PREDICT_NOTHING => x,
+                            p => x.wrapping_sub(
+                                times[row as usize].field(usize::from(p - FIRST_TIME_FIELD)),
+                            ),
+                        };
+                        let f = first[usize::from(p)];
+                        col.iter()
+                            .zip(skel_rows)
+                            .skip(CHOOSE_BY)
+                            .all(|(&x, &row)| d(x, row) == f)
+                    });
+                predictor[c] = match once {
+                    Some(p) => p | ONCE,
+                    None => others.fold(PREDICT_PREVIOUS, |best, p| {
+                        if costs[usize::from(p)] < costs[usize::from(best)] {
+                            p
+                        } else {
+                            best
+                        }
+                    }),
+                };
             }
         }
     }
@@ -667,6 +712,12 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
                 Slot::Digits(_) => {
                     let col = &values[col_at[c]..][..n];
                     match predictor[c] {
+                        ONCE_NOTHING => put_uvarint(out, col[0]),
+                        p if p & ONCE != 0 => {
+                            let f = times[skel_rows[0] as usize]
+                                .field(usize::from((p & !ONCE) - FIRST_TIME_FIELD));
+                            put_uvarint(out, zigzag(col[0].wrapping_sub(f)));
+                        }
                         PREDICT_PREVIOUS => {
                             let mut last = 0u64;
                             for &x in col {
@@ -743,7 +794,7 @@ pub fn decode_block(
         for (c, slot) in slots.iter().enumerate() {
             if let Slot::Digits(_) = slot {
                 let p = r.byte().map_err(|_| corrupt(&r, "truncated predictors"))?;
-                if usize::from(p) >= PREDICTORS {
+                if usize::from(p & !ONCE) >= PREDICTORS || p == PREDICT_PREVIOUS | ONCE {
                     return Err(BlockError::Corrupt {
                         at: r.pos - 1,
                         what: "unknown predictor",
@@ -756,10 +807,16 @@ pub fn decode_block(
     // Where each column starts, found by walking it.
     let mut at: Vec<usize> = Vec::with_capacity(slots.len());
     let mut pos = r.pos;
+    let mut c = 0;
     for s in 0..n {
         for &slot in &slots[first_col[s]..first_col[s + 1]] {
             at.push(pos);
-            for _ in 0..per_skel[s] {
+            let values = match slot {
+                Slot::Digits(_) if predictor[c] & ONCE != 0 => per_skel[s].min(1),
+                _ => per_skel[s],
+            };
+            c += 1;
+            for _ in 0..values {
                 pos += match slot {
                     Slot::Digits(_) => {
                         get_uvarint(&b[pos..])
@@ -798,8 +855,11 @@ pub fn decode_block(
                 Slot::Digits(_) => {
                     // Checked above.
                     let (z, used) = get_uvarint(&b[at[c]..]).unwrap_or((0, 1));
-                    at[c] += used;
-                    last[c] = match predictor[c] {
+                    let p = predictor[c];
+                    if p & ONCE == 0 {
+                        at[c] += used;
+                    }
+                    last[c] = match p & !ONCE {
                         PREDICT_PREVIOUS => last[c].wrapping_add(unzigzag(z)),
                         PREDICT_NOTHING => z,
                         p => {
@@ -1052,6 +1112,39 @@ mod tests {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let ts: Vec<i64> = (0..600).collect();
         block_round_trip_at(&refs, Some(&ts));
+    }
+
+    #[test]
+    fn a_column_with_one_difference_holds_it_once() {
+        // Local time one hour ahead of UTC, and a constant pid.
+        let ts: Vec<i64> = (0..50i64).map(|i| HDFS_TS + i * 61_000_000_000).collect();
+        let lines: Vec<String> = ts
+            .iter()
+            .map(|&t| {
+                let f = time_fields(t + 3_600_000_000_000, &mut None);
+                format!("{:02}:{:02}:{:02} pid 4242 up", f[4], f[5], f[6])
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let b = block_round_trip_at(&refs, Some(&ts));
+        let (mut sk, mut va) = (Vec::new(), Vec::new());
+        split(refs[0].as_bytes(), &mut sk, &mut va);
+        // One skeleton, 50 one-byte row numbers, then a predictor per number.
+        let at = 2 + sk.len() + 50;
+        let hour = FIRST_TIME_FIELD + 4;
+        assert_eq!(b[at], hour | ONCE, "hours: one difference (+1)");
+        assert_eq!(b[at + 1] & !ONCE, FIRST_TIME_FIELD + 5, "minutes");
+        // The pid: one value (as it is, or as its difference from the year,
+        // which is smaller).
+        assert_eq!(b[at + 3], FIRST_TIME_FIELD | ONCE, "the pid");
+        // Columns: the hour's difference once, the pid once.
+        assert_eq!(b[at + 4], 2, "zigzag(+1)");
+        assert!(b.len() < at + 4 + 8, "{} bytes", b.len());
+        // A once-only previous-value column is no predictor.
+        let mut bad = b.clone();
+        bad[at + 3] = PREDICT_PREVIOUS | ONCE;
+        let (mut text, mut ends) = (Vec::new(), Vec::new());
+        assert!(decode_block(&bad, 50, Some(&ts), &mut text, &mut ends).is_err());
     }
 
     #[test]
