@@ -227,7 +227,7 @@ pub struct ServeArgs {
     /// value of each text, a line's own date and time written as differences
     /// from its entry's timestamp; segment format 7) or `text` (a row group's
     /// lines as one text; format 5). On the benchmark corpus split lines took
-    /// a third less disk than text for about a fifth more ingest CPU.
+    /// a third less disk than text for a tenth to a half more ingest CPU.
     /// Segments of every format are read either way.
     #[arg(
         long = "logs.line-encoding",

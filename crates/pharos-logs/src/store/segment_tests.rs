@@ -1213,7 +1213,13 @@ fn encode_block_speed() {
             rows.push((s, v));
             ts.push(e.ts);
             bytes += e.line.len();
-            if bytes >= 2 << 20 {
+            if bytes
+                >= std::env::var("PHAROS_GROUP_MB")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(2)
+                    << 20
+            {
                 groups.push((std::mem::take(&mut rows), std::mem::take(&mut ts)));
                 bytes = 0;
             }
