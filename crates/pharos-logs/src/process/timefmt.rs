@@ -13,6 +13,8 @@
 //! `location` applies, as Go does for unknown names). A layout without a year
 //! takes the year that puts the time at most a day after now.
 
+use crate::civil::{civil_from_days, days_from_civil};
+
 /// A fixed offset east of UTC, in seconds.
 pub(crate) type Offset = i32;
 
@@ -352,17 +354,6 @@ fn tz_offset(v: &mut &str, z: bool) -> Option<Offset> {
     Some(sign * (h * 3600 + m * 60 + s) as Offset)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -378,16 +369,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 
 /// The civil year of Unix nanoseconds.
 fn year_of(ns: i64) -> i64 {
-    let days = ns.div_euclid(86_400 * 1_000_000_000);
-    // Inverse of days_from_civil, year only.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    yoe + era * 400 + i64::from(m <= 2)
+    civil_from_days(ns.div_euclid(86_400 * 1_000_000_000)).0
 }
 
 fn parse_layout(toks: &[Tok], value: &str, loc: Offset, now_ns: i64) -> Option<i64> {

@@ -407,16 +407,8 @@ impl TimeParts {
         let (year, month, day) = match *cache {
             Some((d, y, m, dd)) if d == days => (y, m, dd),
             _ => {
-                // Days to a civil date (Howard Hinnant's `civil_from_days`).
-                let z = days + 719_468;
-                let era = z.div_euclid(146_097);
-                let doe = z - era * 146_097;
-                let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-                let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-                let mp = (5 * doy + 2) / 153;
-                let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-                let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-                let y = (yoe + era * 400 + i64::from(m <= 2)) as u32;
+                let (y, m, d) = crate::civil::civil_from_days(days);
+                let y = y as u32;
                 *cache = Some((days, y, m, d));
                 (y, m, d)
             }

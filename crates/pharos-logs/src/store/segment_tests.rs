@@ -875,15 +875,8 @@ fn line_experiments() {
         let ns = t.rem_euclid(1_000_000_000) as u64;
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u64;
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u64;
-        let y = (yoe + era * 400 + i64::from(m <= 2)) as u64;
+        let (y, m, d) = crate::civil::civil_from_days(days);
+        let (y, m, d) = (y as u64, u64::from(m), u64::from(d));
         let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
         [
             0,
