@@ -1,7 +1,7 @@
 //! Wire formats to the model: Prometheus text and OpenMetrics, remote write, OTLP metrics and
 //! logs, Loki push, Elasticsearch bulk, syslog.
 
-mod civil;
+use pharos_model::civil;
 pub mod elasticsearch;
 pub mod exposition;
 pub mod jsonlines;

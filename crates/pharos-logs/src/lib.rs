@@ -7,7 +7,6 @@
 //! (`process::ProcessingSink`). Knows nothing of HTTP or wire
 //! formats: decoders hand it `pharos_model::LogStream`s.
 
-mod civil;
 pub mod deadline;
 pub mod logql;
 pub mod metric;

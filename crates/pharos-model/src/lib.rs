@@ -15,6 +15,7 @@
 //! assert_eq!(ls.to_string(), r#"up{job="node"}"#);
 //! ```
 
+pub mod civil;
 pub mod duration;
 pub mod histogram;
 mod labels;

@@ -13,7 +13,12 @@
 //! `location` applies, as Go does for unknown names). A layout without a year
 //! takes the year that puts the time at most a day after now.
 
-use crate::civil::{civil_from_days, days_from_civil};
+use pharos_model::civil;
+
+/// Days since 1970-01-01 of a valid date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    civil::days_from_civil(y, m as u32, d as u32)
+}
 
 /// A fixed offset east of UTC, in seconds.
 pub(crate) type Offset = i32;
@@ -369,7 +374,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 
 /// The civil year of Unix nanoseconds.
 fn year_of(ns: i64) -> i64 {
-    civil_from_days(ns.div_euclid(86_400 * 1_000_000_000)).0
+    civil::civil_from_days(ns.div_euclid(86_400 * 1_000_000_000)).0
 }
 
 fn parse_layout(toks: &[Tok], value: &str, loc: Offset, now_ns: i64) -> Option<i64> {

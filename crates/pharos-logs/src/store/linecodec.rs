@@ -407,8 +407,8 @@ impl TimeParts {
         let (year, month, day) = match *cache {
             Some((d, y, m, dd)) if d == days => (y, m, dd),
             _ => {
-                let (y, m, d) = crate::civil::civil_from_days(days);
-                let y = y as u32;
+                let (y, m, d) = pharos_model::civil::civil_from_days(days);
+                let (y, m, d) = (y as u32, m as u8, d as u8);
                 *cache = Some((days, y, m, d));
                 (y, m, d)
             }

@@ -875,7 +875,7 @@ fn line_experiments() {
         let ns = t.rem_euclid(1_000_000_000) as u64;
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u64;
-        let (y, m, d) = crate::civil::civil_from_days(days);
+        let (y, m, d) = pharos_model::civil::civil_from_days(days);
         let (y, m, d) = (y as u64, u64::from(m), u64::from(d));
         let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
         [
