@@ -540,26 +540,35 @@ def test_segments_cut_during_ingest_survive_kill9_and_answer_queries(pharos_fact
 
 
 def test_split_line_segments_read_back_with_either_line_encoding(pharos_factory):
-    """Segments written with split lines (format 6, the default; the old
+    """Segments written with split lines (format 7, the default; the old
     --logs.split-lines flag still says so) hold the lines byte for byte, answer line
     filters on their numbers and ids, and read the same after a restart with
-    --logs.line-encoding=text, beside the format 5 segments written then."""
+    --logs.line-encoding=text, beside the format 5 segments written then. Half the lines
+    print their entry's own UTC time (written as differences from it), half another time."""
     p = pharos_factory(args=("--logs.split-lines",)).start()
     now = time.time_ns()
-    sent = [f"2026-11-22 10:{i % 60:02d}:07,{i:03d} INFO [pid 0{i}] req-{i * 7919:08x}Cafe "
+    times = [now - (400 - i) * 1_234_567_891 for i in range(400)]
+
+    def own_time(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t // 10**9)) + \
+            f",{t // 10**6 % 1000:03d}"
+
+    sent = [(own_time(t) if i % 2 else f"2026-11-22 10:{i % 60:02d}:07,{i:03d}") +
+            f" INFO [pid 0{i}] req-{i * 7919:08x}Cafe "
             f"id={i * 104729:016x} 0xDEADBEEF{i:02X} took {i * 37} ms blk_-{i}{i}{i} 007 ü"
-            for i in range(400)]
+            for i, t in enumerate(times)]
     r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [
-        {"stream": {"job": "split"}, "values": [[str(now + i), l] for i, l in enumerate(sent)]}]},
+        {"stream": {"job": "split"}, "values": [[str(t), l] for t, l in zip(times, sent)]}]},
         timeout=10)
     assert r.status_code == 204, r.text
     assert requests.post(p.url + "/flush", timeout=60).status_code == 204
     segments = list((p.data / "logs" / "segments").glob("*/data.parquet"))
-    assert segments and all(b"logs-segment 6" in s.read_bytes() for s in segments)
-    got = lines(query_range(p, '{job="split"}', now - 10**9, now + 10**9, limit=5000))
+    assert segments and all(b"logs-segment 7" in s.read_bytes() for s in segments)
+    start, end = times[0] - 10**9, now + 10**9
+    got = lines(query_range(p, '{job="split"}', start, end, limit=5000))
     assert sorted(got) == sorted(sent)
     needle = f"id={123 * 104729:016x}"
-    got = lines(query_range(p, '{job="split"} |= "%s"' % needle, now - 10**9, now + 10**9))
+    got = lines(query_range(p, '{job="split"} |= "%s"' % needle, start, end))
     assert got == [sent[123]], got
     p.stop()
 
@@ -570,8 +579,8 @@ def test_split_line_segments_read_back_with_either_line_encoding(pharos_factory)
         {"stream": {"job": "split"}, "values": [[str(now + 1000), "later 12345"]]}]}, timeout=10)
     assert r.status_code == 204, r.text
     assert requests.post(p.url + "/flush", timeout=60).status_code == 204
-    formats = [b"logs-segment 6" in s.read_bytes()
+    formats = [b"logs-segment 7" in s.read_bytes()
                for s in (p.data / "logs" / "segments").glob("*/data.parquet")]
     assert True in formats and False in formats, formats
-    got = lines(query_range(p, '{job="split"}', now - 10**9, now + 10**9, limit=5000))
+    got = lines(query_range(p, '{job="split"}', start, end, limit=5000))
     assert sorted(got) == sorted(sent + ["later 12345"])
