@@ -83,6 +83,28 @@ enum LineLayout {
 }
 
 impl LineLayout {
+    const ALL: [LineLayout; 5] = [
+        LineLayout::Rows,
+        LineLayout::Joined,
+        LineLayout::Split,
+        LineLayout::SplitBlock,
+        LineLayout::TimedBlock,
+    ];
+
+    /// Its line columns: name and Parquet type, in schema order.
+    fn columns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            LineLayout::Rows => &[("line", "required binary line (UTF8);")],
+            LineLayout::Joined => &[("lines", "optional binary lines;")],
+            LineLayout::Split => &[
+                ("line_skeleton", "required binary line_skeleton;"),
+                ("line_vars", "required binary line_vars;"),
+            ],
+            LineLayout::SplitBlock => &[("lines_split", "optional binary lines_split;")],
+            LineLayout::TimedBlock => &[("lines_block", "optional binary lines_block;")],
+        }
+    }
+
     /// A row group's lines are one value, in its first row.
     fn one_value(self) -> bool {
         matches!(
@@ -134,13 +156,12 @@ fn schema(packed_ts: bool, lines: LineLayout) -> (String, &'static str) {
     } else {
         "required int64 timestamp (TIMESTAMP(NANOS,true));"
     };
-    let line = match lines {
-        LineLayout::Rows => "required binary line (UTF8);",
-        LineLayout::Joined => "optional binary lines;",
-        LineLayout::Split => "required binary line_skeleton;\n  required binary line_vars;",
-        LineLayout::SplitBlock => "optional binary lines_split;",
-        LineLayout::TimedBlock => "optional binary lines_block;",
-    };
+    let line = lines
+        .columns()
+        .iter()
+        .map(|(_, ty)| *ty)
+        .collect::<Vec<_>>()
+        .join("\n  ");
     let format = match (packed_ts, lines) {
         (false, LineLayout::Rows) => "logs-segment 1",
         (false, LineLayout::Split) => "logs-segment 2",
@@ -498,16 +519,10 @@ impl Segment {
             )
             .set_statistics_enabled(EnabledStatistics::Chunk);
         // No statistics where a minimum and maximum say nothing useful.
-        for c in [
-            "timestamps",
-            "line",
-            "lines",
-            "lines_split",
-            "lines_block",
-            "line_skeleton",
-            "line_vars",
-            "metadata",
-        ] {
+        let line_columns = LineLayout::ALL
+            .iter()
+            .flat_map(|l| l.columns().iter().map(|c| c.0));
+        for c in ["timestamps", "metadata"].into_iter().chain(line_columns) {
             props =
                 props.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
         }
@@ -1379,6 +1394,9 @@ impl SplitLines {
     }
 }
 
+const NO_LINE_COLUMNS: &str =
+    "no line columns (line, lines, lines_split, lines_block, or line_skeleton and line_vars)";
+
 /// Where a data file keeps its lines and metadata (by format).
 struct Layout {
     /// Column 1 is `timestamps` (formats 3 to 6), not `timestamp`.
@@ -1402,26 +1420,21 @@ impl Layout {
             (None, Some(COL_TS)) => true,
             _ => return Err("no timestamp column in second place".into()),
         };
-        let (lines, line, vars) = match (
-            find("line"),
-            find("lines"),
-            find("line_skeleton"),
-            find("line_vars"),
-            find("lines_split"),
-            find("lines_block"),
-        ) {
-            (Some(c), None, None, None, None, None) => (LineLayout::Rows, c, None),
-            (None, Some(c), None, None, None, None) => (LineLayout::Joined, c, None),
-            (None, None, Some(c), Some(v), None, None) => (LineLayout::Split, c, Some(v)),
-            (None, None, None, None, Some(c), None) => (LineLayout::SplitBlock, c, None),
-            (None, None, None, None, None, Some(c)) => (LineLayout::TimedBlock, c, None),
-            _ => {
-                return Err(
-                    "no line columns (line, lines, lines_split, lines_block, or line_skeleton \
-                     and line_vars)"
-                        .into(),
-                )
-            }
+        // Exactly one layout's line columns, all of them.
+        let present = |l: &&LineLayout| l.columns().iter().any(|(name, _)| find(name).is_some());
+        let (lines, line, vars) = match LineLayout::ALL.iter().filter(present).collect::<Vec<_>>()[..]
+        {
+            [&l] => match l
+                .columns()
+                .iter()
+                .map(|(name, _)| find(name))
+                .collect::<Vec<_>>()[..]
+            {
+                [Some(c)] => (l, c, None),
+                [Some(c), Some(v)] => (l, c, Some(v)),
+                _ => return Err(NO_LINE_COLUMNS.into()),
+            },
+            _ => return Err(NO_LINE_COLUMNS.into()),
         };
         Ok(Layout {
             packed_ts,
