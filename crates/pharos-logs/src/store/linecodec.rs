@@ -366,7 +366,7 @@ pub const TIME_FIELDS: [(&str, u8); 19] = [
 
 /// Bytes of a skeleton number in a timed block of `skeletons` skeletons:
 /// enough for the largest, at least 1.
-fn number_width(skeletons: usize) -> usize {
+pub(super) fn number_width(skeletons: usize) -> usize {
     let largest = skeletons.saturating_sub(1) as u64;
     (64 - largest.leading_zeros() as usize).div_ceil(8).max(1)
 }

@@ -854,10 +854,12 @@ fn split_layouts() {
     );
 }
 
-/// Experiments on how to store split lines: per 2 MiB group of the segments
-/// under `$PHAROS_SEGMENTS`, the block as written today and with each digits
-/// column coded against its best predictor (its previous value, nothing, or a
-/// field of the entry's timestamp).
+/// What the blocks of split lines take, on the segments under
+/// `$PHAROS_SEGMENTS`, per 2 MiB group as the writer cuts them: format 6
+/// against format 7 (zstd level 3, as written), the parts of a format 7
+/// block each compressed alone (zstd level 1), and what one skeleton
+/// dictionary per segment would take instead of one per group:
+/// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs line_experiments -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn line_experiments() {
@@ -865,221 +867,12 @@ fn line_experiments() {
         eprintln!("PHAROS_SEGMENTS is not set");
         return;
     };
-    let z = |b: &[u8]| zstd::bulk::compress(b, 1).expect("zstd").len();
-    const NAMES: [&str; 18] = [
-        "delta", "raw", "year", "yy", "month", "day", "hour", "minute", "second", "milli", "micro",
-        "epoch_s", "epoch_ms", "yymmdd", "hhmmss", "nanos", "yyyymmdd", "hhmm",
-    ];
-    fn fields(t: i64) -> [u64; 18] {
-        let secs = t.div_euclid(1_000_000_000);
-        let ns = t.rem_euclid(1_000_000_000) as u64;
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400) as u64;
-        let (y, m, d) = pharos_model::civil::civil_from_days(days);
-        let (y, m, d) = (y as u64, u64::from(m), u64::from(d));
-        let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
-        [
-            0,
-            0,
-            y,
-            y % 100,
-            m,
-            d,
-            h,
-            mi,
-            s,
-            ns / 1_000_000,
-            ns / 1000,
-            secs as u64,
-            (t / 1_000_000) as u64,
-            (y % 100) * 10000 + m * 100 + d,
-            h * 10000 + mi * 100 + s,
-            ns,
-            y * 10000 + m * 100 + d,
-            h * 100 + mi,
-        ]
-    }
-    let zz = |d: i64| ((d << 1) ^ (d >> 63)) as u64;
-    let bits = |x: u64| 65 - x.leading_zeros() as u64;
-    let (mut raw, mut now, mut new) = (0usize, 0usize, 0usize);
-    let (mut packed_bits, mut packed_vals) = (0usize, 0usize);
-    let (mut plain_time, mut timed_time, mut timed) =
-        (std::time::Duration::ZERO, std::time::Duration::ZERO, 0usize);
-    let (mut seg_dict, mut seg_ids, mut seg_skels) = (0usize, 0usize, 0usize);
-    let mut by_pred = [(0usize, 0usize, 0usize, 0u64); 18]; // columns, values, zstd bytes
-    let (mut dict_z, mut ids_z, mut hex_z, mut preds_z) = (0, 0, 0, 0);
-    let mut alt_ids = (0, 0);
-    let mut group: Vec<(i64, Vec<u8>)> = Vec::new();
-    let mut flush = |group: &mut Vec<(i64, Vec<u8>)>| {
-        if group.is_empty() {
-            return;
-        }
-        let split: Vec<(Vec<u8>, Vec<u8>)> = group
-            .iter()
-            .map(|(_, l)| {
-                let (mut s, mut v) = (Vec::new(), Vec::new());
-                linecodec::split(l, &mut s, &mut v);
-                (s, v)
-            })
-            .collect();
-        let rows: Vec<(&[u8], &[u8])> = split.iter().map(|(s, v)| (&s[..], &v[..])).collect();
-        let mut b = Vec::new();
-        let t0 = std::time::Instant::now();
-        linecodec::encode_block(&rows, None, &mut b);
-        plain_time += t0.elapsed();
-        now += z(&b);
-        let ts: Vec<i64> = group.iter().map(|(t, _)| *t).collect();
-        let mut b2 = Vec::new();
-        let t0 = std::time::Instant::now();
-        linecodec::encode_block(&rows, Some(&ts), &mut b2);
-        timed_time += t0.elapsed();
-        timed += z(&b2);
-        raw += group.iter().map(|(_, l)| l.len()).sum::<usize>();
-        // Columns: (skeleton, slot) -> values with ts, or hex bytes.
-        let mut ids: std::collections::BTreeMap<&[u8], u32> = Default::default();
-        for (s, _) in &split {
-            let n = ids.len() as u32;
-            ids.entry(&s[..]).or_insert(n);
-        }
-        let mut dict = Vec::new();
-        for s in ids.keys() {
-            put_uvarint(&mut dict, s.len() as u64);
-            dict.extend_from_slice(s);
-        }
-        let mut row_ids = Vec::new();
-        let mut digits: std::collections::BTreeMap<(u32, u32), Vec<(u64, i64)>> =
-            Default::default();
-        let mut hex: std::collections::BTreeMap<(u32, u32), Vec<u8>> = Default::default();
-        for ((s, va), (t, _)) in split.iter().zip(group.iter()) {
-            let id = ids[&s[..]];
-            put_uvarint(&mut row_ids, u64::from(id));
-            let (mut i, mut v, mut slot) = (0usize, 0usize, 0u32);
-            while i < s.len() {
-                let m = s[i];
-                if !(linecodec::DIGITS..=linecodec::HEX_UPPER).contains(&m) {
-                    i += 1;
-                    continue;
-                }
-                let w = usize::from(s[i + 1]);
-                if m == linecodec::DIGITS {
-                    let mut r = Reader::new(&va[v..], "");
-                    let x = r.uvarint().expect("varint");
-                    v += r.pos;
-                    digits.entry((id, slot)).or_default().push((x, *t));
-                } else {
-                    let b = w.div_ceil(2);
-                    hex.entry((id, slot))
-                        .or_default()
-                        .extend_from_slice(&va[v..v + b]);
-                    v += b;
-                }
-                slot += 1;
-                i += 2;
-            }
-        }
-        let mut cols: Vec<u8> = Vec::new();
-        let mut preds: Vec<u8> = Vec::new();
-        let mut per: Vec<Vec<u8>> = vec![Vec::new(); 18];
-        for vals in digits.values() {
-            // Cost of each predictor in bits.
-            let mut cost = [0u64; 18];
-            let mut last = 0u64;
-            for (n, &(x, t)) in vals.iter().enumerate() {
-                let f = fields(t);
-                cost[0] += if n == 0 {
-                    bits(x)
-                } else {
-                    bits(zz(x.wrapping_sub(last) as i64))
-                };
-                cost[1] += bits(x);
-                for k in 2..18 {
-                    cost[k] += bits(zz(x.wrapping_sub(f[k]) as i64));
-                }
-                last = x;
-            }
-            let best = (0..18).min_by_key(|&k| (cost[k], k)).unwrap_or(0);
-            let mut last = 0u64;
-            let mut col = Vec::new();
-            for (i, &(x, t)) in vals.iter().enumerate() {
-                let p = match best {
-                    0 if i == 0 => {
-                        put_uvarint(&mut col, x);
-                        last = x;
-                        continue;
-                    }
-                    0 => last,
-                    1 => 0,
-                    k => fields(t)[k],
-                };
-                put_uvarint(&mut col, zz(x.wrapping_sub(p) as i64));
-                last = x;
-            }
-            preds.push(best as u8);
-            by_pred[best].3 += cost[best];
-            by_pred[best].0 += 1;
-            by_pred[best].1 += vals.len();
-            // Bit-packed instead: values minus their minimum, or deltas.
-            let xs: Vec<u64> = vals.iter().map(|&(x, _)| x).collect();
-            let mut distinct = xs.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            let lo = xs.iter().min().copied().unwrap_or(0);
-            let hi = xs.iter().max().copied().unwrap_or(0);
-            let w = 64 - (hi - lo).leading_zeros() as usize;
-            if best <= 1 && xs.len() >= 4 && distinct.len() * 10 >= xs.len() * 9 {
-                packed_bits += xs.len() * w + 16;
-                packed_vals += xs.len();
-                preds.push(0xFF);
-                continue;
-            }
-            per[best].extend_from_slice(&col);
-            cols.extend_from_slice(&col);
-        }
-        for (k, p) in per.iter().enumerate() {
-            if !p.is_empty() {
-                by_pred[k].2 += z(p);
-            }
-        }
-        let hx: Vec<u8> = hex.values().flatten().copied().collect();
-        hex_z += z(&hx);
-        dict_z += z(&dict);
-        ids_z += z(&row_ids);
-        {
-            let mut r = Reader::new(&row_ids, "");
-            let mut nums = Vec::new();
-            while r.pos < row_ids.len() {
-                nums.push(r.uvarint().expect("id"));
-            }
-            let mut planes = Vec::new();
-            planes.extend(nums.iter().map(|&n| (n >> 8) as u8));
-            planes.extend(nums.iter().map(|&n| n as u8));
-            alt_ids.0 += z(&planes);
-            let mut mtf: Vec<u64> = Vec::new();
-            let mut m = Vec::new();
-            for &n in &nums {
-                let p = mtf.iter().position(|&x| x == n);
-                match p {
-                    Some(p) => {
-                        put_uvarint(&mut m, p as u64);
-                        mtf.remove(p);
-                    }
-                    None => {
-                        put_uvarint(&mut m, mtf.len() as u64 + n);
-                    }
-                }
-                mtf.insert(0, n);
-            }
-            alt_ids.1 += z(&m);
-        }
-        cols.extend_from_slice(&hx);
-        let mut all = dict.clone();
-        all.extend_from_slice(&row_ids);
-        all.extend_from_slice(&preds);
-        preds_z += z(&preds);
-        all.extend_from_slice(&cols);
-        new += z(&all);
-        group.clear();
-    };
+    let z = |b: &[u8], level| zstd::bulk::compress(b, level).expect("zstd").len();
+    let (mut raw, mut format6, mut format7) = (0, 0, 0);
+    // Parts of the format 7 blocks: skeletons, skeleton numbers, predictors,
+    // columns.
+    let mut parts = [0usize; 4];
+    let (mut seg_dict, mut seg_numbers, mut seg_skels) = (0, 0, 0);
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .expect("segments")
         .flatten()
@@ -1090,96 +883,114 @@ fn line_experiments() {
             continue;
         };
         let none = |_: &Labels| None;
-        let mut bytes = 0;
-        let all_rows = read_all(&seg, &plan(&[], &[], &none));
-        {
-            // One dictionary per segment: its skeletons, and the numbers of
-            // each group's rows in it.
-            let mut sk_all: Vec<Vec<u8>> = all_rows
-                .iter()
-                .map(|(_, e)| {
-                    let (mut s, mut v) = (Vec::new(), Vec::new());
-                    linecodec::split(e.line.as_bytes(), &mut s, &mut v);
-                    s
-                })
-                .collect();
-            let row_sk = sk_all.clone();
-            sk_all.sort();
-            sk_all.dedup();
-            let mut d = Vec::new();
-            for s in &sk_all {
-                put_uvarint(&mut d, s.len() as u64);
-                d.extend_from_slice(s);
+        let entries: Vec<LogEntry> = read_all(&seg, &plan(&[], &[], &none))
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        let split: Vec<(Vec<u8>, Vec<u8>)> = entries
+            .iter()
+            .map(|e| {
+                let (mut s, mut v) = (Vec::new(), Vec::new());
+                linecodec::split(e.line.as_bytes(), &mut s, &mut v);
+                (s, v)
+            })
+            .collect();
+        // The segment's distinct skeletons, in byte order.
+        let mut skels: Vec<&[u8]> = split.iter().map(|(s, _)| &s[..]).collect();
+        skels.sort_unstable();
+        skels.dedup();
+        let mut dict = Vec::new();
+        for s in &skels {
+            put_uvarint(&mut dict, s.len() as u64);
+            dict.extend_from_slice(s);
+        }
+        seg_dict += z(&dict, 3);
+        seg_skels += skels.len();
+        // The groups, cut as the writer cuts them.
+        let (mut from, mut bytes) = (0, 0);
+        for (i, e) in entries.iter().enumerate() {
+            bytes += e.line.len();
+            if bytes < 2 << 20 && i + 1 < entries.len() {
+                continue;
             }
-            seg_dict += zstd::bulk::compress(&d, 3).expect("zstd").len();
-            let mut ids = Vec::new();
-            let mut b = 0;
-            for ((_, e), s) in all_rows.iter().zip(&row_sk) {
-                let n = sk_all.binary_search(s).unwrap_or(0);
-                put_uvarint(&mut ids, n as u64);
-                b += e.line.len();
-                if b >= 2 << 20 {
-                    seg_ids += z(&ids);
-                    ids.clear();
-                    b = 0;
+            let group = from..i + 1;
+            (from, bytes) = (i + 1, 0);
+            raw += entries[group.clone()]
+                .iter()
+                .map(|e| e.line.len())
+                .sum::<usize>();
+            let rows: Vec<(&[u8], &[u8])> = split[group.clone()]
+                .iter()
+                .map(|(s, v)| (&s[..], &v[..]))
+                .collect();
+            let ts: Vec<i64> = entries[group.clone()].iter().map(|e| e.ts).collect();
+            let (mut b6, mut b7) = (Vec::new(), Vec::new());
+            linecodec::encode_block(&rows, None, &mut b6);
+            linecodec::encode_block(&rows, Some(&ts), &mut b7);
+            format6 += z(&b6, 3);
+            format7 += z(&b7, 3);
+            // Cut the format 7 block into its parts.
+            let mut r = Reader::new(&b7, "block");
+            let n = r.count().expect("skeletons");
+            let mut predictors = 0;
+            for _ in 0..n {
+                let sk = r.bytes().expect("skeleton");
+                let mut k = 0;
+                while k < sk.len() {
+                    if (linecodec::DIGITS..=linecodec::HEX_UPPER).contains(&sk[k]) {
+                        predictors += usize::from(sk[k] == linecodec::DIGITS);
+                        k += 2;
+                    } else {
+                        k += 1;
+                    }
                 }
             }
-            seg_ids += z(&ids);
-            seg_skels += sk_all.len();
-        }
-        for (_, e) in all_rows {
-            bytes += e.line.len();
-            group.push((e.ts, e.line.as_bytes().to_vec()));
-            if bytes >= 2 << 20 {
-                flush(&mut group);
-                bytes = 0;
+            let numbers = rows.len() * linecodec::number_width(n);
+            let ends = [
+                r.pos,
+                r.pos + numbers,
+                r.pos + numbers + predictors,
+                b7.len(),
+            ];
+            let mut start = 0;
+            for (part, end) in parts.iter_mut().zip(ends) {
+                *part += z(&b7[start..end], 1);
+                start = end;
             }
+            // The same rows numbered in the segment's dictionary.
+            let mut seg_ids = Vec::new();
+            for (sk, _) in &rows {
+                let id = skels.binary_search(sk).expect("a segment skeleton");
+                put_uvarint(&mut seg_ids, id as u64);
+            }
+            seg_numbers += z(&seg_ids, 1);
         }
-        flush(&mut group);
     }
     let pct = |x: usize| 100.0 * x as f64 / raw as f64;
     println!(
-        "raw {raw}: block today {:.2}%, predicted {:.2}% + packed {:.2}% ({packed_vals} values)",
-        pct(now),
-        pct(new),
-        pct(packed_bits / 8)
+        "{raw} bytes of lines: format 6 blocks {:.2}%, format 7 blocks {:.2}%",
+        pct(format6),
+        pct(format7)
     );
     println!(
-        "encode_block: plain {plain_time:?}, timed {timed_time:?} ({:.2}%)",
-        pct(timed)
+        "  format 7 parts alone: skeletons {:.2}%, skeleton numbers {:.2}%, predictors {:.2}%, \
+         columns {:.2}%",
+        pct(parts[0]),
+        pct(parts[1]),
+        pct(parts[2]),
+        pct(parts[3])
     );
     println!(
-        "  skeleton numbers: varints {:.2}%, byte planes {:.2}%, move to front {:.2}%",
-        pct(ids_z),
-        pct(alt_ids.0),
-        pct(alt_ids.1)
-    );
-    println!(
-        "  per segment: {seg_skels} skeletons {:.2}%, numbers {:.2}%",
+        "  one dictionary per segment instead: {seg_skels} skeletons {:.2}%, numbers in it {:.2}%",
         pct(seg_dict),
-        pct(seg_ids)
+        pct(seg_numbers)
     );
-    println!(
-        "  parts alone: skeletons {:.2}%, numbers {:.2}%, predictors {:.2}%, hex {:.2}%",
-        pct(dict_z),
-        pct(preds_z),
-        pct(ids_z),
-        pct(hex_z)
-    );
-    for (k, (c, v, b, bits)) in by_pred.iter().enumerate() {
-        if *c > 0 {
-            println!(
-                "  {:9} {c:8} columns {v:9} values {:.2}% (bits {:.2}%)",
-                NAMES[k],
-                pct(*b),
-                pct(*bits as usize / 8)
-            );
-        }
-    }
 }
 
-/// Times [`linecodec::encode_block`] with and without timestamps on the
-/// 2 MiB groups of the segments under `$PHAROS_SEGMENTS` (for a profiler).
+/// Times [`linecodec::encode_block`] with and without timestamps, and zstd
+/// levels 1 to 5 on the timed blocks, on the groups of the first four
+/// segments under `$PHAROS_SEGMENTS` (2 MiB, or `$PHAROS_GROUP_MB`; run it
+/// under a profiler too).
 #[test]
 #[ignore]
 fn encode_block_speed() {
