@@ -576,81 +576,14 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
     if let Some(ts) = ts {
         let mut cache = None;
         times.extend(ts.iter().map(|&t| TimeParts::of(t, &mut cache)));
-        let mut candidates: Vec<u8> = Vec::with_capacity(PREDICTORS);
         for s in 0..skels.len() {
             let n = per_skel[s];
             let skel_rows = &skel_rows[skel_at[s]..][..n];
             for c in cols(s) {
-                let Slot::Digits(width) = slots[c] else {
-                    continue;
-                };
-                let col = &values[col_at[c]..][..n];
-                candidates.clear();
-                candidates.extend(
-                    (0..TIME_FIELDS.len() as u8)
-                        .filter(|&k| TIME_FIELDS[usize::from(k)].1 == width),
-                );
-                let mut costs = [0u64; PREDICTORS];
-                // Per predictor but the previous value: the first difference,
-                // and whether every one so far was the same.
-                let mut first = [0u64; PREDICTORS];
-                let mut same = [true; PREDICTORS];
-                let mut note = |p: u8, d: u64, i: usize| {
-                    // Written as it is (nothing) or as a signed difference.
-                    costs[usize::from(p)] += cost(if p == PREDICT_NOTHING { d } else { zigzag(d) });
-                    let p = usize::from(p);
-                    if i == 0 {
-                        first[p] = d;
-                    } else {
-                        same[p] &= d == first[p];
-                    }
-                };
-                let mut last = 0u64;
-                // The first values decide: a column's values are alike.
-                for (i, (&x, &row)) in col.iter().zip(skel_rows).take(CHOOSE_BY).enumerate() {
-                    note(PREDICT_PREVIOUS, x.wrapping_sub(last), i);
-                    note(PREDICT_NOTHING, x, i);
-                    last = x;
-                    let t = &times[row as usize];
-                    for &k in &candidates {
-                        note(
-                            FIRST_TIME_FIELD + k,
-                            x.wrapping_sub(t.field(usize::from(k))),
-                            i,
-                        );
-                    }
+                if let Slot::Digits(width) = slots[c] {
+                    let col = &values[col_at[c]..][..n];
+                    predictor[c] = choose_predictor(col, skel_rows, width, &times);
                 }
-                let others = std::iter::once(PREDICT_NOTHING)
-                    .chain(candidates.iter().map(|&k| FIRST_TIME_FIELD + k));
-                // Cheapest: one difference for every row, held once (the
-                // smallest such), else the fewest bits.
-                let once = others
-                    .clone()
-                    .filter(|&p| n >= 2 && same[usize::from(p)])
-                    .min_by_key(|&p| cost(zigzag(first[usize::from(p)])))
-                    .filter(|&p| {
-                        let d = |x: u64, row: u32| match p {
-                            PREDICT_NOTHING => x,
-                            p => x.wrapping_sub(
-                                times[row as usize].field(usize::from(p - FIRST_TIME_FIELD)),
-                            ),
-                        };
-                        let f = first[usize::from(p)];
-                        col.iter()
-                            .zip(skel_rows)
-                            .skip(CHOOSE_BY)
-                            .all(|(&x, &row)| d(x, row) == f)
-                    });
-                predictor[c] = match once {
-                    Some(p) => p | ONCE,
-                    None => others.fold(PREDICT_PREVIOUS, |best, p| {
-                        if costs[usize::from(p)] < costs[usize::from(best)] {
-                            p
-                        } else {
-                            best
-                        }
-                    }),
-                };
             }
         }
     }
@@ -729,6 +662,81 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
                 }
             }
         }
+    }
+}
+
+/// The predictor of a digits column of `width`: its values `col`, in the
+/// rows `skel_rows` whose timestamps are `times` ([`encode_block`]).
+fn choose_predictor(col: &[u64], skel_rows: &[u32], width: u8, times: &[TimeParts]) -> u8 {
+    let n = col.len();
+    // The time fields of the column's width.
+    let mut fields = [0u8; TIME_FIELDS.len()];
+    let mut n_fields = 0;
+    for (k, &(_, w)) in TIME_FIELDS.iter().enumerate() {
+        if w == width {
+            fields[n_fields] = k as u8;
+            n_fields += 1;
+        }
+    }
+    let candidates = &fields[..n_fields];
+    let mut costs = [0u64; PREDICTORS];
+    // Per predictor: the first difference, and whether every one so far was
+    // the same.
+    let mut first = [0u64; PREDICTORS];
+    let mut same = [true; PREDICTORS];
+    let mut note = |p: u8, d: u64, i: usize| {
+        // Written as it is (nothing) or as a signed difference.
+        costs[usize::from(p)] += cost(if p == PREDICT_NOTHING { d } else { zigzag(d) });
+        let p = usize::from(p);
+        if i == 0 {
+            first[p] = d;
+        } else {
+            same[p] &= d == first[p];
+        }
+    };
+    let mut last = 0u64;
+    // The first values decide: a column's values are alike.
+    for (i, (&x, &row)) in col.iter().zip(skel_rows).take(CHOOSE_BY).enumerate() {
+        note(PREDICT_PREVIOUS, x.wrapping_sub(last), i);
+        note(PREDICT_NOTHING, x, i);
+        last = x;
+        let t = &times[row as usize];
+        for &k in candidates {
+            note(
+                FIRST_TIME_FIELD + k,
+                x.wrapping_sub(t.field(usize::from(k))),
+                i,
+            );
+        }
+    }
+    let others =
+        std::iter::once(PREDICT_NOTHING).chain(candidates.iter().map(|&k| FIRST_TIME_FIELD + k));
+    // Cheapest: one difference for every row, held once (the smallest such),
+    // else the fewest bits.
+    let once = others
+        .clone()
+        .filter(|&p| n >= 2 && same[usize::from(p)])
+        .min_by_key(|&p| cost(zigzag(first[usize::from(p)])))
+        .filter(|&p| {
+            let d = |x: u64, row: u32| match p {
+                PREDICT_NOTHING => x,
+                p => x.wrapping_sub(times[row as usize].field(usize::from(p - FIRST_TIME_FIELD))),
+            };
+            let f = first[usize::from(p)];
+            col.iter()
+                .zip(skel_rows)
+                .skip(CHOOSE_BY)
+                .all(|(&x, &row)| d(x, row) == f)
+        });
+    match once {
+        Some(p) => p | ONCE,
+        None => others.fold(PREDICT_PREVIOUS, |best, p| {
+            if costs[usize::from(p)] < costs[usize::from(best)] {
+                p
+            } else {
+                best
+            }
+        }),
     }
 }
 
