@@ -191,8 +191,14 @@ pub struct ServeArgs {
     #[arg(long = "logs.max-streams", default_value_t = 5000, value_name = "N")]
     pub logs_max_streams: usize,
     /// Raw log text the in-memory head collects before it is written out as an
-    /// immutable segment, MB.
-    #[arg(long = "logs.segment-size-mb", default_value_t = 64, value_name = "MB")]
+    /// immutable segment, MB. Larger segments compress better (more of each
+    /// stream per row group); memory holds about 2.5 times this (two heads
+    /// while one is written).
+    #[arg(
+        long = "logs.segment-size-mb",
+        default_value_t = 192,
+        value_name = "MB"
+    )]
     pub logs_segment_mb: u64,
     /// Longest time the head collects before it is written out as a segment.
     #[arg(

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use pharos_model::{
-    Labels, Line, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream,
+    Labels, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream,
     Matcher, PushOutcome,
 };
 use pharos_wal::{FsyncPolicy, Wal, WalOptions};
@@ -52,7 +52,7 @@ pub use limits::Limits;
 pub use segment::SegmentOptions;
 pub(crate) use segment::INDEXED_METADATA;
 
-use head::Head;
+use head::{Head, HeadEntry};
 use limits::Bucket;
 use record::Record;
 use segment::{ReadPlan, Segment};
@@ -115,7 +115,7 @@ impl Default for StoreOptions {
         StoreOptions {
             limits: Limits::default(),
             fsync: WalOptions::default().fsync,
-            segment_bytes: 64 << 20,
+            segment_bytes: 192 << 20,
             segment_max_age: Duration::from_secs(3600),
             segment: SegmentOptions::default(),
             retention: Retention::default(),
@@ -526,9 +526,8 @@ impl Shared {
                     Some(id) => id,
                     None => head.add(labels.clone()),
                 };
-                let st = &mut head.streams[id as usize];
                 for e in es {
-                    st.insert(e);
+                    head.insert(id, e);
                 }
             })
             .map_err(seg_err)?;
@@ -669,11 +668,11 @@ impl LogStore {
                     }
                 }
                 Ok(Record::Entries { stream, entries }) => {
-                    match head.streams.get_mut(stream as usize) {
-                        Some(s) => {
+                    match head.streams.get(stream as usize) {
+                        Some(_) => {
                             stats.entries += entries.len();
                             for e in entries {
-                                s.insert(e);
+                                head.insert(stream, e);
                             }
                         }
                         None => {
@@ -847,11 +846,6 @@ impl LogStore {
         now_ns: i64,
     ) -> Result<PushOutcome, LogStoreError> {
         let mut out = PushOutcome::default();
-        let offered: usize = streams
-            .iter()
-            .flat_map(|s| &s.entries)
-            .map(LogEntry::size)
-            .sum();
         let sh = &*self.shared;
         let mut st = sh.state.lock();
         let now = Instant::now();
@@ -974,19 +968,12 @@ impl LogStore {
         for labels in new_streams {
             st.head.add(labels);
         }
-        // Lines may be slices of their request's body (see `Line`), which
-        // lives as long as any of them. When most of the request was refused,
-        // the kept lines are copied, so the head never holds more than about
-        // twice what it counts.
-        if out.accepted_bytes.saturating_mul(2) < offered {
-            for e in apply.iter_mut().flat_map(|(_, es)| es.iter_mut()) {
-                e.line = Line::from(e.line.as_str());
-            }
-        }
+        // Lines are copied into the head's arena (`Head::insert`): a line
+        // may be a slice of its request's body, which lives as long as any
+        // of them.
         for (id, entries) in apply {
-            let s = &mut st.head.streams[id as usize];
             for e in entries {
-                s.insert(e);
+                st.head.insert(id, e);
             }
         }
         st.head_bytes += out.accepted_bytes;
@@ -994,14 +981,22 @@ impl LogStore {
             st.wal_buf = wal_buf;
         }
         if st.head_bytes as u64 >= sh.opts.segment_bytes {
+            // Writing is the worker's. A head that fills while the last one
+            // is still being written waits for that write (its pushers wait
+            // with it) instead of freezing too, so memory holds two heads
+            // at most.
+            if !sh.sources.read().frozen.is_empty() {
+                drop(st);
+                sh.write_frozen()?;
+                st = sh.state.lock();
+                if (st.head_bytes as u64) < sh.opts.segment_bytes {
+                    // Another pusher cut it meanwhile.
+                    return Ok(out);
+                }
+            }
             sh.cut(&mut st)?;
             drop(st);
-            // Writing is the worker's; a pusher helps only when heads pile up.
-            if sh.sources.read().frozen.len() > 1 {
-                sh.write_frozen()?;
-            } else {
-                self.wake();
-            }
+            self.wake();
         }
         Ok(out)
     }
@@ -1235,7 +1230,7 @@ impl LogStore {
         let retention = &self.shared.opts.retention;
         let mut acc: HashMap<Labels, (usize, usize)> = HashMap::new();
         let mut pacer = Pacer::new(deadline);
-        let mut count = |labels: &Labels, entries: &[LogEntry]| {
+        let mut count = |head: &Head, labels: &Labels, entries: &[HeadEntry]| {
             let h = retention
                 .horizon(labels, now)
                 .unwrap_or(i64::MIN)
@@ -1248,7 +1243,7 @@ impl LogStore {
                 }
                 let x = acc.entry(labels.clone()).or_default();
                 x.0 += b - a;
-                x.1 += entries[a..b].iter().map(LogEntry::size).sum::<usize>();
+                x.1 += entries[a..b].iter().map(|e| head.size(e)).sum::<usize>();
             }
             Ok(())
         };
@@ -1256,7 +1251,7 @@ impl LogStore {
             let st = self.shared.state.lock();
             for id in st.head.matching(ms) {
                 let s = &st.head.streams[id as usize];
-                count(&s.labels, &s.entries)?;
+                count(&st.head, &s.labels, &s.entries)?;
             }
             let src = self.shared.sources.read();
             (src.segments.clone(), src.frozen.clone())
@@ -1264,7 +1259,7 @@ impl LogStore {
         for f in &frozen {
             for id in f.head.matching(ms) {
                 let s = &f.head.streams[id as usize];
-                count(&s.labels, &s.entries)?;
+                count(&f.head, &s.labels, &s.entries)?;
             }
         }
         let mut pacer = Pacer::new(deadline);
@@ -1457,22 +1452,11 @@ fn read_head(
         if pacer.tick(b - a) {
             return Err(pacer.timed_out());
         }
-        let es: Vec<LogEntry> = if q.lines {
-            s.entries[a..b]
-                .iter()
-                .filter(|e| required.is_empty() || required.admits(e.line.as_bytes()))
-                .cloned()
-                .collect()
-        } else {
-            s.entries[a..b]
-                .iter()
-                .map(|e| LogEntry {
-                    ts: e.ts,
-                    line: Line::default(),
-                    metadata: e.metadata.clone(),
-                })
-                .collect()
-        };
+        let es: Vec<LogEntry> = s.entries[a..b]
+            .iter()
+            .filter(|e| !q.lines || required.is_empty() || required.admits(head.line(e).as_bytes()))
+            .map(|e| head.entry(e, q.lines))
+            .collect();
         if !es.is_empty() {
             visit(&s.labels, es);
         }

@@ -37,7 +37,7 @@ use pharos_model::{Label, Labels, Line, LogEntry, Matcher};
 
 use super::cache::{self, IndexCache};
 use super::codec::{put_ivarint, put_str, put_uvarint, CodecError, Reader};
-use super::head::Head;
+use super::head::{Head, HeadEntry};
 use super::linecodec;
 use super::tokens::{
     bucket_may_fit, pieces, EncodedBucket, Piece, Required, TokenIndex, TokenIndexBuilder,
@@ -549,14 +549,14 @@ impl Segment {
         // The rows of the group being built: (segment stream, entry), and
         // their lines split as they are added (while in cache): skeletons
         // and variables back to back, and where each row ends.
-        let mut rows: Vec<(u32, &LogEntry)> = Vec::new();
+        let mut rows: Vec<(u32, &HeadEntry)> = Vec::new();
         let mut row_bytes = 0usize;
         let mut split = SplitLines::with_capacity(if opts.split_lines {
             opts.group_bytes
         } else {
             0
         });
-        let flush = |rows: &mut Vec<(u32, &LogEntry)>,
+        let flush = |rows: &mut Vec<(u32, &HeadEntry)>,
                      split: &mut SplitLines,
                      w: &mut SerializedFileWriter<File>,
                      groups: &mut Vec<Group>|
@@ -615,11 +615,11 @@ impl Segment {
                     vec![vec![ByteArray::from(split.take_block(Some(&ts_col)))]]
                 }
                 LineLayout::Joined => vec![vec![ByteArray::from(join_text(
-                    rows.iter().map(|&(_, e)| e.line.as_bytes()),
+                    rows.iter().map(|&(_, e)| head.line(e).as_bytes()),
                 ))]],
                 LineLayout::Rows => vec![rows
                     .iter()
-                    .map(|&(_, e)| ByteArray::from(e.line.bytes().clone()))
+                    .map(|&(_, e)| ByteArray::from(head.line(e).as_bytes().to_vec()))
                     .collect()],
             };
             let line_def = layout.one_value().then_some(first_row.as_slice());
@@ -627,18 +627,20 @@ impl Segment {
             let mut md_def: Vec<i16> = Vec::with_capacity(rows.len());
             let mut md_col: Vec<ByteArray> = Vec::new();
             for &(_, e) in rows.iter() {
-                if e.metadata.is_empty() {
+                if head.metadata(e).is_empty() {
                     md_def.push(0);
                 } else {
                     md_def.push(1);
-                    md_col.push(ByteArray::from(encode_metadata(&e.metadata).into_bytes()));
+                    md_col.push(ByteArray::from(
+                        encode_metadata(head.metadata(e)).into_bytes(),
+                    ));
                 }
             }
             let labels_col: Vec<ByteArray> = rows
                 .iter()
                 .map(|&(s, _)| label_texts[s as usize].clone())
                 .collect();
-            let line_bytes: u64 = rows.iter().map(|&(_, e)| e.line.len() as u64).sum();
+            let line_bytes: u64 = rows.iter().map(|&(_, e)| head.line(e).len() as u64).sum();
             let mut rg = w.next_row_group().map_err(pq(&data_path))?;
             let mut col = 0;
             while let Some(mut c) = rg.next_column().map_err(pq(&data_path))? {
@@ -679,17 +681,17 @@ impl Segment {
         };
         for (si, &hi) in order.iter().enumerate() {
             for e in &head.streams[hi].entries {
-                tokens.add(e.line.as_bytes(), groups.len() as u32);
-                for (k, v) in &e.metadata {
+                tokens.add(head.line(e).as_bytes(), groups.len() as u32);
+                for (k, v) in head.metadata(e) {
                     if INDEXED_METADATA.contains(&k.as_str()) {
                         tokens.add(v.as_bytes(), groups.len() as u32);
                     }
                 }
                 rows.push((si as u32, e));
                 if opts.split_lines {
-                    split.push(e.line.as_bytes());
+                    split.push(head.line(e).as_bytes());
                 }
-                row_bytes += e.line.len();
+                row_bytes += head.line(e).len();
                 if row_bytes >= opts.group_bytes {
                     flush(&mut rows, &mut split, &mut w, &mut groups)?;
                     row_bytes = 0;

@@ -10,7 +10,7 @@ fn head(streams: &[Spec]) -> Head {
     for (labels, entries) in streams {
         let id = h.add(Labels::from_pairs(labels));
         for e in entries {
-            h.streams[id as usize].insert(e.clone());
+            h.insert(id, e.clone());
         }
     }
     h
@@ -332,7 +332,11 @@ fn lines_round_trip_in_every_format() {
             .into_iter()
             .map(|(_, e)| e)
             .collect();
-        let want: Vec<LogEntry> = h.streams.iter().flat_map(|s| s.entries.clone()).collect();
+        let want: Vec<LogEntry> = h
+            .streams
+            .iter()
+            .flat_map(|s| s.entries.iter().map(|e| h.entry(e, true)))
+            .collect();
         assert_eq!(got, want, "{want_format}");
         // A line filter sees the whole line, digits included.
         let needle = vec![vec!["blk_-1608999687919862906".to_string()]];
@@ -705,7 +709,12 @@ fn dump_lines() {
     let seg = Segment::open(Path::new(&dir)).expect("open");
     let none = |_: &Labels| None;
     let mut text = Vec::new();
-    for (_, e) in read_all(&seg, &plan(&[], &[], &none)) {
+    // With `$PHAROS_LINES_META` set, each line is `labels\tts\tline`.
+    let meta = std::env::var_os("PHAROS_LINES_META").is_some();
+    for (l, e) in read_all(&seg, &plan(&[], &[], &none)) {
+        if meta {
+            text.extend_from_slice(format!("{l}\t{}\t", e.ts).as_bytes());
+        }
         text.extend_from_slice(e.line.as_bytes());
         text.push(b'\n');
     }
@@ -1061,4 +1070,50 @@ fn encode_block_speed() {
             groups.len()
         );
     }
+}
+
+/// Memory of a head and of writing it: reads the segment in
+/// `$PHAROS_SEGMENT` into a head, then writes that head as a segment,
+/// printing the process's resident and peak resident memory after each.
+///
+/// `PHAROS_SEGMENT=<dir> cargo test --release -p pharos-logs write_memory -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn write_memory() {
+    let Ok(dir) = std::env::var("PHAROS_SEGMENT") else {
+        eprintln!("PHAROS_SEGMENT is not set");
+        return;
+    };
+    let status = |what: &str| {
+        let s = std::fs::read_to_string("/proc/self/status").expect("status");
+        let kb = |k: &str| {
+            s.lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        println!(
+            "{what}: RSS {} MiB, peak {} MiB",
+            kb("VmRSS:") / 1024,
+            kb("VmHWM:") / 1024
+        );
+    };
+    status("start");
+    let seg = Segment::open(Path::new(&dir)).expect("open");
+    let mut h = Head::default();
+    let none = |_: &Labels| None;
+    let mut bytes = 0;
+    seg.read(&plan(&[], &[], &none), &mut |l, es| {
+        let id = h.find(l).unwrap_or_else(|| h.add(l.clone()));
+        for e in es {
+            bytes += e.line.len();
+            h.insert(id, e);
+        }
+    })
+    .expect("reads");
+    status(&format!("head of {} MiB of lines", bytes >> 20));
+    let out = tempfile::tempdir().expect("tempdir");
+    let w = Segment::write(out.path(), 1, &h, 0, &SegmentOptions::default()).expect("write");
+    status(&format!("written ({} row groups)", w.groups.len()));
 }

@@ -1,5 +1,5 @@
 use super::*;
-use pharos_model::{LogRejectReason, MatchOp};
+use pharos_model::{Line, LogRejectReason, MatchOp};
 use std::time::Duration;
 
 const NOW: i64 = 1_700_000_000_000_000_000;
@@ -177,7 +177,7 @@ fn refusals_name_stream_and_reason_and_keep_the_rest() {
 }
 
 #[test]
-fn kept_lines_of_a_mostly_refused_request_do_not_hold_its_body() {
+fn lines_in_the_head_do_not_hold_their_request_body() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     /// A request body that says when it is freed.
@@ -225,10 +225,10 @@ fn kept_lines_of_a_mostly_refused_request_do_not_hold_its_body() {
         drop(got);
         freed.load(Ordering::SeqCst)
     };
-    // Two refused lines of 17 bytes against one kept of 9: copied, freed.
+    // The head copies the lines it keeps, whether or not others were
+    // refused: the body goes with the request.
     assert!(push(2));
-    // Nothing refused: the head keeps the slice, and with it the body.
-    assert!(!push(0));
+    assert!(push(0));
 }
 
 #[test]
@@ -431,6 +431,42 @@ fn heads_are_cut_by_size_and_the_wal_shrinks() {
     assert_eq!(count(&st), 100);
     let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
     assert!(wal_files <= 2, "{wal_files} WAL segments left");
+}
+
+#[test]
+fn a_head_that_fills_while_the_last_is_written_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = std::sync::Arc::new(open_with(dir.path(), |o| o.segment_bytes = 1000));
+    let push = |st: &LogStore, i: i64| {
+        let line = "x".repeat(600);
+        st.push_at(
+            vec![stream(&[("app", "a")], &[(NOW + i, line.as_str())])],
+            NOW,
+        )
+        .unwrap();
+    };
+    // Hold the writer: the first full head is frozen and stays unwritten.
+    let w = st.shared.writing.lock();
+    push(&st, 1);
+    push(&st, 2);
+    assert_eq!(st.stats_all().frozen_heads, 1);
+    let pusher = std::thread::spawn({
+        let st = st.clone();
+        move || {
+            push(&st, 3);
+            push(&st, 4);
+        }
+    });
+    // The second full head is not frozen beside it: its pusher waits.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!pusher.is_finished());
+    assert_eq!(st.stats_all().frozen_heads, 1);
+    drop(w);
+    pusher.join().unwrap();
+    st.flush().unwrap();
+    let s = st.stats_all();
+    assert_eq!((s.frozen_heads, s.segments), (0, 2), "{s:?}");
+    assert_eq!(count(&st), 4);
 }
 
 #[test]
