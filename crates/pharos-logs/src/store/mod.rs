@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use pharos_model::{
-    Labels, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream,
-    Matcher, PushOutcome,
+    Labels, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream, Matcher,
+    PushOutcome,
 };
 use pharos_wal::{FsyncPolicy, Wal, WalOptions};
 
