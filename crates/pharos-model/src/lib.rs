@@ -32,7 +32,8 @@ pub use labels::{
 };
 pub use line::{InvalidUtf8, Line};
 pub use log::{
-    LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream, PushOutcome,
+    metadata_size, LogEntry, LogRejectReason, LogRejection, LogSink, LogStoreError, LogStream,
+    PushOutcome,
 };
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -49,13 +49,14 @@ impl LogEntry {
     /// Bytes this entry counts for in size limits and rate limits: the line
     /// plus its metadata names and values (as Loki counts them).
     pub fn size(&self) -> usize {
-        self.line.len()
-            + self
-                .metadata
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
+        self.line.len() + metadata_size(&self.metadata)
     }
+}
+
+/// Bytes structured metadata counts for in [`LogEntry::size`]: its names
+/// and values.
+pub fn metadata_size(md: &[(String, String)]) -> usize {
+    md.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
 /// Entries of one stream, in the order they arrived.

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use pharos_model::{Labels, Line, LogEntry, Matcher};
+use pharos_model::{metadata_size, Labels, Line, LogEntry, Matcher};
 
 /// Line bytes per buffer of the head's arena.
 const ARENA_CHUNK: usize = 1 << 20;
@@ -137,12 +137,7 @@ impl Head {
 
     /// What `e` counts for in size limits ([`LogEntry::size`]).
     pub(crate) fn size(&self, e: &HeadEntry) -> usize {
-        e.len as usize
-            + self
-                .metadata(e)
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
+        e.len as usize + metadata_size(self.metadata(e))
     }
 
     /// `e` as a [`LogEntry`] of its own (the line copied), its line left

@@ -668,21 +668,18 @@ impl LogStore {
                     }
                 }
                 Ok(Record::Entries { stream, entries }) => {
-                    match head.streams.get(stream as usize) {
-                        Some(_) => {
-                            stats.entries += entries.len();
-                            for e in entries {
-                                head.insert(stream, e);
-                            }
+                    if (stream as usize) < head.streams.len() {
+                        stats.entries += entries.len();
+                        for e in entries {
+                            head.insert(stream, e);
                         }
-                        None => {
-                            tracing::warn!(
-                                segment = seg,
-                                stream,
-                                "log WAL: entries of an unknown stream"
-                            );
-                            stats.bad_records += 1;
-                        }
+                    } else {
+                        tracing::warn!(
+                            segment = seg,
+                            stream,
+                            "log WAL: entries of an unknown stream"
+                        );
+                        stats.bad_records += 1;
                     }
                 }
                 Err(e) => {
@@ -1454,7 +1451,7 @@ fn read_head(
         }
         let es: Vec<LogEntry> = s.entries[a..b]
             .iter()
-            .filter(|e| !q.lines || required.is_empty() || required.admits(head.line(e).as_bytes()))
+            .filter(|e| required.is_empty() || required.admits(head.line(e).as_bytes()))
             .map(|e| head.entry(e, q.lines))
             .collect();
         if !es.is_empty() {
