@@ -11,7 +11,7 @@
 //! plain bytes under zstd: a timestamp's or counter's digits take their
 //! binary size instead of one byte each, and an id half as many bytes.
 //!
-//! Markers are bytes that never occur in UTF-8 (`0xF8..=0xFA`), each followed
+//! Markers are bytes that never occur in UTF-8 (`0xF8..=0xFC`), each followed
 //! by a width byte, so a skeleton is the line's own text everywhere else:
 //!
 //! | marker | width byte | variable bytes |
@@ -19,8 +19,14 @@
 //! | `0xF8` digits | digits, 1–19 | the value as an unsigned LEB128 varint; printed zero-padded to the width |
 //! | `0xF9` hex, lower case | hex digits, 8–255 | two digits per byte, high nibble first; an odd count leaves the last low nibble 0 |
 //! | `0xFA` hex, upper case | as `0xF9` | as `0xF9` |
+//! | `0xFB` UUID, lower case | 36 | 16 bytes, the 32 hex digits two per byte |
+//! | `0xFC` UUID, upper case | 36 | as `0xFB` |
 //!
-//! [`split`] takes as hex a run of 8 to 255 characters of `0-9a-f` (or of
+//! [`split`] takes as a UUID 36 characters `8-4-4-4-12` of `0-9a-f` (or of
+//! `0-9A-F`) joined by `-`, holding a digit and bounded by characters outside
+//! `0-9a-zA-Z`: taken word by word, its 4-digit groups would stay in the
+//! skeleton and make nearly every line that holds one a skeleton of its own.
+//! It takes as hex a run of 8 to 255 characters of `0-9a-f` (or of
 //! `0-9A-F`) holding at least one digit and one letter, bounded by
 //! characters outside `0-9a-zA-Z` (or preceded by `0x`); a run of 20 or more digits is cut into
 //! pieces of at most 19, so every value fits in 64 bits. Other text,
@@ -34,6 +40,18 @@ pub const DIGITS: u8 = 0xF8;
 pub const HEX_LOWER: u8 = 0xF9;
 /// Marker of an upper-case hexadecimal id.
 pub const HEX_UPPER: u8 = 0xFA;
+/// Marker of a UUID (`8-4-4-4-12` hex digits), lower case.
+pub const UUID_LOWER: u8 = 0xFB;
+/// Marker of a UUID, upper case.
+pub const UUID_UPPER: u8 = 0xFC;
+/// The last marker byte.
+const LAST_MARKER: u8 = UUID_UPPER;
+/// Characters of a UUID, its width byte.
+const UUID_CHARS: u8 = 36;
+/// Bytes of a UUID's variable.
+const UUID_BYTES: usize = 16;
+/// Where a UUID's groups end (the dashes).
+const UUID_DASHES: [usize; 4] = [8, 13, 18, 23];
 
 /// Shortest run of digits taken out of the skeleton.
 const MIN_DIGITS: usize = 2;
@@ -73,6 +91,18 @@ pub fn split(line: &[u8], skel: &mut Vec<u8>, vars: &mut Vec<u8>) {
         while ws > from && line[ws - 1].is_ascii_alphanumeric() {
             ws -= 1;
         }
+        if let Some(at) = uuid_around(line, ws, from) {
+            skel.extend_from_slice(&line[done..at]);
+            let upper = line[at..at + usize::from(UUID_CHARS)]
+                .iter()
+                .any(u8::is_ascii_uppercase);
+            skel.push(if upper { UUID_UPPER } else { UUID_LOWER });
+            skel.push(UUID_CHARS);
+            put_uuid(&line[at..at + usize::from(UUID_CHARS)], vars);
+            done = at + usize::from(UUID_CHARS);
+            from = done;
+            continue;
+        }
         let mut we = p + 1;
         while we < n && line[we].is_ascii_alphanumeric() {
             we += 1;
@@ -81,6 +111,50 @@ pub fn split(line: &[u8], skel: &mut Vec<u8>, vars: &mut Vec<u8>) {
         from = we;
     }
     skel.extend_from_slice(&line[done..]);
+}
+
+/// The start of the UUID whose group is the word starting at `ws`, if
+/// there is one starting at or after `from`: 36 characters `8-4-4-4-12` of
+/// `0-9a-f` or of `0-9A-F` (not both cases), bounded by characters outside
+/// `0-9a-zA-Z`.
+fn uuid_around(line: &[u8], ws: usize, from: usize) -> Option<usize> {
+    // The word is the UUID's first group, or follows one of its dashes.
+    [0, 9, 14, 19, 24]
+        .into_iter()
+        .filter_map(|back| ws.checked_sub(back))
+        .find(|&at| at >= from && is_uuid(line, at))
+}
+
+fn is_uuid(line: &[u8], at: usize) -> bool {
+    let end = at + usize::from(UUID_CHARS);
+    let Some(u) = line.get(at..end) else {
+        return false;
+    };
+    if (at > 0 && line[at - 1].is_ascii_alphanumeric())
+        || line.get(end).is_some_and(u8::is_ascii_alphanumeric)
+    {
+        return false;
+    }
+    let (mut lower, mut upper) = (false, false);
+    for (k, &c) in u.iter().enumerate() {
+        match c {
+            b'-' if UUID_DASHES.contains(&k) => continue,
+            _ if UUID_DASHES.contains(&k) => return false,
+            b'0'..=b'9' => {}
+            b'a'..=b'f' => lower = true,
+            b'A'..=b'F' => upper = true,
+            _ => return false,
+        }
+    }
+    !(lower && upper)
+}
+
+/// A UUID's 32 hex digits, two per byte.
+fn put_uuid(u: &[u8], vars: &mut Vec<u8>) {
+    let mut digits = u.iter().filter(|&&c| c != b'-');
+    while let (Some(&hi), Some(&lo)) = (digits.next(), digits.next()) {
+        vars.push(nibble(hi) << 4 | nibble(lo));
+    }
 }
 
 /// The variables of the word `line[ws..we]`, which holds a digit: one hex id
@@ -180,11 +254,11 @@ mod sse2 {
         in_range16(b, b'0', 10)
     }
 
-    /// Bit `k` set when `b[k]` is a marker (`0xF8..=0xFA`), for the first
+    /// Bit `k` set when `b[k]` is a marker (`0xF8..=0xFC`), for the first
     /// 16 bytes of `b`.
     #[inline]
     pub(super) fn markers16(b: &[u8]) -> u32 {
-        in_range16(b, super::DIGITS, 3)
+        in_range16(b, super::DIGITS, super::LAST_MARKER - super::DIGITS + 1)
     }
 }
 
@@ -214,7 +288,7 @@ fn put_hex(id: &[u8], vars: &mut Vec<u8>) {
     }
 }
 
-/// Appends the line made of `skel` and `vars` to `out`. Bytes `0xFB..=0xFF`
+/// Appends the line made of `skel` and `vars` to `out`. Bytes `0xFD..=0xFF`
 /// of a skeleton are copied like any other: whether the result is UTF-8 is
 /// for the caller to check.
 pub fn join(skel: &[u8], vars: &[u8], out: &mut Vec<u8>) -> Result<(), JoinError> {
@@ -222,7 +296,7 @@ pub fn join(skel: &[u8], vars: &[u8], out: &mut Vec<u8>) -> Result<(), JoinError
     let mut i = 0usize;
     while i < skel.len() {
         let m = skel[i];
-        if !(DIGITS..=HEX_UPPER).contains(&m) {
+        if !(DIGITS..=LAST_MARKER).contains(&m) {
             // Copy up to the next marker in one go.
             let end = next_marker(skel, i);
             out.extend_from_slice(&skel[i..end]);
@@ -260,6 +334,26 @@ pub fn join(skel: &[u8], vars: &[u8], out: &mut Vec<u8>) -> Result<(), JoinError
                 digits[k - 1] = b'0' + x as u8;
             }
             out.extend_from_slice(&digits[..w]);
+        } else if m >= UUID_LOWER {
+            if width != UUID_CHARS {
+                return Err(bad);
+            }
+            let chars: &[u8; 16] = if m == UUID_LOWER {
+                b"0123456789abcdef"
+            } else {
+                b"0123456789ABCDEF"
+            };
+            let src = vars
+                .get(v..v + UUID_BYTES)
+                .ok_or(JoinError::Truncated { at: v })?;
+            for (k, &b) in src.iter().enumerate() {
+                if matches!(k, 4 | 6 | 8 | 10) {
+                    out.push(b'-');
+                }
+                out.push(chars[usize::from(b >> 4)]);
+                out.push(chars[usize::from(b & 0x0F)]);
+            }
+            v += UUID_BYTES;
         } else {
             if usize::from(width) < MIN_HEX {
                 return Err(bad);
@@ -322,6 +416,7 @@ fn slots_of(skel: &[u8], out: &mut Vec<Slot>) -> Option<()> {
             HEX_LOWER | HEX_UPPER if usize::from(w) >= MIN_HEX => {
                 out.push(Slot::Hex(usize::from(w).div_ceil(2)))
             }
+            UUID_LOWER | UUID_UPPER if w == UUID_CHARS => out.push(Slot::Hex(UUID_BYTES)),
             _ => return None,
         }
         i = next_marker(skel, i + 2);
@@ -906,7 +1001,7 @@ const DIGIT_PAIRS: [u8; 200] = {
     t
 };
 
-/// The first position at or after `from` holding a marker (`0xF8..=0xFA`),
+/// The first position at or after `from` holding a marker (`0xF8..=0xFC`),
 /// else the end.
 #[inline]
 fn next_marker(skel: &[u8], from: usize) -> usize {
@@ -921,7 +1016,7 @@ fn next_marker(skel: &[u8], from: usize) -> usize {
     }
     skel[i.min(skel.len())..]
         .iter()
-        .position(|b| (DIGITS..=HEX_UPPER).contains(b))
+        .position(|b| (DIGITS..=LAST_MARKER).contains(b))
         .map_or(skel.len(), |p| i + p)
 }
 
@@ -1172,6 +1267,15 @@ mod tests {
         let n = line.len();
         let mut i = 0;
         while i < n {
+            let uuid = line.get(i..i + 36);
+            if is_uuid(line, i) && uuid.is_some_and(|u| u.iter().any(u8::is_ascii_digit)) {
+                let upper = uuid.is_some_and(|u| u.iter().any(u8::is_ascii_uppercase));
+                skel.push(if upper { UUID_UPPER } else { UUID_LOWER });
+                skel.push(36);
+                put_uuid(&line[i..i + 36], vars);
+                i += 36;
+                continue;
+            }
             if !line[i].is_ascii_hexdigit() {
                 skel.push(line[i]);
                 i += 1;
@@ -1249,13 +1353,44 @@ mod tests {
 
         let (s, v) = roundtrip("req-3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3d4e5f done 0xDEADBEEF1");
         let mut want = b"req-".to_vec();
-        want.extend_from_slice(&[HEX_LOWER, 8, b'-', DIGITS, 2]);
-        want.extend_from_slice(b"b0-4c1d-9e2f-");
-        want.extend_from_slice(&[HEX_LOWER, 12]);
+        want.extend_from_slice(&[UUID_LOWER, 36]);
         want.extend_from_slice(b" done 0x");
         want.extend_from_slice(&[HEX_UPPER, 9]);
         assert_eq!(s, want);
-        assert_eq!(v.len(), 4 + 1 + 6 + 5);
+        assert_eq!(v.len(), 16 + 5);
+    }
+
+    #[test]
+    fn uuids() {
+        let (s, v) = roundtrip(
+            "instance: 6A3F0B2C-0D1E-4F5A-8B9C-0123456789AB, 00000000-0000-0000-0000-000000000000.",
+        );
+        let mut want = b"instance: ".to_vec();
+        want.extend_from_slice(&[UUID_UPPER, 36, b',', b' ', UUID_LOWER, 36, b'.']);
+        assert_eq!(s, want);
+        assert_eq!(v.len(), 32);
+        // The first groups without a digit.
+        let (s, _) = roundtrip("[abcdefab-abcd-ab12-abcd-abcdefabcdef]");
+        assert_eq!(s, [b'[', UUID_LOWER, 36, b']']);
+        // Not UUIDs: mixed case, glued to a word, a group too long, no digit.
+        for line in [
+            "3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3D4e5f",
+            "x3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3d4e5f",
+            "3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3d4e5f0",
+            "3f2a9c1e-77b0-4c1d9-e2f-0a1b2c3d4e5f",
+            "3f2a9c1e-77b0-4c1d-9e2f-0a1b2c3d4e5",
+            "abcdefab-abcd-abcd-abcd-abcdefabcdef",
+        ] {
+            let (s, _) = roundtrip(line);
+            assert!(
+                !s.contains(&UUID_LOWER) && !s.contains(&UUID_UPPER),
+                "{line:?}"
+            );
+        }
+        // A damaged width is an error.
+        let mut out = Vec::new();
+        assert!(join(&[UUID_LOWER, 35], &[0; 16], &mut out).is_err());
+        assert!(join(&[UUID_LOWER, 36], &[0; 15], &mut out).is_err());
     }
 
     #[test]
@@ -1377,6 +1512,11 @@ mod tests {
 
         #[test]
         fn log_like_text_round_trips(line in "([a-zA-Z_=:. -]{0,6}([0-9]{1,25}|[0-9a-f]{6,40}|[0-9A-F]{6,40}|0x[0-9a-fA-F]{1,12}))*{0,12}") {
+            roundtrip(&line);
+        }
+
+        #[test]
+        fn text_around_uuids_round_trips(line in "([a-zA-Z0-9_=:. -]{0,4}([0-9a-f]{1,9}-[0-9a-f]{3,5}-[0-9a-f]{4}-[0-9a-fA-F]{4}-[0-9a-f]{11,13}|[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}))*{0,6}") {
             roundtrip(&line);
         }
 

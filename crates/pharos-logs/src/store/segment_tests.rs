@@ -767,7 +767,7 @@ fn split_layouts() {
             let (mut i, mut v, mut slot) = (0usize, 0usize, 0u32);
             while i < sk.len() {
                 let m = sk[i];
-                if !(linecodec::DIGITS..=linecodec::HEX_UPPER).contains(&m) {
+                if !(linecodec::DIGITS..=linecodec::UUID_UPPER).contains(&m) {
                     i += 1;
                     continue;
                 }
@@ -782,7 +782,11 @@ fn split_layouts() {
                     col.1 = x;
                     put_uvarint(raw_cols.entry((id, slot)).or_default(), x);
                 } else {
-                    let b = w.div_ceil(2);
+                    let b = if m >= linecodec::UUID_LOWER {
+                        16
+                    } else {
+                        w.div_ceil(2)
+                    };
                     col.0.extend_from_slice(&va[v..v + b]);
                     v += b;
                 }
@@ -878,6 +882,17 @@ fn line_experiments() {
     };
     let z = |b: &[u8], level| zstd::bulk::compress(b, level).expect("zstd").len();
     let (mut raw, mut format6, mut format7) = (0, 0, 0);
+    // Optional: the group size in KiB and more zstd levels to try.
+    let group_bytes: usize = std::env::var("PHAROS_GROUP_KB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(2 << 20, |kb: usize| kb << 10);
+    let levels: Vec<i32> = std::env::var("PHAROS_LEVELS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let mut at_level = vec![0usize; levels.len()];
     // Parts of the format 7 blocks: skeletons, skeleton numbers, predictors,
     // columns.
     let mut parts = [0usize; 4];
@@ -919,7 +934,7 @@ fn line_experiments() {
         let (mut from, mut bytes) = (0, 0);
         for (i, e) in entries.iter().enumerate() {
             bytes += e.line.len();
-            if bytes < 2 << 20 && i + 1 < entries.len() {
+            if bytes < group_bytes && i + 1 < entries.len() {
                 continue;
             }
             let group = from..i + 1;
@@ -938,6 +953,9 @@ fn line_experiments() {
             linecodec::encode_block(&rows, Some(&ts), &mut b7);
             format6 += z(&b6, 3);
             format7 += z(&b7, 3);
+            for (sum, &l) in at_level.iter_mut().zip(&levels) {
+                *sum += z(&b7, l);
+            }
             // Cut the format 7 block into its parts.
             let mut r = Reader::new(&b7, "block");
             let n = r.count().expect("skeletons");
@@ -946,7 +964,7 @@ fn line_experiments() {
                 let sk = r.bytes().expect("skeleton");
                 let mut k = 0;
                 while k < sk.len() {
-                    if (linecodec::DIGITS..=linecodec::HEX_UPPER).contains(&sk[k]) {
+                    if (linecodec::DIGITS..=linecodec::UUID_UPPER).contains(&sk[k]) {
                         predictors += usize::from(sk[k] == linecodec::DIGITS);
                         k += 2;
                     } else {
@@ -981,6 +999,9 @@ fn line_experiments() {
         pct(format6),
         pct(format7)
     );
+    for (l, sum) in levels.iter().zip(&at_level) {
+        println!("  format 7 blocks at zstd level {l}: {:.2}%", pct(*sum));
+    }
     println!(
         "  format 7 parts alone: skeletons {:.2}%, skeleton numbers {:.2}%, predictors {:.2}%, \
          columns {:.2}%",
@@ -1116,4 +1137,86 @@ fn write_memory() {
     let out = tempfile::tempdir().expect("tempdir");
     let w = Segment::write(out.path(), 1, &h, 0, &SegmentOptions::default()).expect("write");
     status(&format!("written ({} row groups)", w.groups.len()));
+}
+
+/// Bits per line of format 7 blocks, per value of a label (`PHAROS_LABEL`,
+/// default `app`): each label value's rows of the segments under
+/// `PHAROS_SEGMENTS`, in segment order, cut into 2 MiB groups and encoded
+/// alone, to set beside the generator's floor (`entropy_floor` in
+/// pharos-bench):
+/// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs lines_by_label -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn lines_by_label() {
+    let Ok(root) = std::env::var("PHAROS_SEGMENTS") else {
+        eprintln!("PHAROS_SEGMENTS is not set");
+        return;
+    };
+    let label = std::env::var("PHAROS_LABEL").unwrap_or_else(|_| "app".to_string());
+    let key = format!("{label}=\"");
+    let mut by: std::collections::BTreeMap<String, Vec<LogEntry>> = Default::default();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("segments")
+        .flatten()
+        .collect();
+    dirs.sort_by_key(|d| d.path());
+    // (rows, line bytes, block bytes) per label value.
+    let mut sums: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
+    let mut flush = |by: &mut std::collections::BTreeMap<String, Vec<LogEntry>>| {
+        for (v, entries) in by.iter_mut() {
+            let sum = sums.entry(v.clone()).or_default();
+            let (mut from, mut bytes) = (0, 0);
+            for (i, e) in entries.iter().enumerate() {
+                bytes += e.line.len();
+                if bytes < 2 << 20 && i + 1 < entries.len() {
+                    continue;
+                }
+                let group = &entries[from..i + 1];
+                (from, bytes) = (i + 1, 0);
+                let split: Vec<(Vec<u8>, Vec<u8>)> = group
+                    .iter()
+                    .map(|e| {
+                        let (mut s, mut v) = (Vec::new(), Vec::new());
+                        linecodec::split(e.line.as_bytes(), &mut s, &mut v);
+                        (s, v)
+                    })
+                    .collect();
+                let rows: Vec<(&[u8], &[u8])> =
+                    split.iter().map(|(s, v)| (&s[..], &v[..])).collect();
+                let ts: Vec<i64> = group.iter().map(|e| e.ts).collect();
+                let mut b = Vec::new();
+                linecodec::encode_block(&rows, Some(&ts), &mut b);
+                sum.0 += group.len();
+                sum.1 += group.iter().map(|e| e.line.len()).sum::<usize>();
+                sum.2 += zstd::bulk::compress(&b, 3).expect("zstd").len();
+            }
+            entries.clear();
+        }
+    };
+    for d in dirs {
+        let Ok(seg) = Segment::open(&d.path()) else {
+            continue;
+        };
+        let none = |_: &Labels| None;
+        for (labels, e) in read_all(&seg, &plan(&[], &[], &none)) {
+            let v = labels
+                .split_once(&key)
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map_or("", |(v, _)| v);
+            by.entry(v.to_string()).or_default().push(e);
+        }
+        flush(&mut by);
+    }
+    let (mut lines, mut blocks) = (0, 0);
+    for (v, (rows, raw, b)) in &sums {
+        lines += raw;
+        blocks += b;
+        println!(
+            "{v:12} {:6.1} bits per line of {:4} B: {:.2}%",
+            8.0 * *b as f64 / *rows as f64,
+            raw / rows.max(&1),
+            100.0 * *b as f64 / *raw as f64
+        );
+    }
+    println!("all: {:.2}%", 100.0 * blocks as f64 / lines as f64);
 }
