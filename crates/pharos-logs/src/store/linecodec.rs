@@ -474,6 +474,9 @@ const CHOOSE_BY: usize = 16;
 /// the column holds once.
 const ONCE: u8 = 0x80;
 const ONCE_NOTHING: u8 = PREDICT_NOTHING | ONCE;
+/// Set in a predictor byte: the column's differences are bit-packed (see
+/// [`pack`]) instead of one varint each. Never with [`ONCE`].
+const PACKED: u8 = 0x40;
 
 /// Every predictor: previous, nothing, then the time fields.
 const PREDICTORS: usize = FIRST_TIME_FIELD as usize + TIME_FIELDS.len();
@@ -580,8 +583,10 @@ fn cost(v: u64) -> u64 {
 /// With `ts` (the rows' timestamps), each digits column is written against
 /// the predictor that costs it least: its previous value, nothing, or a field
 /// of the row's timestamp, so a line's own timestamp, which mostly repeats
-/// the entry's, takes next to nothing; the block then holds a predictor byte
-/// per digits column, and the skeleton numbers are fixed-width byte planes.
+/// the entry's, takes next to nothing; a column of spread-out differences
+/// (random numbers) is bit-packed ([`choose_packing`]); the block then holds
+/// a predictor byte per digits column, and the skeleton numbers are
+/// fixed-width byte planes.
 /// Without, every digits column is differences from its previous value and
 /// the numbers are varints (format 6).
 ///
@@ -682,6 +687,24 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
             }
         }
     }
+    // Which columns are bit-packed: their differences, and how.
+    let mut packing: Vec<Option<Packing>> = vec![None; slots.len()];
+    if ts.is_some() {
+        let mut d = Vec::new();
+        for s in 0..skels.len() {
+            let n = per_skel[s];
+            let skel_rows = &skel_rows[skel_at[s]..][..n];
+            for c in cols(s) {
+                if let Slot::Digits(_) = slots[c] {
+                    if predictor[c] & ONCE == 0 {
+                        let col = &values[col_at[c]..][..n];
+                        differences(col, skel_rows, predictor[c], &times, &mut d);
+                        packing[c] = choose_packing(&d);
+                    }
+                }
+            }
+        }
+    }
     // Skeletons in byte order, so that similar ones sit together for zstd
     // (on the benchmark corpus a quarter fewer bytes for them, for a few
     // more in the skeleton numbers); numbered in that order.
@@ -717,11 +740,12 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
         for &id in &order {
             for c in cols(id as usize) {
                 if let Slot::Digits(_) = slots[c] {
-                    out.push(predictor[c]);
+                    out.push(predictor[c] | if packing[c].is_some() { PACKED } else { 0 });
                 }
             }
         }
     }
+    let mut diffs = Vec::new();
     for &id in &order {
         let s = id as usize;
         let n = per_skel[s];
@@ -729,6 +753,13 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
         for c in cols(s) {
             match slots[c] {
                 Slot::Hex(b) => out.extend_from_slice(&hex[col_at[c]..][..n * b]),
+                Slot::Digits(_) if packing[c].is_some() => {
+                    let col = &values[col_at[c]..][..n];
+                    differences(col, skel_rows, predictor[c], &times, &mut diffs);
+                    if let Some(how) = packing[c] {
+                        pack(&diffs, how, out);
+                    }
+                }
                 Slot::Digits(_) => {
                     let col = &values[col_at[c]..][..n];
                     match predictor[c] {
@@ -758,6 +789,134 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
             }
         }
     }
+}
+
+/// How a bit-packed column is written: its smallest difference (as a
+/// signed number) and the bits of each difference above it.
+#[derive(Debug, Clone, Copy)]
+struct Packing {
+    min: u64,
+    bits: u8,
+}
+
+/// The differences of a digits column `col` (rows `skel_rows`) from what
+/// `predictor` (not [`ONCE`]) predicts, wrapping, into `out`: what the varints
+/// hold before zigzag.
+fn differences(
+    col: &[u64],
+    skel_rows: &[u32],
+    predictor: u8,
+    times: &[TimeParts],
+    out: &mut Vec<u64>,
+) {
+    out.clear();
+    match predictor {
+        PREDICT_PREVIOUS => {
+            let mut last = 0u64;
+            out.extend(col.iter().map(|&x| {
+                let d = x.wrapping_sub(last);
+                last = x;
+                d
+            }));
+        }
+        PREDICT_NOTHING => out.extend_from_slice(col),
+        p => {
+            let k = usize::from(p - FIRST_TIME_FIELD);
+            out.extend(
+                col.iter()
+                    .zip(skel_rows)
+                    .map(|(&x, &row)| x.wrapping_sub(times[row as usize].field(k))),
+            );
+        }
+    }
+}
+
+/// Columns shorter than this are never packed.
+const PACK_MIN_ROWS: usize = 8;
+
+/// Whether to bit-pack differences `d`, and how: when they are spread out
+/// (mostly distinct, as random numbers are), where zstd finds no repeats
+/// and a varint spends a bit in eight on its own length.
+fn choose_packing(d: &[u64]) -> Option<Packing> {
+    let n = d.len();
+    if n < PACK_MIN_ROWS {
+        return None;
+    }
+    let min = d.iter().map(|&x| x as i64).min()? as u64;
+    let spread = d.iter().map(|&x| x.wrapping_sub(min)).max()?;
+    let bits = (64 - spread.leading_zeros()) as u8;
+    let packed = (n * usize::from(bits)).div_ceil(8) + 2;
+    let varints: usize = d.iter().map(|&x| uvarint_len(zigzag(x))).sum();
+    if packed * PACK_RATIO.1 > varints * PACK_RATIO.0 {
+        return None;
+    }
+    let mut sorted = d.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    (sorted.len() * PACK_DISTINCT.1 >= n * PACK_DISTINCT.0).then_some(Packing { min, bits })
+}
+
+/// Packed bytes at most this fraction of the varints' (measured on the
+/// benchmark corpus: packing more often or less often both took more).
+const PACK_RATIO: (usize, usize) = (95, 100);
+/// Distinct differences at least this fraction of the rows.
+const PACK_DISTINCT: (usize, usize) = (1, 2);
+
+fn uvarint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Appends a packed column: `zigzag(min)` as a varint, a byte `bits`
+/// (0–64), then each difference minus `min` in `bits` bits, least
+/// significant bit first, padded with 0 bits to a whole byte.
+fn pack(d: &[u64], how: Packing, out: &mut Vec<u8>) {
+    put_uvarint(out, zigzag(how.min));
+    out.push(how.bits);
+    let bits = u32::from(how.bits);
+    let (mut acc, mut held) = (0u128, 0u32);
+    for &x in d {
+        acc |= u128::from(x.wrapping_sub(how.min)) << held;
+        held += bits;
+        while held >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            held -= 8;
+        }
+    }
+    if held > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Reads a packed column of `n` differences ([`pack`]) from `b` into `out`;
+/// the bytes it took, or `None` if it is truncated or its width is over 64.
+fn unpack(b: &[u8], n: usize, out: &mut Vec<u64>) -> Option<usize> {
+    let (z, mut used) = get_uvarint(b)?;
+    let min = unzigzag(z);
+    let bits = u32::from(*b.get(used)?);
+    used += 1;
+    if bits > 64 {
+        return None;
+    }
+    let len = (n * bits as usize).div_ceil(8);
+    let src = b.get(used..used + len)?;
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let (mut acc, mut held, mut next) = (0u128, 0u32, 0usize);
+    for _ in 0..n {
+        while held < bits {
+            acc |= u128::from(src[next]) << held;
+            next += 1;
+            held += 8;
+        }
+        out.push((acc as u64 & mask).wrapping_add(min));
+        acc = if bits == 64 { acc >> 64 } else { acc >> bits };
+        held -= bits;
+    }
+    Some(used + len)
 }
 
 /// The predictor of a digits column of `width`: its values `col`, in the
@@ -889,7 +1048,10 @@ pub fn decode_block(
         for (c, slot) in slots.iter().enumerate() {
             if let Slot::Digits(_) = slot {
                 let p = r.byte().map_err(|_| corrupt(&r, "truncated predictors"))?;
-                if usize::from(p & !ONCE) >= PREDICTORS || p == PREDICT_PREVIOUS | ONCE {
+                if usize::from(p & !(ONCE | PACKED)) >= PREDICTORS
+                    || p == PREDICT_PREVIOUS | ONCE
+                    || p & (ONCE | PACKED) == ONCE | PACKED
+                {
                     return Err(BlockError::Corrupt {
                         at: r.pos - 1,
                         what: "unknown predictor",
@@ -899,12 +1061,23 @@ pub fn decode_block(
             }
         }
     }
-    // Where each column starts, found by walking it.
+    // Where each column starts, found by walking it; a packed column's
+    // differences are unpacked into `pool`, and it starts there.
     let mut at: Vec<usize> = Vec::with_capacity(slots.len());
+    let mut pool: Vec<u64> = Vec::new();
     let mut pos = r.pos;
     let mut c = 0;
     for s in 0..n {
         for &slot in &slots[first_col[s]..first_col[s + 1]] {
+            if predictor[c] & PACKED != 0 {
+                at.push(pool.len());
+                pos += unpack(&b[pos..], per_skel[s], &mut pool).ok_or(BlockError::Corrupt {
+                    at: pos,
+                    what: "truncated packed numbers",
+                })?;
+                c += 1;
+                continue;
+            }
             at.push(pos);
             let values = match slot {
                 Slot::Digits(_) if predictor[c] & ONCE != 0 => per_skel[s].min(1),
@@ -948,20 +1121,29 @@ pub fn decode_block(
         for c in first_col[s]..first_col[s + 1] {
             match slots[c] {
                 Slot::Digits(_) => {
-                    // Checked above.
-                    let (z, used) = get_uvarint(&b[at[c]..]).unwrap_or((0, 1));
                     let p = predictor[c];
-                    if p & ONCE == 0 {
-                        at[c] += used;
-                    }
-                    last[c] = match p & !ONCE {
-                        PREDICT_PREVIOUS => last[c].wrapping_add(unzigzag(z)),
-                        PREDICT_NOTHING => z,
+                    // The difference from the prediction (checked above).
+                    let d = if p & PACKED != 0 {
+                        at[c] += 1;
+                        pool[at[c] - 1]
+                    } else {
+                        let (z, used) = get_uvarint(&b[at[c]..]).unwrap_or((0, 1));
+                        if p & ONCE == 0 {
+                            at[c] += used;
+                        }
+                        if p & !ONCE == PREDICT_NOTHING {
+                            z
+                        } else {
+                            unzigzag(z)
+                        }
+                    };
+                    last[c] = match p & !(ONCE | PACKED) {
+                        PREDICT_PREVIOUS => last[c].wrapping_add(d),
+                        PREDICT_NOTHING => d,
                         p => {
                             let t = ts.map_or(0, |t| t[row]);
                             let t = time.get_or_insert_with(|| TimeParts::of(t, &mut cache));
-                            t.field(usize::from(p - FIRST_TIME_FIELD))
-                                .wrapping_add(unzigzag(z))
+                            t.field(usize::from(p - FIRST_TIME_FIELD)).wrapping_add(d)
                         }
                     };
                     put_uvarint(&mut va, last[c]);
@@ -1243,6 +1425,66 @@ mod tests {
     }
 
     #[test]
+    fn random_numbers_are_bit_packed() {
+        // A 7-digit random number per line: 24 bits packed, against 4-byte
+        // varints.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let lines: Vec<String> = (0..200)
+            .map(|i| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                format!(
+                    "took 0.{:07} s, attempt {}",
+                    (x >> 33) % 10_000_000,
+                    10 + i % 3
+                )
+            })
+            .collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let ts: Vec<i64> = (0..200).map(|i| i * 1_000_000_007).collect();
+        let b = block_round_trip_at(&lines, Some(&ts));
+        // One skeleton (count, length, bytes), the rows, two predictors.
+        let at = 1 + 1 + b[1] as usize + 200;
+        assert_eq!(b[at], PREDICT_NOTHING | PACKED, "the random number");
+        assert_eq!(b[at + 1] & PACKED, 0, "the attempts repeat: not packed");
+        assert!(b.len() < at + 2 + 200 * 24 / 8 + 220, "{} bytes", b.len());
+        // Truncated packed bits are an error.
+        let (mut text, mut ends) = (Vec::new(), Vec::new());
+        let mut cut = b.clone();
+        cut.truncate(at + 2 + 5);
+        assert!(decode_block(&cut, 200, Some(&ts), &mut text, &mut ends).is_err());
+        // So is a width over 64 and a packed column held once.
+        let mut bad = b.clone();
+        bad[at + 2 + 1] = 65;
+        assert!(decode_block(&bad, 200, Some(&ts), &mut text, &mut ends).is_err());
+        let mut bad = b.clone();
+        bad[at] |= ONCE;
+        assert!(decode_block(&bad, 200, Some(&ts), &mut text, &mut ends).is_err());
+    }
+
+    #[test]
+    fn packing_round_trips_at_every_width() {
+        for bits in 0..=64u32 {
+            let top = if bits == 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
+            let d: Vec<u64> = (0..37u64)
+                .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & top).wrapping_add(5))
+                .collect();
+            let how = Packing {
+                min: 5,
+                bits: bits as u8,
+            };
+            let mut out = Vec::new();
+            pack(&d, how, &mut out);
+            let mut back = Vec::new();
+            assert_eq!(unpack(&out, d.len(), &mut back), Some(out.len()), "{bits}");
+            assert_eq!(back, d, "{bits}");
+        }
+    }
+
+    #[test]
     fn unknown_predictors_are_errors() {
         let lines = ["at 12:34", "at 12:35"];
         let ts = [0, 60_000_000_000];
@@ -1513,6 +1755,23 @@ mod tests {
         #[test]
         fn log_like_text_round_trips(line in "([a-zA-Z_=:. -]{0,6}([0-9]{1,25}|[0-9a-f]{6,40}|[0-9A-F]{6,40}|0x[0-9a-fA-F]{1,12}))*{0,12}") {
             roundtrip(&line);
+        }
+
+        #[test]
+        fn number_columns_round_trip_as_a_timed_block(
+            values in proptest::collection::vec((any::<u64>(), 1u32..20), 1..80),
+            t0 in any::<i64>(),
+        ) {
+            let lines: Vec<String> = values
+                .iter()
+                .map(|&(v, w)| {
+                    let v = v % 10u64.pow(w.min(19));
+                    format!("a {v:0w$} b {} c", v % 1000, w = w as usize)
+                })
+                .collect();
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let ts: Vec<i64> = (0..lines.len() as i64).map(|i| t0.wrapping_add(i * 999_999_937)).collect();
+            block_round_trip_at(&lines, Some(&ts));
         }
 
         #[test]
