@@ -200,6 +200,15 @@ pub struct ServeArgs {
         value_name = "MB"
     )]
     pub logs_segment_mb: u64,
+    /// Raw log text per row group of a segment, KiB: the unit a query reads
+    /// and decompresses whole (like Loki's `chunk_block_size`). Larger groups
+    /// compress better; a needle query decodes a whole group per hit.
+    #[arg(
+        long = "logs.row-group-size-kb",
+        default_value_t = 4096,
+        value_name = "KB"
+    )]
+    pub logs_group_kb: usize,
     /// Longest time the head collects before it is written out as a segment.
     #[arg(
         long = "logs.segment-max-age",

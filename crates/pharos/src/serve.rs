@@ -225,6 +225,11 @@ fn log_store_options(
         args.logs_segment_mb > 0,
         "--logs.segment-size-mb: must be > 0"
     );
+    anyhow::ensure!(
+        (16..=1 << 20).contains(&args.logs_group_kb),
+        "--logs.row-group-size-kb: must be between 16 and 1048576, got {}",
+        args.logs_group_kb
+    );
     let max_age = parse_duration(&args.logs_segment_max_age)
         .map_err(|e| anyhow::anyhow!("--logs.segment-max-age: {e}"))?;
     anyhow::ensure!(!max_age.is_zero(), "--logs.segment-max-age: must be > 0");
@@ -250,6 +255,7 @@ fn log_store_options(
         segment: pharos_logs::SegmentOptions {
             split_lines: args.logs_split_lines
                 || args.logs_line_encoding == crate::cli::LineEncoding::Split,
+            group_bytes: args.logs_group_kb << 10,
             ..Default::default()
         },
         ..Default::default()

@@ -236,7 +236,7 @@ impl SegmentOptions {
 impl Default for SegmentOptions {
     fn default() -> Self {
         SegmentOptions {
-            group_bytes: 2 << 20,
+            group_bytes: 4 << 20,
             zstd_level: 1,
             split_lines: true,
             packed_timestamps: true,
