@@ -12,6 +12,8 @@ pub struct Replay<'a> {
     wal: &'a Wal,
     pending: std::vec::IntoIter<u32>,
     current: Option<(u32, SegmentReader)>,
+    /// The sequence number the next segment must start at, when known.
+    next_first: Option<u64>,
     done: bool,
 }
 
@@ -23,6 +25,7 @@ impl Wal {
             wal: self,
             pending: self.segments().into_iter(),
             current: None,
+            next_first: None,
             done: false,
         })
     }
@@ -39,7 +42,18 @@ impl Replay<'_> {
                     };
                     let path = segment_path(self.wal.dir(), index);
                     match SegmentReader::open(path.clone())? {
-                        Ok(reader) => self.current.insert((index, reader)),
+                        Ok(reader) => {
+                            if let (Some(want), Some(first)) = (self.next_first, reader.first) {
+                                if want != first {
+                                    return Err(WalError::Corrupt {
+                                        path,
+                                        offset: 0,
+                                        reason: "segment does not start where the one before it ends (records lost)",
+                                    });
+                                }
+                            }
+                            self.current.insert((index, reader))
+                        }
                         Err(d) => {
                             return Err(WalError::Corrupt {
                                 path,
@@ -53,7 +67,10 @@ impl Replay<'_> {
             let mut rec = Vec::new();
             match reader.next_record(&mut rec)? {
                 Ok(true) => return Ok(Some((*index, rec))),
-                Ok(false) => self.current = None,
+                Ok(false) => {
+                    self.next_first = reader.first.map(|f| f + reader.records);
+                    self.current = None;
+                }
                 Err(d) => {
                     return Err(WalError::Corrupt {
                         path: reader.path.clone(),

@@ -1,4 +1,4 @@
-//! One WAL segment file: its name, its 8-byte header, record framing, and
+//! One WAL segment file: its name, its header (with the sequence number of its first record), record framing, and
 //! [`SegmentReader`], which reads framed records sequentially and reports the first bad one.
 //!
 //! Knows nothing about segment rotation, fsync policy or what records contain.
@@ -9,9 +9,28 @@ use std::path::{Path, PathBuf};
 
 use crate::WalError;
 
-/// Segment file header: magic and format version.
-pub(crate) const SEGMENT_HEADER: [u8; 8] = *b"PHWAL\x00\x00\x01";
-pub(crate) const HEADER_LEN: u64 = SEGMENT_HEADER.len() as u64;
+/// Segment file magic and format version 2: the header goes on with the
+/// segment's first sequence number and a checksum ([`encode_header`]).
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"PHWAL\x00\x00\x02";
+/// Version 1: the magic alone (still read; never written).
+pub(crate) const SEGMENT_MAGIC_V1: [u8; 8] = *b"PHWAL\x00\x00\x01";
+/// Bytes of a version 2 header: magic, first sequence number (u64 LE),
+/// CRC32C of the 16 bytes before it (u32 LE).
+pub(crate) const HEADER_LEN: u64 = 20;
+/// Bytes of a version 1 header.
+pub(crate) const HEADER_LEN_V1: u64 = SEGMENT_MAGIC_V1.len() as u64;
+
+/// The version 2 header of a segment whose first record is record number
+/// `first` of the WAL (records are numbered from 0 as appended, across
+/// segments).
+pub(crate) fn encode_header(first: u64) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[..8].copy_from_slice(&SEGMENT_MAGIC);
+    h[8..16].copy_from_slice(&first.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..16]);
+    h[16..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
 /// Per-record framing: u32 LE payload length, u32 LE CRC32C.
 pub(crate) const FRAME_LEN: usize = 8;
 
@@ -61,6 +80,11 @@ pub(crate) struct SegmentReader {
     /// Offset of the next unread byte (the end of the last intact record).
     pub(crate) offset: u64,
     file_len: u64,
+    /// The sequence number of the segment's first record (version 2), so
+    /// that records missing at the end of the segment before show.
+    pub(crate) first: Option<u64>,
+    /// Records read so far.
+    pub(crate) records: u64,
 }
 
 /// Reads up to `buf.len()` bytes; returns how many were read (short only at end of file).
@@ -84,25 +108,38 @@ impl SegmentReader {
         let file = File::open(&path).map_err(WalError::io(&path))?;
         let file_len = file.metadata().map_err(WalError::io(&path))?.len();
         let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let damage = |reason| Ok(Err(Damage { offset: 0, reason }));
         let mut header = [0u8; HEADER_LEN as usize];
-        let n = read_full(&mut reader, &mut header).map_err(WalError::io(&path))?;
-        if n < header.len() {
-            return Ok(Err(Damage {
-                offset: 0,
-                reason: "segment header truncated",
-            }));
+        let n = read_full(&mut reader, &mut header[..HEADER_LEN_V1 as usize])
+            .map_err(WalError::io(&path))?;
+        if n < HEADER_LEN_V1 as usize {
+            return damage("segment header truncated");
         }
-        if header != SEGMENT_HEADER {
-            return Ok(Err(Damage {
-                offset: 0,
-                reason: "bad segment header",
-            }));
-        }
+        let (first, offset) = if header[..8] == SEGMENT_MAGIC_V1 {
+            (None, HEADER_LEN_V1)
+        } else if header[..8] == SEGMENT_MAGIC {
+            let n = read_full(&mut reader, &mut header[HEADER_LEN_V1 as usize..])
+                .map_err(WalError::io(&path))?;
+            if n < (HEADER_LEN - HEADER_LEN_V1) as usize {
+                return damage("segment header truncated");
+            }
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&header[8..16]);
+            let first = u64::from_le_bytes(first);
+            if header != encode_header(first) {
+                return damage("segment header checksum mismatch");
+            }
+            (Some(first), HEADER_LEN)
+        } else {
+            return damage("bad segment header");
+        };
         Ok(Ok(SegmentReader {
             path,
             reader,
-            offset: HEADER_LEN,
+            offset,
             file_len,
+            first,
+            records: 0,
         }))
     }
 
@@ -141,6 +178,7 @@ impl SegmentReader {
             return damage("record checksum mismatch");
         }
         self.offset = at + FRAME_LEN as u64 + len;
+        self.records += 1;
         Ok(Ok(true))
     }
 }

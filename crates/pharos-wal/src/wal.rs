@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::segment::{
-    encode_record, parse_segment_name, segment_path, SegmentReader, FRAME_LEN, HEADER_LEN,
-    SEGMENT_HEADER,
+    encode_header, encode_record, parse_segment_name, segment_path, SegmentReader, FRAME_LEN,
+    HEADER_LEN,
 };
 use crate::{FsyncPolicy, WalError, WalOptions, MAX_RECORD_LEN};
 
@@ -40,6 +40,11 @@ pub struct Wal {
     /// Segment index -> file size in bytes.
     segments: BTreeMap<u32, u64>,
     current: u32,
+    /// Header bytes of the current segment (a version 1 segment's are fewer).
+    header_len: u64,
+    /// Sequence number of the next record appended: the first of the next
+    /// segment's header.
+    next_seq: u64,
     file: File,
     /// Reused buffer for framing a batch.
     buf: Vec<u8>,
@@ -54,8 +59,10 @@ impl Wal {
     /// Segments are scanned oldest first. At the first record that is not intact (partial,
     /// checksum mismatch, garbage) the segment is truncated at that record's offset, and every
     /// later segment is deleted; each action is logged with `tracing::warn!` naming the file and
-    /// offset. A gap in segment numbering is treated the same way. Start-up never fails on bad
-    /// data, only on I/O errors. Appends continue at the end of the last segment.
+    /// offset. A gap in segment numbering is treated the same way, and so is a segment whose
+    /// first sequence number is not where the segment before it ends (records lost at the end of
+    /// that one, e.g. a file cut at a record boundary). Start-up never fails on bad data, only
+    /// on I/O errors. Appends continue at the end of the last segment.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<Wal, WalError> {
         fs::create_dir_all(dir).map_err(WalError::io(dir))?;
         let mut found = Vec::new();
@@ -70,6 +77,14 @@ impl Wal {
         let mut segments = BTreeMap::new();
         let mut repaired = 0u64;
         let mut broken_at: Option<usize> = None;
+        // Where the last segment ends: its header's length and the sequence
+        // number after its last record (`None` past a version 1 segment,
+        // whose first is unknown).
+        let mut header_len = HEADER_LEN;
+        let mut next: Option<u64> = None;
+        // Records seen, for the next sequence number when the last segment
+        // is a version 1 segment.
+        let mut seen = 0u64;
         for (i, &index) in found.iter().enumerate() {
             let path = segment_path(dir, index);
             if i > 0 && found[i - 1].checked_add(1) != Some(index) {
@@ -77,21 +92,46 @@ impl Wal {
                 broken_at = Some(i);
                 break;
             }
-            let (good_len, damage) = scan_segment(&path)?;
-            if let Some(d) = damage {
+            let scan = scan_segment(&path)?;
+            // Where this segment must start.
+            let want = next;
+            if let (Some(want), Some(first)) = (want, scan.first) {
+                if first != want {
+                    tracing::warn!(
+                        file = %path.display(),
+                        first,
+                        expected = want,
+                        "wal segment does not start where the one before it ends (records lost), dropping this and later segments"
+                    );
+                    broken_at = Some(i);
+                    break;
+                }
+            }
+            seen += scan.records;
+            next = scan.first.map(|f| f + scan.records);
+            header_len = scan.header_len;
+            if let Some(d) = scan.damage {
                 tracing::warn!(
                     file = %path.display(),
                     offset = d.offset,
                     reason = d.reason,
                     "truncating corrupt wal tail"
                 );
-                repair_segment(&path, good_len)?;
+                if scan.good_len < scan.header_len {
+                    // The header itself: the segment starts again, empty.
+                    let first = want.unwrap_or(seen);
+                    next = Some(first);
+                    header_len = HEADER_LEN;
+                    repair_segment(&path, 0, Some(first))?;
+                } else {
+                    repair_segment(&path, scan.good_len, None)?;
+                }
                 repaired += 1;
-                segments.insert(index, good_len.max(HEADER_LEN));
+                segments.insert(index, scan.good_len.max(header_len));
                 broken_at = Some(i + 1);
                 break;
             }
-            segments.insert(index, good_len);
+            segments.insert(index, scan.good_len);
         }
         if let Some(from) = broken_at {
             for &index in found.get(from..).unwrap_or_default() {
@@ -112,8 +152,9 @@ impl Wal {
                 (index, file)
             }
             None => {
-                let file = create_segment(dir, 0, &opts)?;
+                let file = create_segment(dir, 0, &opts, 0)?;
                 segments.insert(0, HEADER_LEN);
+                header_len = HEADER_LEN;
                 (0, file)
             }
         };
@@ -122,6 +163,8 @@ impl Wal {
             opts,
             segments,
             current,
+            header_len,
+            next_seq: next.unwrap_or(seen),
             file,
             buf: Vec::new(),
             dirty_since: None,
@@ -181,7 +224,7 @@ impl Wal {
             total += (FRAME_LEN + rec.len()) as u64;
         }
         let size = self.current_size();
-        if size > HEADER_LEN && size + total > self.opts.segment_size {
+        if size > self.header_len && size + total > self.opts.segment_size {
             self.cut_segment()?;
         }
         self.buf.clear();
@@ -201,6 +244,7 @@ impl Wal {
         }
         self.segments.insert(self.current, size + total);
         self.stats.records_written += recs.len() as u64;
+        self.next_seq += recs.len() as u64;
         self.stats.bytes_written += total;
         self.stats.bytes_on_disk += total;
         self.dirty_since.get_or_insert_with(Instant::now);
@@ -268,11 +312,12 @@ impl Wal {
         if self.opts.fsync != FsyncPolicy::Never {
             self.sync()?;
         }
-        let file = create_segment(&self.dir, next, &self.opts)?;
+        let file = create_segment(&self.dir, next, &self.opts, self.next_seq)?;
         // Any unsynced data was in the old file; under `Never` nobody will sync it.
         self.dirty_since = None;
         self.file = file;
         self.current = next;
+        self.header_len = HEADER_LEN;
         self.segments.insert(next, HEADER_LEN);
         self.refresh_disk_stats();
         Ok(next)
@@ -304,7 +349,7 @@ impl Wal {
         self.segments
             .get(&self.current)
             .copied()
-            .unwrap_or(HEADER_LEN)
+            .unwrap_or(self.header_len)
     }
 
     fn current_path(&self) -> PathBuf {
@@ -327,41 +372,70 @@ impl Drop for Wal {
     }
 }
 
-/// Reads a segment to its first damaged record; returns the length of its intact prefix and
-/// the damage, if any.
-fn scan_segment(path: &Path) -> Result<(u64, Option<crate::segment::Damage>), WalError> {
-    let mut reader = match SegmentReader::open(path.to_path_buf())? {
-        Ok(r) => r,
-        Err(damage) => return Ok((0, Some(damage))),
-    };
-    let mut buf = Vec::new();
-    loop {
-        match reader.next_record(&mut buf)? {
-            Ok(true) => {}
-            Ok(false) => return Ok((reader.offset, None)),
-            Err(damage) => return Ok((reader.offset, Some(damage))),
-        }
-    }
+/// What reading a segment to its first damaged record found.
+struct Scan {
+    /// Length of the intact prefix (0 if the header is damaged).
+    good_len: u64,
+    damage: Option<crate::segment::Damage>,
+    /// The header's first sequence number (version 2).
+    first: Option<u64>,
+    header_len: u64,
+    /// Intact records.
+    records: u64,
 }
 
-/// Cuts a segment back to `good_len` bytes, rewriting the header if it was itself damaged.
-fn repair_segment(path: &Path, good_len: u64) -> Result<(), WalError> {
+fn scan_segment(path: &Path) -> Result<Scan, WalError> {
+    let mut reader = match SegmentReader::open(path.to_path_buf())? {
+        Ok(r) => r,
+        Err(damage) => {
+            return Ok(Scan {
+                good_len: 0,
+                damage: Some(damage),
+                first: None,
+                header_len: HEADER_LEN,
+                records: 0,
+            })
+        }
+    };
+    let header_len = reader.offset;
+    let mut buf = Vec::new();
+    let damage = loop {
+        match reader.next_record(&mut buf)? {
+            Ok(true) => {}
+            Ok(false) => break None,
+            Err(damage) => break Some(damage),
+        }
+    };
+    Ok(Scan {
+        good_len: reader.offset,
+        damage,
+        first: reader.first,
+        header_len,
+        records: reader.records,
+    })
+}
+
+/// Cuts a segment back to `good_len` bytes; with `header`, to nothing but a new header whose
+/// first sequence number is that (its own was damaged).
+fn repair_segment(path: &Path, good_len: u64, header: Option<u64>) -> Result<(), WalError> {
     let mut file = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(WalError::io(path))?;
-    if good_len < HEADER_LEN {
-        file.set_len(0).map_err(WalError::io(path))?;
-        file.write_all(&SEGMENT_HEADER)
-            .map_err(WalError::io(path))?;
-    } else {
-        file.set_len(good_len).map_err(WalError::io(path))?;
+    match header {
+        Some(first) => {
+            file.set_len(0).map_err(WalError::io(path))?;
+            file.write_all(&encode_header(first))
+                .map_err(WalError::io(path))?;
+        }
+        None => file.set_len(good_len).map_err(WalError::io(path))?,
     }
     file.sync_all().map_err(WalError::io(path))
 }
 
-/// Creates segment `index` with its header and opens it for appending.
-fn create_segment(dir: &Path, index: u32, opts: &WalOptions) -> Result<File, WalError> {
+/// Creates segment `index` with its header (its first record will be record `first`) and
+/// opens it for appending.
+fn create_segment(dir: &Path, index: u32, opts: &WalOptions, first: u64) -> Result<File, WalError> {
     let path = segment_path(dir, index);
     let mut file = OpenOptions::new()
         .create(true)
@@ -369,7 +443,7 @@ fn create_segment(dir: &Path, index: u32, opts: &WalOptions) -> Result<File, Wal
         .write(true)
         .open(&path)
         .map_err(WalError::io(&path))?;
-    file.write_all(&SEGMENT_HEADER)
+    file.write_all(&encode_header(first))
         .map_err(WalError::io(&path))?;
     if opts.fsync != FsyncPolicy::Never {
         file.sync_all().map_err(WalError::io(&path))?;

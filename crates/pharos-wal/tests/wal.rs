@@ -25,6 +25,9 @@ fn records(wal: &Wal) -> Vec<Vec<u8>> {
     replay_all(wal).into_iter().map(|(_, r)| r).collect()
 }
 
+/// Bytes of a segment header (format version 2).
+const HEADER: usize = 20;
+
 fn seg_path(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("{index:010}"))
 }
@@ -206,7 +209,7 @@ fn corrupt_crc_in_middle_segment_drops_the_rest() {
     // Flip a payload byte of the third record of segment 1.
     let path = seg_path(dir.path(), 1);
     let mut bytes = fs::read(&path).unwrap();
-    let third = 8 + 2 * 12;
+    let third = HEADER + 2 * 12;
     bytes[third + 8 + 2] ^= 0xff;
     fs::write(&path, &bytes).unwrap();
 
@@ -223,6 +226,101 @@ fn corrupt_crc_in_middle_segment_drops_the_rest() {
     assert_eq!(fs::metadata(&path).unwrap().len(), third as u64);
     wal.append(b"next").unwrap();
     assert_eq!(replay_all(&wal).last().unwrap(), &(1, b"next".to_vec()));
+}
+
+#[test]
+fn a_middle_segment_cut_at_a_record_boundary_drops_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    for seg in 0..3u8 {
+        for i in 0..4u8 {
+            wal.append(&[seg, i, 0xaa, 0xbb]).unwrap();
+        }
+        if seg < 2 {
+            wal.cut_segment().unwrap();
+        }
+    }
+    drop(wal);
+    // Segment 1 loses its last two records, cleanly: every record left is
+    // intact, but segment 2 does not start where it now ends.
+    let path = seg_path(dir.path(), 1);
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..HEADER + 2 * 12]).unwrap();
+
+    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(wal.stats().corruptions_repaired, 1);
+    let want: Vec<(u32, Vec<u8>)> = (0..4u8)
+        .map(|i| (0, vec![0, i, 0xaa, 0xbb]))
+        .chain((0..2u8).map(|i| (1, vec![1, i, 0xaa, 0xbb])))
+        .collect();
+    assert_eq!(replay_all(&wal), want);
+    assert_eq!(wal.segments(), vec![0, 1]);
+    // Appends go on from there, and a reopen keeps them.
+    wal.append(b"next").unwrap();
+    wal.cut_segment().unwrap();
+    wal.append(b"last").unwrap();
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(wal.stats().corruptions_repaired, 0);
+    let got = records(&wal);
+    assert_eq!(got.len(), 8);
+    assert_eq!(&got[6..], &[b"next".to_vec(), b"last".to_vec()]);
+}
+
+#[test]
+fn replay_reports_records_lost_between_segments_after_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    wal.append(b"a").unwrap();
+    wal.append(b"b").unwrap();
+    wal.cut_segment().unwrap();
+    wal.append(b"c").unwrap();
+    let path = seg_path(dir.path(), 0);
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..HEADER + 9]).unwrap();
+    let got: Vec<_> = wal.replay().unwrap().collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].as_ref().unwrap().1, b"a".to_vec());
+    assert!(matches!(got[1], Err(WalError::Corrupt { offset: 0, .. })));
+}
+
+#[test]
+fn version_1_segments_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    wal.append(b"a").unwrap();
+    wal.cut_segment().unwrap();
+    wal.append(b"b").unwrap();
+    drop(wal);
+    // As a version 1 WAL wrote them: the 8-byte magic alone.
+    for i in 0..2 {
+        let path = seg_path(dir.path(), i);
+        let bytes = fs::read(&path).unwrap();
+        let mut v1 = b"PHWAL\x00\x00\x01".to_vec();
+        v1.extend_from_slice(&bytes[HEADER..]);
+        fs::write(&path, v1).unwrap();
+    }
+    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(records(&wal), vec![b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(wal.stats().corruptions_repaired, 0);
+    // Appends go into the version 1 segment, then into version 2 ones.
+    wal.append(b"c").unwrap();
+    wal.cut_segment().unwrap();
+    wal.append(b"d").unwrap();
+    drop(wal);
+    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(wal.stats().corruptions_repaired, 0);
+    assert_eq!(records(&wal).len(), 4);
+    // With the first segments gone, a version 1 segment still leads into
+    // a version 2 one.
+    wal.truncate_before(1).unwrap();
+    drop(wal);
+    let wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_eq!(wal.stats().corruptions_repaired, 0);
+    assert_eq!(
+        records(&wal),
+        vec![b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
+    );
 }
 
 #[test]
@@ -320,7 +418,7 @@ fn replay_reports_damage_made_after_open() {
     let got: Vec<_> = wal.replay().unwrap().collect();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].as_ref().unwrap().1, b"first".to_vec());
-    assert!(matches!(got[1], Err(WalError::Corrupt { offset: 21, .. })));
+    assert!(matches!(got[1], Err(WalError::Corrupt { offset: 33, .. })));
 }
 
 proptest! {
