@@ -868,10 +868,11 @@ fn split_layouts() {
 }
 
 /// What the blocks of split lines take, on the segments under
-/// `$PHAROS_SEGMENTS`, per 2 MiB group as the writer cuts them: format 6
-/// against format 7 (zstd level 3, as written), the parts of a format 7
-/// block each compressed alone (zstd level 1), and what one skeleton
-/// dictionary per segment would take instead of one per group:
+/// `$PHAROS_SEGMENTS`, per group as the writer cuts them (or of
+/// `$PHAROS_GROUP_KB`): format 6 against format 7 (zstd level 3, as
+/// written, and the levels in `$PHAROS_LEVELS`, e.g. `1,9`), the parts of a
+/// format 7 block each compressed alone (zstd level 1), and what one
+/// skeleton dictionary per segment would take instead of one per group:
 /// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs line_experiments -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -886,7 +887,7 @@ fn line_experiments() {
     let group_bytes: usize = std::env::var("PHAROS_GROUP_KB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .map_or(2 << 20, |kb: usize| kb << 10);
+        .map_or(SegmentOptions::default().group_bytes, |kb: usize| kb << 10);
     let levels: Vec<i32> = std::env::var("PHAROS_LEVELS")
         .unwrap_or_default()
         .split(',')
@@ -911,14 +912,7 @@ fn line_experiments() {
             .into_iter()
             .map(|(_, e)| e)
             .collect();
-        let split: Vec<(Vec<u8>, Vec<u8>)> = entries
-            .iter()
-            .map(|e| {
-                let (mut s, mut v) = (Vec::new(), Vec::new());
-                linecodec::split(e.line.as_bytes(), &mut s, &mut v);
-                (s, v)
-            })
-            .collect();
+        let split = split_lines(&entries);
         // The segment's distinct skeletons, in byte order.
         let mut skels: Vec<&[u8]> = split.iter().map(|(s, _)| &s[..]).collect();
         skels.sort_unstable();
@@ -1139,9 +1133,22 @@ fn write_memory() {
     status(&format!("written ({} row groups)", w.groups.len()));
 }
 
+/// Each entry's line split into skeleton and variables.
+fn split_lines(entries: &[LogEntry]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    entries
+        .iter()
+        .map(|e| {
+            let (mut s, mut v) = (Vec::new(), Vec::new());
+            linecodec::split(e.line.as_bytes(), &mut s, &mut v);
+            (s, v)
+        })
+        .collect()
+}
+
 /// Bits per line of format 7 blocks, per value of a label (`PHAROS_LABEL`,
 /// default `app`): each label value's rows of the segments under
-/// `PHAROS_SEGMENTS`, in segment order, cut into 2 MiB groups and encoded
+/// `PHAROS_SEGMENTS`, in segment order, cut into groups as the writer cuts
+/// them (by default) and encoded
 /// alone, to set beside the generator's floor (`entropy_floor` in
 /// pharos-bench):
 /// `PHAROS_SEGMENTS=... cargo test --release -p pharos-logs lines_by_label -- --ignored --nocapture`.
@@ -1154,6 +1161,7 @@ fn lines_by_label() {
     };
     let label = std::env::var("PHAROS_LABEL").unwrap_or_else(|_| "app".to_string());
     let key = format!("{label}=\"");
+    let group_bytes = SegmentOptions::default().group_bytes;
     let mut by: std::collections::BTreeMap<String, Vec<LogEntry>> = Default::default();
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .expect("segments")
@@ -1168,19 +1176,12 @@ fn lines_by_label() {
             let (mut from, mut bytes) = (0, 0);
             for (i, e) in entries.iter().enumerate() {
                 bytes += e.line.len();
-                if bytes < 2 << 20 && i + 1 < entries.len() {
+                if bytes < group_bytes && i + 1 < entries.len() {
                     continue;
                 }
                 let group = &entries[from..i + 1];
                 (from, bytes) = (i + 1, 0);
-                let split: Vec<(Vec<u8>, Vec<u8>)> = group
-                    .iter()
-                    .map(|e| {
-                        let (mut s, mut v) = (Vec::new(), Vec::new());
-                        linecodec::split(e.line.as_bytes(), &mut s, &mut v);
-                        (s, v)
-                    })
-                    .collect();
+                let split = split_lines(group);
                 let rows: Vec<(&[u8], &[u8])> =
                     split.iter().map(|(s, v)| (&s[..], &v[..])).collect();
                 let ts: Vec<i64> = group.iter().map(|e| e.ts).collect();
