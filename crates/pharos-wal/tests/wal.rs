@@ -193,8 +193,9 @@ fn torn_tail_at_every_offset_of_last_record_is_repaired() {
     }
 }
 
-#[test]
-fn corrupt_crc_in_middle_segment_drops_the_rest() {
+/// A WAL of segments 0, 1 and 2, each of four 4-byte records
+/// `[segment, i, 0xaa, 0xbb]` (12 bytes framed).
+fn three_segments_of_four() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
     for seg in 0..3u8 {
@@ -205,7 +206,21 @@ fn corrupt_crc_in_middle_segment_drops_the_rest() {
             wal.cut_segment().unwrap();
         }
     }
-    drop(wal);
+    dir
+}
+
+/// What replay keeps of [`three_segments_of_four`] when segment 1 breaks
+/// after its second record.
+fn first_six_records() -> Vec<(u32, Vec<u8>)> {
+    (0..4u8)
+        .map(|i| (0, vec![0, i, 0xaa, 0xbb]))
+        .chain((0..2u8).map(|i| (1, vec![1, i, 0xaa, 0xbb])))
+        .collect()
+}
+
+#[test]
+fn corrupt_crc_in_middle_segment_drops_the_rest() {
+    let dir = three_segments_of_four();
     // Flip a payload byte of the third record of segment 1.
     let path = seg_path(dir.path(), 1);
     let mut bytes = fs::read(&path).unwrap();
@@ -215,10 +230,7 @@ fn corrupt_crc_in_middle_segment_drops_the_rest() {
 
     let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
     let got = replay_all(&wal);
-    let want: Vec<(u32, Vec<u8>)> = (0..4u8)
-        .map(|i| (0, vec![0, i, 0xaa, 0xbb]))
-        .chain((0..2u8).map(|i| (1, vec![1, i, 0xaa, 0xbb])))
-        .collect();
+    let want = first_six_records();
     assert_eq!(got, want);
     assert_eq!(wal.segments(), vec![0, 1]);
     assert!(!seg_path(dir.path(), 2).exists());
@@ -230,17 +242,7 @@ fn corrupt_crc_in_middle_segment_drops_the_rest() {
 
 #[test]
 fn a_middle_segment_cut_at_a_record_boundary_drops_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
-    for seg in 0..3u8 {
-        for i in 0..4u8 {
-            wal.append(&[seg, i, 0xaa, 0xbb]).unwrap();
-        }
-        if seg < 2 {
-            wal.cut_segment().unwrap();
-        }
-    }
-    drop(wal);
+    let dir = three_segments_of_four();
     // Segment 1 loses its last two records, cleanly: every record left is
     // intact, but segment 2 does not start where it now ends.
     let path = seg_path(dir.path(), 1);
@@ -249,10 +251,7 @@ fn a_middle_segment_cut_at_a_record_boundary_drops_the_rest() {
 
     let mut wal = Wal::open(dir.path(), opts(1 << 20)).unwrap();
     assert_eq!(wal.stats().corruptions_repaired, 1);
-    let want: Vec<(u32, Vec<u8>)> = (0..4u8)
-        .map(|i| (0, vec![0, i, 0xaa, 0xbb]))
-        .chain((0..2u8).map(|i| (1, vec![1, i, 0xaa, 0xbb])))
-        .collect();
+    let want = first_six_records();
     assert_eq!(replay_all(&wal), want);
     assert_eq!(wal.segments(), vec![0, 1]);
     // Appends go on from there, and a reopen keeps them.

@@ -411,26 +411,18 @@ pub struct Civil {
 }
 
 impl Civil {
-    /// From Unix nanoseconds (days to date: Howard Hinnant's `civil_from_days`).
+    /// From Unix nanoseconds.
     pub fn from_nanos(ns: i64) -> Civil {
         let secs = ns.div_euclid(1_000_000_000);
         let nanos = ns.rem_euclid(1_000_000_000) as u32;
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = pharos_model::civil::civil_from_days(days);
         Civil {
             unix_seconds: secs,
             year,
-            month,
-            day,
+            month: month as u8,
+            day: day as u8,
             hour: (sod / 3_600) as u8,
             minute: (sod / 60 % 60) as u8,
             second: (sod % 60) as u8,

@@ -359,17 +359,9 @@ fn tz_offset(v: &mut &str, z: bool) -> Option<Offset> {
     Some(sign * (h * 3600 + m * 60 + s) as Offset)
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
+/// Days in month `m` of year `y`; 0 for an invalid month.
 fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    u32::try_from(m).map_or(0, |m| i64::from(civil::days_in_month(y, m)))
 }
 
 /// The civil year of Unix nanoseconds.
@@ -511,7 +503,7 @@ fn parse_layout(toks: &[Tok], value: &str, loc: Offset, now_ns: i64) -> Option<i
     let build = |y: i64| -> Option<i64> {
         let (m, d) = match (yday, month, day) {
             (Some(yd), None, None) => {
-                let len = if is_leap(y) { 366 } else { 365 };
+                let len = if civil::is_leap(y) { 366 } else { 365 };
                 if yd < 1 || yd > len {
                     return None;
                 }
