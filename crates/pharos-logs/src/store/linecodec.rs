@@ -32,7 +32,7 @@
 //! pieces of at most 19, so every value fits in 64 bits. Other text,
 //! including single digits, stays in the skeleton.
 
-use super::codec::put_uvarint;
+use super::codec::{put_uvarint, uvarint_len};
 
 /// Marker of a run of decimal digits.
 pub const DIGITS: u8 = 0xF8;
@@ -687,10 +687,12 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
             }
         }
     }
-    // Which columns are bit-packed: their differences, and how.
-    let mut packing: Vec<Option<Packing>> = vec![None; slots.len()];
+    // The bit-packed columns, packed: where each one's bytes lie in
+    // `packed`.
+    let mut packed_at: Vec<Option<std::ops::Range<usize>>> = vec![None; slots.len()];
+    let mut packed = Vec::new();
     if ts.is_some() {
-        let mut d = Vec::new();
+        let (mut d, mut scratch) = (Vec::new(), Vec::new());
         for s in 0..skels.len() {
             let n = per_skel[s];
             let skel_rows = &skel_rows[skel_at[s]..][..n];
@@ -699,7 +701,11 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
                     if predictor[c] & ONCE == 0 {
                         let col = &values[col_at[c]..][..n];
                         differences(col, skel_rows, predictor[c], &times, &mut d);
-                        packing[c] = choose_packing(&d);
+                        if let Some(how) = choose_packing(&d, &mut scratch) {
+                            let from = packed.len();
+                            pack(&d, how, &mut packed);
+                            packed_at[c] = Some(from..packed.len());
+                        }
                     }
                 }
             }
@@ -740,26 +746,22 @@ pub fn encode_block(rows: &[(&[u8], &[u8])], ts: Option<&[i64]>, out: &mut Vec<u
         for &id in &order {
             for c in cols(id as usize) {
                 if let Slot::Digits(_) = slots[c] {
-                    out.push(predictor[c] | if packing[c].is_some() { PACKED } else { 0 });
+                    out.push(predictor[c] | if packed_at[c].is_some() { PACKED } else { 0 });
                 }
             }
         }
     }
-    let mut diffs = Vec::new();
     for &id in &order {
         let s = id as usize;
         let n = per_skel[s];
         let skel_rows = &skel_rows[skel_at[s]..][..n];
         for c in cols(s) {
+            if let Some(r) = &packed_at[c] {
+                out.extend_from_slice(&packed[r.clone()]);
+                continue;
+            }
             match slots[c] {
                 Slot::Hex(b) => out.extend_from_slice(&hex[col_at[c]..][..n * b]),
-                Slot::Digits(_) if packing[c].is_some() => {
-                    let col = &values[col_at[c]..][..n];
-                    differences(col, skel_rows, predictor[c], &times, &mut diffs);
-                    if let Some(how) = packing[c] {
-                        pack(&diffs, how, out);
-                    }
-                }
                 Slot::Digits(_) => {
                     let col = &values[col_at[c]..][..n];
                     match predictor[c] {
@@ -837,7 +839,7 @@ const PACK_MIN_ROWS: usize = 8;
 /// Whether to bit-pack differences `d`, and how: when they are spread out
 /// (mostly distinct, as random numbers are), where zstd finds no repeats
 /// and a varint spends a bit in eight on its own length.
-fn choose_packing(d: &[u64]) -> Option<Packing> {
+fn choose_packing(d: &[u64], scratch: &mut Vec<u64>) -> Option<Packing> {
     let n = d.len();
     if n < PACK_MIN_ROWS {
         return None;
@@ -850,10 +852,11 @@ fn choose_packing(d: &[u64]) -> Option<Packing> {
     if packed * PACK_RATIO.1 > varints * PACK_RATIO.0 {
         return None;
     }
-    let mut sorted = d.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    (sorted.len() * PACK_DISTINCT.1 >= n * PACK_DISTINCT.0).then_some(Packing { min, bits })
+    scratch.clear();
+    scratch.extend_from_slice(d);
+    scratch.sort_unstable();
+    scratch.dedup();
+    (scratch.len() * PACK_DISTINCT.1 >= n * PACK_DISTINCT.0).then_some(Packing { min, bits })
 }
 
 /// Packed bytes at most this fraction of the varints' (measured on the
@@ -861,10 +864,6 @@ fn choose_packing(d: &[u64]) -> Option<Packing> {
 const PACK_RATIO: (usize, usize) = (95, 100);
 /// Distinct differences at least this fraction of the rows.
 const PACK_DISTINCT: (usize, usize) = (1, 2);
-
-fn uvarint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
 
 /// Appends a packed column: `zigzag(min)` as a varint, a byte `bits`
 /// (0–64), then each difference minus `min` in `bits` bits, least

@@ -627,13 +627,12 @@ impl Segment {
             let mut md_def: Vec<i16> = Vec::with_capacity(rows.len());
             let mut md_col: Vec<ByteArray> = Vec::new();
             for &(_, e) in rows.iter() {
-                if head.metadata(e).is_empty() {
+                let md = head.metadata(e);
+                if md.is_empty() {
                     md_def.push(0);
                 } else {
                     md_def.push(1);
-                    md_col.push(ByteArray::from(
-                        encode_metadata(head.metadata(e)).into_bytes(),
-                    ));
+                    md_col.push(ByteArray::from(encode_metadata(md).into_bytes()));
                 }
             }
             let labels_col: Vec<ByteArray> = rows
@@ -681,7 +680,8 @@ impl Segment {
         };
         for (si, &hi) in order.iter().enumerate() {
             for e in &head.streams[hi].entries {
-                tokens.add(head.line(e).as_bytes(), groups.len() as u32);
+                let line = head.line(e).as_bytes();
+                tokens.add(line, groups.len() as u32);
                 for (k, v) in head.metadata(e) {
                     if INDEXED_METADATA.contains(&k.as_str()) {
                         tokens.add(v.as_bytes(), groups.len() as u32);
@@ -689,9 +689,9 @@ impl Segment {
                 }
                 rows.push((si as u32, e));
                 if opts.split_lines {
-                    split.push(head.line(e).as_bytes());
+                    split.push(line);
                 }
-                row_bytes += head.line(e).len();
+                row_bytes += line.len();
                 if row_bytes >= opts.group_bytes {
                     flush(&mut rows, &mut split, &mut w, &mut groups)?;
                     row_bytes = 0;
