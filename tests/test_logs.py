@@ -3,6 +3,7 @@ Loki API reads the entries back, and an acknowledged push survives kill -9."""
 
 import logging
 import time
+import uuid
 
 import logging_loki
 import requests
@@ -483,13 +484,15 @@ logs:
 
 
 def test_segments_cut_during_ingest_survive_kill9_and_answer_queries(pharos_factory):
-    """Small segments are cut and written while three pushers run; after
+    """Small segments of small row groups (--logs.row-group-size-kb) are cut
+    and written while three pushers run; after
     kill -9 every acknowledged entry is there exactly once, from the
     segments, the heads replayed from the WAL, or both."""
     import collections
     import threading
 
     p = pharos_factory(args=("--logs.segment-size-mb", "1",
+                             "--logs.row-group-size-kb", "64",
                              "--logs.max-entries-per-query", "1000000")).start()
     now = time.time_ns()
     acked = []
@@ -553,9 +556,16 @@ def test_split_line_segments_read_back_with_either_line_encoding(pharos_factory)
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t // 10**9)) + \
             f",{t // 10**6 % 1000:03d}"
 
+    def uuid_of(i):
+        u = str(uuid.UUID(int=(i * 0x9E3779B97F4A7C15_5851F42D4C957F2D) % 2**128))
+        return u.upper() if i % 3 == 0 else u
+
+    # UUIDs (one value each in a block), and a spread-out number per line
+    # (its column bit-packed).
     sent = [(own_time(t) if i % 2 else f"2026-11-22 10:{i % 60:02d}:07,{i:03d}") +
-            f" INFO [pid 0{i}] req-{i * 7919:08x}Cafe "
-            f"id={i * 104729:016x} 0xDEADBEEF{i:02X} took {i * 37} ms blk_-{i}{i}{i} 007 ü"
+            f" INFO [pid 0{i}] req-{i * 7919:08x}Cafe trace={uuid_of(i)} "
+            f"id={i * 104729:016x} 0xDEADBEEF{i:02X} took {i * 37} ms "
+            f"wait 0.{i * 2654435761 % 10**7:07d} blk_-{i}{i}{i} 007 ü"
             for i, t in enumerate(times)]
     r = requests.post(p.url + "/loki/api/v1/push", json={"streams": [
         {"stream": {"job": "split"}, "values": [[str(t), l] for t, l in zip(times, sent)]}]},
@@ -570,6 +580,8 @@ def test_split_line_segments_read_back_with_either_line_encoding(pharos_factory)
     needle = f"id={123 * 104729:016x}"
     got = lines(query_range(p, '{job="split"} |= "%s"' % needle, start, end))
     assert got == [sent[123]], got
+    got = lines(query_range(p, '{job="split"} |= "%s"' % uuid_of(234), start, end))
+    assert got == [sent[234]], got
     p.stop()
 
     # As text: new segments hold joined text (format 5), old ones still read.
